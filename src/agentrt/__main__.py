@@ -1,0 +1,3 @@
+from agentrt.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""From a model's reply to the ``solution.py`` that gets tested.
+
+**Extraction rule.** Fenced blocks are found (```` ``` ```` or ``~~~``, any info string; an unclosed
+last fence runs to the end of the reply). The code is the longest block labelled ``python``, ``py``
+or ``python3``; failing that, the longest unlabelled block; failing that, the longest block of any
+label. **Fallback** when the reply has no fence at all: the whole reply, if it parses as Python;
+otherwise there is no code, and the attempt fails with a message saying so.
+
+**Module rule.** ``solution.py`` holds the whole module: names the task's prompt defines at top level
+(imports, helper functions such as ``poly`` or ``encode_cyclic``) that the extracted code does not
+define are copied in front of it, so the test's ``from solution import *`` finds them.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([^\s`]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)", re.M | re.S)
+_PY_LABELS = frozenset({"python", "py", "python3"})
+
+
+def extract_code(reply: str) -> str | None:
+    """The code a reply carries, by the rule above; ``None`` when there is none."""
+    blocks = [(m.group(2).lower(), m.group(3)) for m in _FENCE.finditer(reply)]
+    if not blocks:
+        return reply.strip() + "\n" if reply.strip() and _parses(reply) else None
+    for wanted in (lambda label: label in _PY_LABELS, lambda label: label == "", lambda label: True):
+        chosen = [body for label, body in blocks if wanted(label)]
+        if chosen:
+            code = max(chosen, key=len)
+            return code if code.endswith("\n") else code + "\n"
+    return None
+
+
+def assemble_module(spec: str, code: str) -> str:
+    """``code`` preceded by whatever top-level definitions of ``spec`` it lacks."""
+    try:
+        code_tree = ast.parse(code)
+        spec_tree = ast.parse(spec)
+    except SyntaxError:
+        return code  # pytest will report the syntax error to the model
+    defined = _top_level_names(code_tree)
+    lines = spec.splitlines(keepends=True)
+    prelude: list[str] = []
+    for node in spec_tree.body:
+        names = _top_level_names(ast.Module(body=[node], type_ignores=[]))
+        if names and not names <= defined:
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            end = node.end_lineno or node.lineno
+            prelude.append("".join(lines[first - 1 : end]).rstrip() + "\n")
+    if not prelude:
+        return code
+    return "\n".join(prelude) + "\n\n" + code
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return True

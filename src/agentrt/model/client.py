@@ -1,0 +1,157 @@
+"""``ChatClient``: the ``Model`` for any OpenAI-compatible Chat Completions endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from agentrt.model.chat import Endpoint, Timeouts, _Exchange
+from agentrt.model.errors import BadRequest, ConnectError, ModelError, ModelTimeout, RateLimited
+from agentrt.model.http import ConnectionPool, HttpConnection, Origin, build_request
+from agentrt.model.retry import RetryPolicy
+from agentrt.model.types import Completion, Message, StreamEvent
+
+T = TypeVar("T")
+
+
+class ChatClient:
+    """Streams chat completions; retries what is worth retrying, within the policy's bounds."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        retry: RetryPolicy | None = None,
+        timeouts: Timeouts | None = None,
+        params: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = endpoint.model
+        self.origin = Origin.parse(endpoint.base_url)
+        self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts or Timeouts()
+        self.params = dict(params or {})
+        self._pool = ConnectionPool(self.timeouts.connect_s)
+        self._rng = random.Random(seed)
+        self._include_usage = True
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "agentrt"}
+        if endpoint.api_key:
+            headers["Authorization"] = f"Bearer {endpoint.api_key}"
+        self._headers = headers
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
+        async def once() -> Completion:
+            conn, exchange, reused = await self._open(messages, tools, want_events=False)
+            try:
+                return await self._finish(conn, exchange)
+            except ConnectError:
+                if not reused or conn.got_bytes:
+                    raise
+            # The server had closed the idle keep-alive connection: send again on a fresh one.
+            conn, exchange, _ = await self._open(messages, tools, want_events=False, fresh=True)
+            return await self._finish(conn, exchange)
+
+        return await self._with_retries(once)
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[StreamEvent]:
+        """Deltas as they arrive, then the ``Completion``.
+
+        Retries happen only while nothing has been yielded: a failure before the first delta is
+        retried through ``complete`` (whose result is yielded alone); a failure after it is raised.
+        """
+
+        async def once() -> tuple[HttpConnection, _Exchange, bool]:
+            return await self._open(messages, tools, want_events=True)
+
+        conn, exchange, _ = await self._with_retries(once)
+        yielded = False
+        try:
+            while not exchange.result.done() or exchange.events:
+                await exchange.wait()
+                events, exchange.events = exchange.events or [], []
+                for event in events:
+                    yielded = True
+                    yield event
+        finally:
+            if not exchange.result.done():
+                conn.abort()
+                exchange.fail(ModelTimeout("the consumer stopped reading"))
+        try:
+            completion = await self._finish(conn, exchange)
+        except ModelError:
+            if yielded:
+                raise
+            completion = await self.complete(messages, tools)
+        yield completion
+
+    async def aclose(self) -> None:
+        self._pool.close()
+
+    # -- one attempt ----------------------------------------------------------------------------
+    def _body(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]) -> bytes:
+        body: dict[str, Any] = {"model": self.endpoint.model, "messages": list(messages), "stream": True}
+        if self._include_usage:
+            body["stream_options"] = {"include_usage": True}
+        if tools:
+            body["tools"] = list(tools)
+        body.update(self.params)
+        return json.dumps(body, ensure_ascii=False).encode()
+
+    async def _open(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        *,
+        want_events: bool,
+        fresh: bool = False,
+    ) -> tuple[HttpConnection, _Exchange, bool]:
+        """Send the request on an idle keep-alive connection if there is one, else on a new one."""
+        body = self._body(messages, tools)
+        request = build_request(self.origin, "POST", "/chat/completions", self._headers, body)
+        conn = None if fresh else self._pool.take_idle(self.origin)
+        reused = conn is not None
+        if conn is None:
+            conn = await self._pool.connect(self.origin)
+        exchange = _Exchange(self.url, self.timeouts, want_events)
+        conn.send(request, exchange)
+        return conn, exchange, reused
+
+    async def _finish(self, conn: HttpConnection, exchange: _Exchange) -> Completion:
+        try:
+            completion = await exchange.result
+        except BaseException:
+            conn.abort()
+            exchange.fail(ModelTimeout("cancelled"))
+            raise
+        self._pool.release(self.origin, conn)
+        return completion
+
+    # -- retries --------------------------------------------------------------------------------
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        retries = 0
+        while True:
+            try:
+                return await attempt()
+            except BadRequest as exc:
+                if self._include_usage and "stream_options" in exc.body:
+                    self._include_usage = False  # an older server: count tokens instead
+                    continue
+                raise
+            except ModelError as exc:
+                if not exc.retryable or retries >= self.retry.max_retries:
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+                delay = self.retry.delay(retries, retry_after, self._rng)
+                if loop.time() - started + delay > self.retry.budget_s:
+                    raise
+                retries += 1
+                await asyncio.sleep(delay)

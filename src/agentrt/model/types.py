@@ -1,0 +1,75 @@
+"""Typed values that cross the model seam: messages in, stream events out.
+
+Messages are plain dicts in the OpenAI Chat Completions wire shape (``{"role": ..., "content": ...}``),
+so they serialise without conversion. Everything a stream produces is a small frozen dataclass;
+``Completion`` is the fold of one whole stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Message = dict[str, Any]
+"""One chat message in wire shape: ``role``, ``content`` and, for tool use, ``tool_calls``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text of the arguments, exactly as the model produced it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    counted: bool = False
+    """True when the server sent no usage and the client counted content deltas instead."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The assembled result of one streamed request. Only a stream that ended properly yields one."""
+
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    ttft_s: float | None = None
+    """Seconds from sending the request to the first content or tool-call delta."""
+    total_s: float = 0.0
+    attempts: int = 1
+    """HTTP attempts it took (1 = no retry)."""
+
+    def as_message(self) -> Message:
+        msg: Message = {"role": "assistant", "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        return msg
+
+
+StreamEvent = TextDelta | ToolCallDelta | Completion
+"""What ``Model.stream`` yields: deltas as they arrive, then exactly one ``Completion`` last."""
