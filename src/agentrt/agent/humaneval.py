@@ -37,7 +37,17 @@ class LoopConfig:
     """Environment of the pytest runs; ``None`` = inherit agentrt's."""
 
     def pytest_argv(self) -> list[str]:
-        return [self.python, "-B", "-m", "pytest", "-q", "--tb=short", "-p", "no:cacheprovider", "test_solution.py"]
+        return [
+            self.python,
+            "-B",
+            "-m",
+            "pytest",
+            "-q",
+            "--tb=short",
+            "-p",
+            "no:cacheprovider",
+            "test_solution.py",
+        ]
 
 
 async def solve(task: Task, model: Model, workdir: Path, config: LoopConfig) -> TaskResult:

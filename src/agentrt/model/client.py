@@ -9,8 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from agentrt.model.chat import Endpoint, Timeouts, _Exchange
-from agentrt.model.errors import BadRequest, ConnectError, ModelError, ModelTimeout, RateLimited
-from agentrt.model.http import ConnectionPool, HttpConnection, Origin, build_request
+from agentrt.model.errors import (
+    BadRequest,
+    ConnectError,
+    ModelError,
+    ModelTimeout,
+    RateLimited,
+    error_for_status,
+)
+from agentrt.model.http import ConnectionPool, HttpConnection, Origin, build_request, fetch
 from agentrt.model.retry import RetryPolicy
 from agentrt.model.types import Completion, Message, StreamEvent
 
@@ -90,6 +97,30 @@ class ChatClient:
                 raise
             completion = await self.complete(messages, tools)
         yield completion
+
+    async def list_models(self) -> list[str]:
+        """The model ids ``GET {base}/models`` lists; ``[]`` when the server does not say.
+
+        Raises ``ConnectError``/``ModelTimeout`` when the endpoint cannot be reached and ``AuthError``
+        when it refuses the key — the checks worth making once before a long run.
+        """
+        head, body = await fetch(
+            self._pool, self.origin, "GET", "/models", self._headers, timeout_s=self.timeouts.connect_s + 20
+        )
+        if head.status in (401, 403):
+            raise error_for_status(
+                head.status, body.decode("utf-8", "replace"), url=self.origin_url("/models")
+            )
+        if head.status != 200:
+            return []
+        try:
+            data = json.loads(body)["data"]
+            return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+        except (ValueError, KeyError, TypeError):
+            return []
+
+    def origin_url(self, path: str) -> str:
+        return self.endpoint.base_url.rstrip("/") + path
 
     async def aclose(self) -> None:
         self._pool.close()

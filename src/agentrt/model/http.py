@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 from agentrt.model.errors import ConnectError, MalformedResponse, ModelError, ModelTimeout
@@ -90,8 +90,7 @@ class HttpConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -344,3 +343,53 @@ class ConnectionPool:
             for conn in conns:
                 conn.abort()
         self._idle.clear()
+
+
+class _Collect:
+    """A ``BodySink`` that keeps a small whole body (for JSON endpoints and error bodies)."""
+
+    def __init__(self, limit: int) -> None:
+        self.done: asyncio.Future[tuple[ResponseHead, bytes]] = asyncio.get_running_loop().create_future()
+        self.head: ResponseHead | None = None
+        self.body = bytearray()
+        self.limit = limit
+
+    def start(self, head: ResponseHead) -> None:
+        self.head = head
+
+    def feed(self, data: bytes) -> None:
+        if len(self.body) < self.limit:
+            self.body += data
+
+    def end(self) -> None:
+        if not self.done.done() and self.head is not None:
+            self.done.set_result((self.head, bytes(self.body)))
+
+    def fail(self, exc: ModelError) -> None:
+        if not self.done.done():
+            self.done.set_exception(exc)
+
+
+async def fetch(
+    pool: ConnectionPool,
+    origin: Origin,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes = b"",
+    *,
+    timeout_s: float = 30.0,
+    limit: int = 1 << 20,
+) -> tuple[ResponseHead, bytes]:
+    """One plain request on a fresh connection; the whole body (up to ``limit`` bytes) in memory."""
+    conn = await pool.connect(origin)
+    sink = _Collect(limit)
+    conn.send(build_request(origin, method, path, headers, body), sink)
+    try:
+        async with asyncio.timeout(timeout_s):
+            result = await sink.done
+    except TimeoutError as exc:
+        raise ModelTimeout(f"{method} {origin.path}{path}: no complete response in {timeout_s:g} s") from exc
+    finally:
+        conn.abort()
+    return result

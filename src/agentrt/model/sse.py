@@ -15,20 +15,22 @@ EventCallback = Callable[[str, str], None]
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_on_comment", "_on_event")
+    __slots__ = ("_buf", "_on_comment", "_on_event", "_skip_lf")
 
     def __init__(self, on_event: EventCallback, on_comment: Callable[[], None] | None = None) -> None:
         self._buf = b""
+        self._skip_lf = False
         self._on_event = on_event
         self._on_comment = on_comment
 
     def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._skip_lf and data.startswith(b"\n"):
+            data = data[1:]  # the LF of a CRLF whose CR ended the previous piece
+        self._skip_lf = data.endswith(b"\r")
         buf = self._buf + data if self._buf else data
         if b"\r" in buf:
-            if buf.endswith(b"\r"):
-                # A CR at the end may be half of a CRLF: keep it until the next piece.
-                self._buf = buf
-                return
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         start = 0
         while True:

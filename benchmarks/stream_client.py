@@ -1,0 +1,142 @@
+"""Client cost of streaming: N concurrent completions from the simulator, paced at --tps tokens/s each.
+
+The simulator runs as a separate process (``agentrt sim-server``), so the CPU and memory printed
+here are agentrt's client alone: ``getrusage(RUSAGE_SELF)`` over the streaming phase and the
+kernel's peak RSS (VmHWM) of this process. Target: client CPU <= 25 ms per 1,000 streamed tokens
+at 100 streams x 50 tokens/s.
+
+    python benchmarks/stream_client.py                      # 100 streams, 50 tok/s, 200 tokens each
+    python benchmarks/stream_client.py --loop uvloop --mode stream
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--streams", type=int, default=100)
+    p.add_argument("--tps", type=float, default=50.0, help="tokens/s per stream (0 = unpaced)")
+    p.add_argument("--tokens", type=int, default=200, help="tokens per completion")
+    p.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    p.add_argument(
+        "--mode",
+        choices=("complete", "stream"),
+        default="complete",
+        help="complete(): fold only; stream(): iterate every delta",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    return p.parse_args()
+
+
+def start_server(tps: float, tokens: int) -> tuple[subprocess.Popen[str], str, Path]:
+    words = " ".join(f"w{i}" for i in range(tokens))
+    script = Path(tempfile.mkstemp(suffix=".json", prefix="agentrt-bench-script-")[1])
+    script.write_text(json.dumps([{"content": words}]))
+    cmd = [
+        sys.executable,
+        "-m",
+        "agentrt",
+        "sim-server",
+        "--policy",
+        "script",
+        "--script",
+        str(script),
+        "--port",
+        "0",
+        "--tps",
+        str(tps),
+    ]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"simulator did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{match.group(1)}/v1", script
+
+
+def vm_hwm_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
+    from agentrt.model.chat import Endpoint
+    from agentrt.model.client import ChatClient
+
+    client = ChatClient(Endpoint(base_url, "agentrt-sim", simulated=True))
+    messages = [{"role": "user", "content": "stream please"}]
+
+    async def one() -> int:
+        if args.mode == "complete":
+            return (await client.complete(messages)).usage.completion_tokens
+        deltas = 0
+        async for event in client.stream(messages):
+            deltas += 1
+            del event
+        return deltas - 1
+
+    await one()  # warm-up: first connection, first JSON parse
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    counts = await asyncio.gather(*(one() for _ in range(args.streams)))
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    await client.aclose()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    tokens = sum(counts)
+    return {
+        "streams": args.streams,
+        "tokens": tokens,
+        "wall_s": round(wall, 3),
+        "client_cpu_s": round(cpu, 3),
+        "cpu_ms_per_1k_tokens": round(cpu * 1e6 / max(tokens, 1), 2),
+        "peak_rss_mib": round(vm_hwm_mib(), 1),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    proc, base_url, script = start_server(args.tps, args.tokens)
+    try:
+        if args.loop == "uvloop":
+            import uvloop
+
+            stats = uvloop.run(run(base_url, args))
+        else:
+            stats = asyncio.run(run(base_url, args))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        script.unlink(missing_ok=True)
+    stats_out = {"loop": args.loop, "mode": args.mode, "tps": args.tps, **stats, "simulated": True}
+    if args.json:
+        print(json.dumps(stats_out))
+        return
+    print(
+        f"{args.streams} streams x {args.tokens} tokens at {args.tps:g} tok/s (simulated model, separate process), "
+        f"loop={args.loop}, mode={args.mode}\n"
+        f"  tokens received      {stats['tokens']}\n"
+        f"  wall                 {stats['wall_s']} s\n"
+        f"  client CPU           {stats['client_cpu_s']} s\n"
+        f"  CPU per 1k tokens    {stats['cpu_ms_per_1k_tokens']} ms   (target <= 25)\n"
+        f"  client peak RSS      {stats['peak_rss_mib']} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

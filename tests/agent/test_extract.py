@@ -1,0 +1,91 @@
+"""Code extraction from replies and assembly of the whole solution module."""
+
+from __future__ import annotations
+
+import ast
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentrt.agent.extract import assemble_module, extract_code
+
+
+def test_python_block_preferred_over_others() -> None:
+    reply = (
+        "Here:\n```\nplain\n```\n```python\ndef f():\n    return 1\n```\n```bash\nls -la and more text\n```"
+    )
+    assert extract_code(reply) == "def f():\n    return 1\n"
+
+
+def test_longest_python_block_wins() -> None:
+    reply = "```py\nx = 1\n```\ntext\n```python\ndef g(a):\n    return a * 2\n```\n"
+    assert extract_code(reply) == "def g(a):\n    return a * 2\n"
+
+
+def test_unlabelled_block_and_tilde_fence() -> None:
+    assert extract_code("~~~\nx = 2\n~~~") == "x = 2\n"
+    assert extract_code("```\ny = 3\n```") == "y = 3\n"
+
+
+def test_unclosed_fence_runs_to_end() -> None:
+    assert extract_code("sure\n```python\ndef h():\n    pass") == "def h():\n    pass\n"
+
+
+def test_no_fence_falls_back_to_whole_reply_only_if_python() -> None:
+    assert extract_code("def k():\n    return 5") == "def k():\n    return 5\n"
+    assert extract_code("I cannot do that, sorry.") is None
+    assert extract_code("") is None
+
+
+def test_longer_fence_contains_shorter_one() -> None:
+    reply = "````python\nprint('```')\n````"
+    assert extract_code(reply) == "print('```')\n"
+
+
+SPEC = '''import math
+
+
+def poly(xs: list, x: float):
+    """Evaluate."""
+    return sum(c * math.pow(x, i) for i, c in enumerate(xs))
+
+
+def find_zero(xs: list):
+    """Find a zero."""
+'''
+
+
+def test_missing_prompt_helpers_are_prepended() -> None:
+    code = "def find_zero(xs):\n    return 0.0\n"
+    module = assemble_module(SPEC, code)
+    names = {n.name for n in ast.parse(module).body if isinstance(n, ast.FunctionDef)}
+    assert names == {"poly", "find_zero"}
+    assert "import math" in module
+    ns: dict[str, object] = {}
+    exec(compile(module, "solution.py", "exec"), ns)
+    assert callable(ns["poly"])
+
+
+def test_whole_module_is_left_alone() -> None:
+    code = SPEC + "    return 0.0\n"
+    assert assemble_module(SPEC, code) == code
+
+
+def test_unparsable_code_is_written_as_is() -> None:
+    assert assemble_module(SPEC, "def broken(:\n") == "def broken(:\n"
+
+
+@given(st.text(max_size=400))
+def test_extract_never_crashes_and_returns_text_from_the_reply(reply: str) -> None:
+    code = extract_code(reply)
+    if code is not None:
+        assert code.rstrip("\n") in reply or code.strip() in reply
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=200))
+def test_fenced_code_round_trips(body: str) -> None:
+    body = body.replace("`", "").replace("~", "")
+    reply = f"Some words.\n```python\n{body}\n```\nMore words."
+    code = extract_code(reply)
+    assert code is not None
+    assert code.rstrip("\n") == body.rstrip("\n") or (code == "\n" and body.strip("\n") == "")
