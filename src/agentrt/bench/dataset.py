@@ -66,7 +66,9 @@ def load_humaneval(source: Path | None = None, *, limit: int = DEFAULT_LIMIT) ->
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
     digest = hashlib.sha256(raw).hexdigest()
     if digest != PINNED_SHA256:
-        raise DatasetError(f"checksum mismatch for {path}: sha256 {digest}, expected {PINNED_SHA256}; refusing to use it")
+        raise DatasetError(
+            f"checksum mismatch for {path}: sha256 {digest}, expected {PINNED_SHA256}; refusing to use it"
+        )
     records = [json.loads(line) for line in gzip.decompress(raw).decode("utf-8").splitlines() if line.strip()]
     records.sort(key=lambda r: int(str(r["task_id"]).rsplit("/", 1)[1]))
     return [task_from_record(r) for r in records[:limit]]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from agentrt.model.chat import Endpoint, Timeouts, _Exchange
@@ -63,7 +64,15 @@ class ChatClient:
             conn, exchange, _ = await self._open(messages, tools, want_events=False, fresh=True)
             return await self._finish(conn, exchange)
 
-        return await self._with_retries(once)
+        attempts = 0
+
+        async def counted() -> Completion:
+            nonlocal attempts
+            attempts += 1
+            return await once()
+
+        completion = await self._with_retries(counted)
+        return replace(completion, attempts=attempts) if attempts > 1 else completion
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()

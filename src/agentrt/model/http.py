@@ -75,10 +75,18 @@ class ResponseHead:
     """Lower-cased names; repeated headers joined with ``, ``."""
 
 
-class HttpConnection(asyncio.Protocol):
-    """One keep-alive connection, one request at a time."""
+class HttpConnection(asyncio.BufferedProtocol):
+    """One keep-alive connection, one request at a time.
+
+    A ``BufferedProtocol``: the loop receives into one preallocated buffer per connection
+    (``recv_into``) instead of allocating a new ``bytes`` object of its default 256 KiB read size for
+    every arriving token.
+    """
+
+    _READ_SIZE = 8 * 1024
 
     def __init__(self) -> None:
+        self._rbuf = memoryview(bytearray(self._READ_SIZE))
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = False
@@ -102,6 +110,12 @@ class HttpConnection(asyncio.Protocol):
             return
         what = "before a response" if not self._got_bytes else "in the middle of a response"
         self._fail(ConnectError(f"connection closed {what}" + (f": {exc}" if exc else "")))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rbuf[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if self._state == "idle":

@@ -1,0 +1,126 @@
+"""Benchmark progress on a terminal stream (normally stderr).
+
+On a TTY, one line redrawn in place with ``\\r`` (bar, done/total, outcomes, elapsed, rough ETA), at
+most about ten times a second. Anywhere else, a plain line at every 10% of the tasks and at the end,
+so logs stay readable. ``update`` only counts between redraws; a stream that fails to take a write
+(closed, broken pipe) silently turns the display off.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from agentrt.agent.result import TaskResult
+
+_REDRAW_S = 0.1
+_BAR = 24
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (OSError, ValueError):
+        return False
+
+
+class Progress:
+    """Counts finished tasks and shows how far the run is."""
+
+    def __init__(self, total: int, stream: TextIO, *, enabled: bool = True, label: str = "") -> None:
+        self.total = max(0, total)
+        self.done = 0
+        self.passed = 0
+        self.failed = 0
+        self.errors = 0
+        self._stream = stream
+        self._enabled = enabled
+        self._label = f"{label} " if label else ""
+        self._tty = enabled and _is_tty(stream)
+        self._started = time.monotonic()
+        self._next_draw = 0.0
+        self._width = 0
+        self._step = 0
+        self._printed_done = 0
+        self._closed = False
+
+    def update(self, result: TaskResult) -> None:
+        """Count one finished task and redraw when due."""
+        self.done += 1
+        status = result.status
+        if status == "passed":
+            self.passed += 1
+        elif status == "failed":
+            self.failed += 1
+        else:
+            self.errors += 1
+        if not self._enabled or self._closed:
+            return
+        if self._tty:
+            now = time.monotonic()
+            if now >= self._next_draw or self.done == self.total:
+                self._next_draw = now + _REDRAW_S
+                self._draw(now)
+            return
+        step = self.done * 10 // self.total if self.total else 0
+        if step > self._step:
+            self._step = step
+            self._print_line()
+
+    def close(self) -> None:
+        """Show the final state and end the line; later updates only count."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._enabled:
+            return
+        if self._tty:
+            self._draw(time.monotonic())
+            self._write("\n")
+        elif self.done != self._printed_done:
+            self._print_line()
+
+    def _status(self, now: float, percent: str = "") -> str:
+        elapsed = now - self._started
+        text = (
+            f"{self.done}/{self.total}{percent}"
+            f"  passed {self.passed}  failed {self.failed}  errors {self.errors}"
+            f"  elapsed {_duration(elapsed)}"
+        )
+        remaining = self.total - self.done
+        if self.done > 0 and remaining > 0:
+            text += f"  eta {_duration(elapsed / self.done * remaining)}"
+        return text
+
+    def _draw(self, now: float) -> None:
+        fraction = min(1.0, self.done / self.total) if self.total else 1.0
+        filled = round(fraction * _BAR)
+        line = f"{self._label}[{'#' * filled}{'-' * (_BAR - filled)}] {self._status(now)}"
+        padding = " " * max(0, self._width - len(line))
+        self._width = len(line)
+        self._write(f"\r{line}{padding}")
+
+    def _print_line(self) -> None:
+        self._printed_done = self.done
+        percent = f" ({self.done * 100 // self.total}%)" if self.total else ""
+        self._write(f"{self._label}{self._status(time.monotonic(), percent)}\n")
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._enabled = False  # the stream is gone; the run must not fail because of it

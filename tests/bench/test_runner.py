@@ -1,0 +1,87 @@
+"""The runner in-process: error isolation, the embedded simulator, the dataset loader."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+
+import pytest
+
+from agentrt.bench.dataset import DatasetError, Task, load_humaneval, load_tasks_file
+from agentrt.bench.runner import BenchConfig, BenchOutcome, run_bench
+from agentrt.model.chat import Endpoint
+from agentrt.model.sim import SimConfig, start_sim_server
+
+
+def add_task(i: int) -> Task:
+    return Task(
+        f"t/{i}",
+        f'def add{i}(a, b):\n    """Return a + b."""\n',
+        f"from solution import *\n\n\ndef test_add():\n    assert add{i}(2, 3) == 5\n",
+        "    return a + b\n",
+    )
+
+
+def test_one_tasks_error_never_stops_the_others(tmp_path: Path) -> None:
+    tasks = [add_task(i) for i in range(4)]
+
+    async def main() -> BenchOutcome:
+        # The first request gets a malformed stream (not retryable): exactly one task errors.
+        sim = SimConfig(
+            tasks=tuple(t.as_dict() for t in tasks), fail_rate=0.0, fault="malformed", fault_count=1
+        )
+        async with await start_sim_server(sim) as server:
+            config = BenchConfig(
+                tasks, tmp_path / "out", concurrency=1, endpoint=Endpoint(server.base_url, sim.model)
+            )
+            return await run_bench(config)
+
+    outcome = asyncio.run(main())
+    statuses = [r.status for r in outcome.results]
+    assert statuses == ["error", "passed", "passed", "passed"]
+    assert "MalformedResponse" in outcome.results[0].error
+    assert outcome.summary["errors"] == 1 and outcome.summary["passed"] == 3
+    assert outcome.csv_path.exists() and outcome.summary_path.exists()
+
+
+def test_embedded_simulator_is_labelled_and_recovers_the_failing_share(tmp_path: Path) -> None:
+    tasks = [add_task(i) for i in range(10)]
+    config = BenchConfig(tasks, tmp_path / "out", concurrency=10)
+    outcome = asyncio.run(run_bench(config))
+    s = outcome.summary
+    assert s["simulated"] is True and s["passed"] == 10
+    assert s["recovered"] == round(0.15 * 10) and s["first_attempt"] == 10 - round(0.15 * 10)
+
+
+def test_pinned_dataset_first_100_in_numeric_order() -> None:
+    tasks = load_humaneval()
+    assert [t.id for t in tasks] == [f"HumanEval/{i}" for i in range(100)]
+    assert all(t.test.startswith("from solution import *") and "def test_humaneval" in t.test for t in tasks)
+    assert "def poly" in tasks[32].spec
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "HumanEval.jsonl.gz"
+    bad.write_bytes(gzip.compress(b"{}\n"))
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        load_humaneval(bad)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"id": 1}', "JSON array"),
+        ('[{"id": "a", "spec": "x"}]', "lacks string field"),
+        (
+            '[{"id": "a", "spec": "x", "test": "t"}, {"id": "a", "spec": "y", "test": "t"}]',
+            "duplicate task id",
+        ),
+    ],
+)
+def test_bad_dataset_files_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=message):
+        load_tasks_file(path)

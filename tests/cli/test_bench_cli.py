@@ -1,0 +1,283 @@
+"""``agentrt bench humaneval`` end to end, as a user runs it: a real process, real files, real servers."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentrt.bench.report import SUMMARY_KEYS
+
+AGENTRT = [sys.executable, "-m", "agentrt"]
+
+
+def agentrt(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AGENTRT, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "OPENAI_", "BENCH_"))}
+    env["TMPDIR"] = str(tmp_path)
+    return env
+
+
+def read_outputs(out: Path) -> tuple[list[dict[str, str]], dict[str, object]]:
+    csvs = sorted((out / "raw").glob("python_*.csv"))
+    summaries = sorted((out / "raw").glob("python_*_summary.json"))
+    assert len(csvs) == 1 and len(summaries) == 1
+    with csvs[0].open() as f:
+        rows = list(csv.DictReader(f))
+    return rows, json.loads(summaries[0].read_text())
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("agentrt: error:")]
+    assert len(lines) == 1, proc.stderr
+    assert re.search(pattern, lines[0], re.I), lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_simulated_run_writes_csv_and_summary(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    proc = agentrt(
+        "bench",
+        "humaneval",
+        "--limit",
+        "8",
+        "--concurrency",
+        "4",
+        "--fail-rate",
+        "0.25",
+        "--out",
+        str(out),
+        env=clean_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows, summary = read_outputs(out)
+    assert [r["id"] for r in rows] == [f"HumanEval/{i}" for i in range(8)]
+    assert all(r["status"] == "passed" for r in rows)
+    assert summary["tasks"] == 8 and summary["passed"] == 8
+    assert summary["recovered"] == 2 and summary["first_attempt"] == 6
+    assert sum(r["first_attempt_pass"] == "false" for r in rows) == 2
+    assert summary["simulated"] is True and summary["concurrency"] == 4
+    assert set(SUMMARY_KEYS) <= set(summary)
+    for key in ("model", "base_url", "python", "platform", "agentrt_version", "git_commit"):
+        assert key in summary
+    assert isinstance(summary["peak_rss_mib"], float) and summary["peak_rss_mib"] > 5
+    assert "(simulated)" in proc.stdout
+    assert not list(tmp_path.glob("agentrt-bench-*")), "workspaces are removed after the run"
+
+
+def test_export_then_run_any_dataset_file(tmp_path: Path) -> None:
+    exported = tmp_path / "he.json"
+    assert agentrt("bench", "humaneval", "--limit", "3", "--export", str(exported)).returncode == 0
+    tasks = json.loads(exported.read_text())
+    assert [t["id"] for t in tasks] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert {"id", "spec", "test", "solution"} <= set(tasks[0])
+    custom = [
+        {
+            "id": "mine/add",
+            "spec": 'def add(a, b):\n    """Sum."""\n',
+            "test": "from solution import *\n\ndef test_add():\n    assert add(2, 3) == 5\n",
+            "solution": "    return a + b\n",
+        }
+    ]
+    path = tmp_path / "custom.json"
+    path.write_text(json.dumps(custom))
+    out = tmp_path / "out"
+    proc = agentrt(
+        "bench",
+        "humaneval",
+        "--dataset",
+        str(path),
+        "--fail-rate",
+        "1",
+        "--out",
+        str(out),
+        env=clean_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows, summary = read_outputs(out)
+    assert rows[0]["id"] == "mine/add" and rows[0]["status"] == "passed" and rows[0]["attempts"] == "2"
+    assert summary["recovered"] == 1
+
+
+@pytest.mark.slow
+def test_validate_says_100_of_100() -> None:
+    proc = agentrt("bench", "humaneval", "--validate", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "100/100" in proc.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def sim_server(tmp_path: Path) -> Iterator[object]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> str:
+        proc = subprocess.Popen(
+            [*AGENTRT, "sim-server", "--port", "0", *args], stderr=subprocess.PIPE, text=True
+        )
+        procs.append(proc)
+        assert proc.stderr is not None
+        match = re.search(r"http://127\.0\.0\.1:\d+/v1", proc.stderr.readline())
+        assert match, "sim-server did not report its address"
+        return match.group(0)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    proc = agentrt(
+        "bench", "humaneval", "--limit", "2", "--base-url", url, "--model", "m", "--out", str(tmp_path / "o")
+    )
+    assert_one_line_error(proc, "cannot connect")
+
+
+def test_unknown_model_is_one_line(tmp_path: Path, sim_server) -> None:  # type: ignore[no-untyped-def]
+    url = sim_server()
+    proc = agentrt(
+        "bench",
+        "humaneval",
+        "--limit",
+        "2",
+        "--base-url",
+        url,
+        "--model",
+        "nope",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert_one_line_error(proc, "model 'nope' is not served")
+
+
+def test_auth_failure_is_one_line(tmp_path: Path, sim_server) -> None:  # type: ignore[no-untyped-def]
+    url = sim_server("--api-key", "sekrit")
+    env = clean_env(tmp_path) | {"LLM_API_KEY": "wrong", "LLM_BASE_URL": url, "LLM_MODEL": "agentrt-sim"}
+    proc = agentrt("bench", "humaneval", "--limit", "2", "--out", str(tmp_path / "o"), env=env)
+    assert_one_line_error(proc, "HTTP 401")
+    env["LLM_API_KEY"] = "sekrit"
+    ok = agentrt("bench", "humaneval", "--limit", "2", "--out", str(tmp_path / "o"), env=env)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_malformed_server_output_errors_every_task_but_writes_results(tmp_path: Path, sim_server) -> None:  # type: ignore[no-untyped-def]
+    url = sim_server("--fault", "malformed", "--fault-count", "-1")
+    out = tmp_path / "o"
+    proc = agentrt(
+        "bench",
+        "humaneval",
+        "--limit",
+        "3",
+        "--base-url",
+        url,
+        "--model",
+        "agentrt-sim",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
+    assert proc.returncode == 1
+    assert "MalformedResponse" in proc.stderr and "Traceback" not in proc.stderr
+    rows, summary = read_outputs(out)
+    assert summary["errors"] == 3 and all(r["status"] == "error" for r in rows)
+    assert summary["simulated"] is False  # an outside server is not known to be simulated
+
+
+def test_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = agentrt("bench", "humaneval", "--limit", "1", "--out", str(blocker / "results"))
+    assert_one_line_error(proc, "cannot write results")
+
+
+def test_checksum_mismatch_refuses(tmp_path: Path) -> None:
+    bad = tmp_path / "HumanEval.jsonl.gz"
+    bad.write_bytes(gzip.compress(b'{"task_id": "HumanEval/0"}\n'))
+    proc = agentrt("bench", "humaneval", "--dataset", str(bad), "--out", str(tmp_path / "o"))
+    assert_one_line_error(proc, "checksum mismatch")
+
+
+def test_bad_arguments_are_usage_errors() -> None:
+    assert agentrt("bench", "humaneval", "--concurrency", "0").returncode == 2
+    proc = agentrt("bench", "humaneval", "--model", "m")
+    assert_one_line_error(proc, "needs an endpoint")
+
+
+def processes_with_cwd_under(root: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(root)):
+            found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_path: Path) -> None:
+    slow = [
+        {
+            "id": f"slow/{i}",
+            "spec": "def f():\n",
+            "test": "import time\nfrom solution import *\n\ndef test_f():\n    time.sleep(60)\n",
+            "solution": "    return 1\n",
+        }
+        for i in range(4)
+    ]
+    dataset = tmp_path / "slow.json"
+    dataset.write_text(json.dumps(slow))
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "o"
+    env = clean_env(work)
+    proc = subprocess.Popen(
+        [*AGENTRT, "bench", "humaneval", "--dataset", str(dataset), "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while len(processes_with_cwd_under(work)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(processes_with_cwd_under(work)) >= 4, "pytest children did not start"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 130, stderr
+    assert "partial results" in stderr
+    rows, summary = read_outputs(out)
+    assert summary["interrupted"] is True
+    assert [r["status"] for r in rows] == ["error"] * 4
+    time.sleep(0.2)
+    assert processes_with_cwd_under(work) == []
