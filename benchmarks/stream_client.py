@@ -35,6 +35,13 @@ def parse_args() -> argparse.Namespace:
         default="complete",
         help="complete(): fold only; stream(): iterate every delta",
     )
+    p.add_argument(
+        "--impl",
+        choices=("agentrt", "httpx", "aiohttp"),
+        default="agentrt",
+        help="client under test: agentrt's own, or a minimal SSE reader on httpx/aiohttp (comparison only; "
+        "install them yourself)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     return p.parse_args()
 
@@ -74,7 +81,57 @@ def vm_hwm_mib() -> float:
     return 0.0
 
 
+def request_body() -> dict[str, object]:
+    return {
+        "model": "agentrt-sim",
+        "messages": [{"role": "user", "content": "stream please"}],
+        "stream": True,
+    }
+
+
+def count_sse_line(line: str) -> int:
+    """One SSE line of a chat stream: 1 if it carried a content delta."""
+    if not line.startswith("data: ") or line == "data: [DONE]":
+        return 0
+    chunk = json.loads(line[6:])
+    return sum(1 for c in chunk.get("choices") or () if (c.get("delta") or {}).get("content"))
+
+
+def httpx_client(base_url: str) -> tuple[object, object]:
+    import httpx
+
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None), timeout=60)
+
+    async def one() -> int:
+        n = 0
+        async with client.stream("POST", f"{base_url}/chat/completions", json=request_body()) as resp:
+            async for line in resp.aiter_lines():
+                n += count_sse_line(line)
+        return n
+
+    return one, client.aclose
+
+
+def aiohttp_client(base_url: str) -> tuple[object, object]:
+    import aiohttp
+
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+    async def one() -> int:
+        n = 0
+        async with session.post(f"{base_url}/chat/completions", json=request_body()) as resp:
+            async for raw in resp.content:
+                n += count_sse_line(raw.decode().rstrip("\r\n"))
+        return n
+
+    return one, session.close
+
+
 async def run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
+    if args.impl != "agentrt":
+        one_other, close = (httpx_client if args.impl == "httpx" else aiohttp_client)(base_url)
+        return await measure(one_other, close, args)  # type: ignore[arg-type]
+
     from agentrt.model.chat import Endpoint
     from agentrt.model.client import ChatClient
 
@@ -90,13 +147,17 @@ async def run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
             del event
         return deltas - 1
 
+    return await measure(one, client.aclose, args)
+
+
+async def measure(one, close, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
     await one()  # warm-up: first connection, first JSON parse
     before = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     counts = await asyncio.gather(*(one() for _ in range(args.streams)))
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
-    await client.aclose()
+    await close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tokens = sum(counts)
     return {
@@ -123,13 +184,20 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
         script.unlink(missing_ok=True)
-    stats_out = {"loop": args.loop, "mode": args.mode, "tps": args.tps, **stats, "simulated": True}
+    stats_out = {
+        "impl": args.impl,
+        "loop": args.loop,
+        "mode": args.mode,
+        "tps": args.tps,
+        **stats,
+        "simulated": True,
+    }
     if args.json:
         print(json.dumps(stats_out))
         return
     print(
         f"{args.streams} streams x {args.tokens} tokens at {args.tps:g} tok/s (simulated model, separate process), "
-        f"loop={args.loop}, mode={args.mode}\n"
+        f"client={args.impl}, loop={args.loop}, mode={args.mode}\n"
         f"  tokens received      {stats['tokens']}\n"
         f"  wall                 {stats['wall_s']} s\n"
         f"  client CPU           {stats['client_cpu_s']} s\n"

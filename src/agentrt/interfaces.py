@@ -20,7 +20,9 @@ from agentrt.model.types import Completion, Message, StreamEvent
 class Model(Protocol):
     name: str
 
-    def stream(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> AsyncIterator[StreamEvent]:
+    def stream(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
+    ) -> AsyncIterator[StreamEvent]:
         """Yield deltas as they arrive, then one ``Completion``; raise a ``ModelError`` otherwise."""
         ...
 
