@@ -270,3 +270,19 @@ def test_parse_retry_after_seconds_and_dates() -> None:
     assert parse_retry_after(None, 0) is None
     assert parse_retry_after("soon", 0) is None
     assert parse_retry_after("Thu, 01 Jan 1970 00:01:40 GMT", 40.0) == pytest.approx(60.0)
+
+
+def test_client_runs_under_uvloop() -> None:
+    """uvloop's transports are not ``asyncio.Transport`` subclasses; the client once asserted they were."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> Completion:
+        async with await start_sim_server(script_config(tps=1000)) as server:
+            client = ChatClient(Endpoint(server.base_url, "agentrt-sim"))
+            try:
+                await client.complete(MESSAGES)
+                return await client.complete(MESSAGES)  # the second one reuses the connection
+            finally:
+                await client.aclose()
+
+    assert uvloop.run(main()).content == TEXT
