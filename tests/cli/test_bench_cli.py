@@ -206,7 +206,7 @@ def test_malformed_server_output_errors_every_task_but_writes_results(tmp_path: 
     assert "MalformedResponse" in proc.stderr and "Traceback" not in proc.stderr
     rows, summary = read_outputs(out)
     assert summary["errors"] == 3 and all(r["status"] == "error" for r in rows)
-    assert summary["simulated"] is False  # an outside server is not known to be simulated
+    assert summary["simulated"] is True  # an outside sim-server says so in a header, and is labelled
 
 
 def test_unwritable_out_is_one_line(tmp_path: Path) -> None:

@@ -286,3 +286,59 @@ def test_client_runs_under_uvloop() -> None:
                 await client.aclose()
 
     assert uvloop.run(main()).content == TEXT
+
+
+def test_keep_alive_comments_do_not_reset_the_idle_timer() -> None:
+    """A server that only sends SSE comments after the first token is idle, and is timed out as such."""
+
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await serve(reader, writer)
+        finally:
+            writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+
+        def chunk(data: bytes) -> bytes:
+            return b"%x\r\n%s\r\n" % (len(data), data)
+
+        first = b'data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\n'
+        writer.write(chunk(first))
+        try:
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                writer.write(chunk(b": keep-alive\n\n"))
+                await writer.drain()
+        except ConnectionError:
+            pass
+
+    async def main() -> float:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = ChatClient(
+            Endpoint(f"http://127.0.0.1:{port}/v1", "m"),
+            retry=RetryPolicy(max_retries=0),
+            timeouts=Timeouts(headers_s=5, idle_s=0.3),
+        )
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        try:
+            with pytest.raises(ModelTimeout, match="idle"):
+                await client.complete(MESSAGES)
+            return loop.time() - t0
+        finally:
+            await client.aclose()
+            server.close()
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
+            await server.wait_closed()
+
+    assert asyncio.run(main()) < 1.0

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,11 @@ async def run_bench(
         sim, endpoint = await _start_sim(config)
     client = config.client_factory(endpoint)
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
-    meta = _meta(config, endpoint, stamp)
     try:
         await preflight(client)
+        if client.simulator_detected:
+            endpoint = replace(endpoint, simulated=True)  # an outside sim-server is labelled too
+        meta = _meta(config, endpoint, stamp)
         results, wall_s, resources, interrupted = await _fan_out(config, client, work_root, on_result)
     finally:
         await client.aclose()

@@ -81,6 +81,8 @@ class _Exchange:
         self._head = head
         self._last = self._loop.time()
         self._limit = self.timeouts.idle_s
+        self._timer.cancel()  # the headers deadline is met; the idle deadline starts now
+        self._timer = self._loop.call_later(self._limit, self._check_idle)
 
     def feed(self, data: bytes) -> None:
         if self.result.done():

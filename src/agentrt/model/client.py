@@ -47,6 +47,8 @@ class ChatClient:
         self._pool = ConnectionPool(self.timeouts.connect_s)
         self._rng = random.Random(seed)
         self._include_usage = True
+        self.simulator_detected = False
+        """Set by ``list_models`` when the server said it is agentrt's simulator."""
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "agentrt"}
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key}"
@@ -116,6 +118,7 @@ class ChatClient:
         head, body = await fetch(
             self._pool, self.origin, "GET", "/models", self._headers, timeout_s=self.timeouts.connect_s + 20
         )
+        self.simulator_detected = head.headers.get("x-agentrt-simulated") == "1"
         if head.status in (401, 403):
             raise error_for_status(
                 head.status, body.decode("utf-8", "replace"), url=self.origin_url("/models")
