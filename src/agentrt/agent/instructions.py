@@ -1,0 +1,104 @@
+"""What agentrt tells its coding agent: the base system prompt and the AGENTS.md project notes.
+
+AGENTS.md discovery: the global note in ``$AGENTRT_HOME`` (``AGENTS.override.md``, else
+``AGENTS.md``), then one note per directory from the git root down to the working directory (only
+the working directory when it is not inside a git repository). In every place the first non-empty
+file of ``AGENTS.override.md``, ``AGENTS.md`` counts. The notes are joined root to leaf and capped
+at ``max_bytes`` of file text in total.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
+DEFAULT_MAX_BYTES = 32768
+
+
+def base_instructions() -> str:
+    """The base system prompt of agentrt's coding agent (package data ``prompts/base.md``)."""
+    from importlib.resources import files
+
+    return (files("agentrt") / "agent" / "prompts" / "base.md").read_text(encoding="utf-8")
+
+
+def git_root(cwd: Path) -> Path | None:
+    """The nearest directory at or above ``cwd`` that holds ``.git`` (a directory or a file)."""
+    start = Path(cwd).absolute()
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def discover_agents_md(cwd: Path, home: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[Path, str]]:
+    """The AGENTS.md notes that apply in ``cwd``, global first, then root to leaf, as (file, text).
+
+    The texts together hold at most ``max_bytes`` bytes of UTF-8; the note that crosses the cap is
+    cut there and later ones are dropped. ``max_bytes <= 0`` turns discovery off.
+    """
+    found: list[tuple[Path, str]] = []
+    budget = max_bytes
+    for directory in (Path(home), *_project_dirs(Path(cwd))):
+        if budget <= 0:
+            break
+        note = _first_note(directory, budget)
+        if note is None:
+            continue
+        path, text, cut = note
+        found.append((path, text))
+        if cut:
+            break
+        budget -= len(text.encode("utf-8"))
+    return found
+
+
+def agents_md_message(cwd: Path, home: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, str] | None:
+    """The user-role chat message carrying the AGENTS.md notes for ``cwd``; ``None`` when there are none."""
+    notes = discover_agents_md(cwd, home, max_bytes)
+    if not notes:
+        return None
+    body = "\n\n".join(text.strip("\n") for _, text in notes)
+    content = f"# AGENTS.md instructions for {cwd}\n\n<INSTRUCTIONS>\n{body}\n</INSTRUCTIONS>"
+    return {"role": "user", "content": content}
+
+
+def _project_dirs(cwd: Path) -> list[Path]:
+    """The directories from the git root down to ``cwd``; just ``cwd`` outside a repository."""
+    leaf = cwd.absolute()
+    root = git_root(leaf)
+    if root is None:
+        return [leaf]
+    chain = [leaf]
+    while chain[-1] != root:
+        chain.append(chain[-1].parent)
+    return chain[::-1]
+
+
+def _first_note(directory: Path, budget: int) -> tuple[Path, str, bool] | None:
+    """The first non-empty note file in ``directory``: its text cut to ``budget`` bytes, and whether it was cut."""
+    for name in NOTE_NAMES:
+        path = directory / name
+        if not path.is_file():
+            continue
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(budget + 1)
+        except OSError:
+            continue
+        cut = len(data) > budget
+        text = _decode_prefix(data[:budget], cut=cut)
+        if text.strip():
+            return path, text, cut
+    return None
+
+
+def _decode_prefix(data: bytes, *, cut: bool) -> str:
+    """UTF-8 text of ``data``; when it was cut, a character split by the cut is dropped."""
+    if cut:
+        for trim in range(4):
+            try:
+                return data[: len(data) - trim].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,114 @@
+"""``agentrt sessions list``: the recorded sessions (rollout files), newest first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+HELP = """\
+List the sessions recorded under $AGENTRT_HOME/sessions, newest first: the session id (give it,
+or a unique prefix of it, to resume), when it started (UTC), its working directory and its first
+prompt. By default only sessions started in the current directory are listed; --all lists every
+directory's.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    sessions = sub.add_parser("sessions", help="list recorded sessions", description="Recorded sessions.")
+    actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = actions.add_parser(
+        "list",
+        help="list sessions, newest first",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--limit", type=int, default=20, help="at most N sessions (0 = all; default 20)")
+    p.add_argument("--all", action="store_true", help="sessions from every directory, not just this one")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import os
+    from pathlib import Path
+
+    from agentrt.agent.rollout import list_sessions
+    from agentrt.config import agentrt_home
+
+    if args.limit < 0:
+        raise ValueError(f"--limit must be 0 (all) or more, got {args.limit}")
+    home = agentrt_home(os.environ)
+    cwd = None if args.all else Path.cwd()
+    found = list_sessions(home, limit=args.limit, cwd=cwd)
+    if args.json:
+        for info in found:
+            row = {
+                "id": info.id,
+                "started_at": info.started_at,
+                "cwd": info.cwd,
+                "first_prompt": info.first_prompt,
+                "path": str(info.path),
+            }
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    if not found:
+        where = "" if cwd is None else f" started in {cwd}"
+        hint = "" if cwd is None else " (use --all to list every directory's)"
+        print(f"No sessions{where} under {home / 'sessions'}{hint}.")
+        return 0
+    print(render_table(found, width=_width(), home=os.environ.get("HOME")))
+    return 0
+
+
+def render_table(found: list[Any], *, width: int, home: str | None) -> str:
+    """A plain-text table: id, start time, cwd, first prompt (cut to fit ``width``)."""
+    rows = [
+        (info.id, _when(info.started_at), _short_path(info.cwd, home), _one_line(info.first_prompt))
+        for info in found
+    ]
+    header = ("ID", "STARTED (UTC)", "CWD", "FIRST PROMPT")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
+    lines = []
+    for row in (header, *rows):
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+        room = max(width - len(head) - 2, 20)
+        lines.append(f"{head}  {_cut(row[3], room)}".rstrip())
+    return "\n".join(lines)
+
+
+def _when(stamp: str) -> str:
+    """``2025-01-02T03:04:05.678Z`` as ``2025-01-02 03:04:05``."""
+    return stamp[:19].replace("T", " ") if len(stamp) >= 19 else stamp
+
+
+def _short_path(path: str | None, home: str | None) -> str:
+    if not path:
+        return "-"
+    if home and (path == home or path.startswith(home.rstrip("/") + "/")):
+        path = "~" + path[len(home.rstrip("/")) :]
+    return _cut(path, 40, left=True)
+
+
+def _one_line(text: str | None) -> str:
+    return " ".join(text.split()) if text else "-"
+
+
+def _cut(text: str, room: int, *, left: bool = False) -> str:
+    if len(text) <= room:
+        return text
+    return "…" + text[len(text) - room + 1 :] if left else text[: room - 1] + "…"
+
+
+def _width() -> int:
+    """``$COLUMNS`` if set, else the terminal's width, else 120."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        return 120

@@ -1,0 +1,90 @@
+"""Model providers: the built-in ``openai`` and ``local`` entries, user entries, and API keys."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentrt.config.errors import ConfigError, located
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+LOCAL_BASE_URL = "http://127.0.0.1:8080/v1"
+BUILTIN_IDS = ("local", "openai")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where and how agentrt talks to one model endpoint."""
+
+    id: str
+    name: str
+    base_url: str
+    env_key: str | None = None
+    wire_api: str = "chat"
+    text_tools: bool = False
+    request_max_retries: int = 4
+    stream_idle_timeout_ms: int = 300_000
+    connect_timeout_ms: int = 10_000
+    http_headers: dict[str, str] = field(default_factory=dict)
+    requires_api_key: bool = True
+
+
+def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The built-in provider tables, as config dicts (``OPENAI_BASE_URL`` overrides openai's base)."""
+    headers = {
+        header: env[var]
+        for header, var in (
+            ("OpenAI-Organization", "OPENAI_ORGANIZATION"),
+            ("OpenAI-Project", "OPENAI_PROJECT"),
+        )
+        if env.get(var)
+    }
+    return {
+        "openai": {
+            "name": "OpenAI",
+            "base_url": env.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+            "env_key": "OPENAI_API_KEY",
+            "wire_api": "responses",
+            "http_headers": headers,
+        },
+        "local": {
+            "name": "local (llama.cpp server on loopback)",
+            "base_url": LOCAL_BASE_URL,
+            "wire_api": "chat",
+            "text_tools": True,
+            "requires_api_key": False,
+        },
+    }
+
+
+def make_provider(provider_id: str, table: Mapping[str, Any], *, source: str) -> ProviderConfig:
+    """Build a ``ProviderConfig`` from a checked ``[model_providers.<id>]`` table."""
+    if not table.get("base_url"):
+        raise located(source, f"model_providers.{provider_id}", "missing required key 'base_url'")
+    values = dict(table)
+    values.setdefault("name", provider_id)
+    return ProviderConfig(id=provider_id, **values)
+
+
+def api_key_for(provider: ProviderConfig, env: Mapping[str, str]) -> str | None:
+    """The API key from ``env[provider.env_key]``; ``None`` when the provider needs none.
+
+    Raises ``ConfigError`` saying which variable to set when the key is required and missing.
+    A provider without ``env_key`` never sends a key.
+    """
+    if provider.env_key is None:
+        return None
+    key = env.get(provider.env_key, "").strip()
+    if key:
+        return key
+    if provider.requires_api_key:
+        hint = (
+            ""
+            if provider.id in BUILTIN_IDS
+            else f" (or set model_providers.{provider.id}.requires_api_key = false if the endpoint needs no key)"
+        )
+        raise ConfigError(
+            f"model provider '{provider.id}' needs an API key: set {provider.env_key} in the environment{hint}"
+        )
+    return None
