@@ -26,6 +26,9 @@ from agentrt.model.retry import parse_retry_after
 from agentrt.model.sse import SSEParser
 from agentrt.model.types import Completion, StreamEvent, TextDelta, ToolCall, ToolCallDelta, Usage
 
+WIRE_APIS = ("chat", "responses")
+"""The request protocols an ``Endpoint`` can speak."""
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -34,6 +37,12 @@ class Endpoint:
     api_key: str | None = None
     simulated: bool = False
     """True when the endpoint is agentrt's own simulator; every report says so."""
+    wire_api: str = "chat"
+    """``"chat"``: ``POST {base}/chat/completions``; ``"responses"``: ``POST {base}/responses``."""
+
+    def __post_init__(self) -> None:
+        if self.wire_api not in WIRE_APIS:
+            raise ValueError(f"unknown wire_api {self.wire_api!r}; expected one of {', '.join(WIRE_APIS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +62,14 @@ class _ToolAcc:
 
 
 class _Exchange:
-    """The sink of one response: folds the stream into a ``Completion`` and enforces the idle timer."""
+    """The sink of one response: folds the stream into a ``Completion`` and enforces the idle timer.
+
+    Subclasses that speak another wire override ``_on_event`` and ``_finish_plain`` (and, as needed,
+    ``_make_usage`` and ``_completion``); the timers, waking and delta bookkeeping stay here.
+    """
+
+    _TERMINAL = "[DONE]"
+    """The event that marks a complete stream, as named in a ``TruncatedStream`` message."""
 
     def __init__(self, url: str, timeouts: Timeouts, want_events: bool) -> None:
         self._loop = asyncio.get_running_loop()
@@ -109,7 +125,9 @@ class _Exchange:
         elif "event-stream" not in head.headers.get("content-type", ""):
             self._finish_plain(body)
         elif not self._done:
-            self.fail(TruncatedStream(f"stream from {self.url} ended before its terminal [DONE] event"))
+            self.fail(
+                TruncatedStream(f"stream from {self.url} ended before its terminal {self._TERMINAL} event")
+            )
         else:
             self._resolve()
 
@@ -174,20 +192,21 @@ class _Exchange:
 
     def _resolve(self) -> None:
         self._timer.cancel()
+        self.result.set_result(self._completion())
+        self._poke()
+
+    def _completion(self) -> Completion:
         calls = tuple(
             ToolCall(a.id or f"call_{i}", a.name, "".join(a.args)) for i, a in sorted(self._tools.items())
         )
-        self.result.set_result(
-            Completion(
-                content="".join(self._content),
-                tool_calls=calls,
-                finish_reason=self._finish,
-                usage=self._make_usage(),
-                ttft_s=self._ttft,
-                total_s=self._loop.time() - self._t0,
-            )
+        return Completion(
+            content="".join(self._content),
+            tool_calls=calls,
+            finish_reason=self._finish,
+            usage=self._make_usage(),
+            ttft_s=self._ttft,
+            total_s=self._loop.time() - self._t0,
         )
-        self._poke()
 
     def _make_usage(self) -> Usage:
         u = self._usage

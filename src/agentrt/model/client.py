@@ -1,4 +1,4 @@
-"""``ChatClient``: the ``Model`` for any OpenAI-compatible Chat Completions endpoint."""
+"""``ChatClient``: the ``Model`` for any OpenAI-compatible endpoint, over Chat Completions or Responses."""
 
 from __future__ import annotations
 
@@ -26,7 +26,12 @@ T = TypeVar("T")
 
 
 class ChatClient:
-    """Streams chat completions; retries what is worth retrying, within the policy's bounds."""
+    """Streams completions; retries what is worth retrying, within the policy's bounds.
+
+    ``endpoint.wire_api`` picks the protocol: ``"chat"`` posts to ``{base}/chat/completions``,
+    ``"responses"`` to ``{base}/responses`` (history and tools mapped by ``agentrt.model.responses``).
+    Either way the caller gets the same ``Completion`` and deltas.
+    """
 
     def __init__(
         self,
@@ -40,7 +45,14 @@ class ChatClient:
         self.endpoint = endpoint
         self.name = endpoint.model
         self.origin = Origin.parse(endpoint.base_url)
-        self.url = endpoint.base_url.rstrip("/") + "/chat/completions"
+        self._responses = endpoint.wire_api == "responses"
+        self._path = "/responses" if self._responses else "/chat/completions"
+        self._exchange_type: type[_Exchange] = _Exchange
+        if self._responses:  # only clients that speak Responses load its module
+            from agentrt.model.responses import ResponsesExchange
+
+            self._exchange_type = ResponsesExchange
+        self.url = endpoint.base_url.rstrip("/") + self._path
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.params = dict(params or {})
@@ -139,6 +151,11 @@ class ChatClient:
 
     # -- one attempt ----------------------------------------------------------------------------
     def _body(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]) -> bytes:
+        if self._responses:
+            from agentrt.model.responses import request_body
+
+            responses = request_body(self.endpoint.model, messages, tools, self.params)
+            return json.dumps(responses, ensure_ascii=False).encode()
         body: dict[str, Any] = {"model": self.endpoint.model, "messages": list(messages), "stream": True}
         if self._include_usage:
             body["stream_options"] = {"include_usage": True}
@@ -157,12 +174,12 @@ class ChatClient:
     ) -> tuple[HttpConnection, _Exchange, bool]:
         """Send the request on an idle keep-alive connection if there is one, else on a new one."""
         body = self._body(messages, tools)
-        request = build_request(self.origin, "POST", "/chat/completions", self._headers, body)
+        request = build_request(self.origin, "POST", self._path, self._headers, body)
         conn = None if fresh else self._pool.take_idle(self.origin)
         reused = conn is not None
         if conn is None:
             conn = await self._pool.connect(self.origin)
-        exchange = _Exchange(self.url, self.timeouts, want_events)
+        exchange = self._exchange_type(self.url, self.timeouts, want_events)
         conn.send(request, exchange)
         return conn, exchange, reused
 

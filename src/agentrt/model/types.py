@@ -28,6 +28,8 @@ class Usage:
     completion_tokens: int = 0
     counted: bool = False
     """True when the server sent no usage and the client counted content deltas instead."""
+    cached_tokens: int = 0
+    """Prompt tokens the server said it served from its prompt cache (part of ``prompt_tokens``)."""
 
     @property
     def total_tokens(self) -> int:
@@ -36,6 +38,13 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning summary (Responses wire only); never part of ``content``."""
+
     text: str
 
 
@@ -60,6 +69,8 @@ class Completion:
     total_s: float = 0.0
     attempts: int = 1
     """HTTP attempts it took (1 = no retry)."""
+    reasoning: str = ""
+    """The reasoning summary the server streamed, when it sent one; not part of ``as_message``."""
 
     def as_message(self) -> Message:
         msg: Message = {"role": "assistant", "content": self.content}
@@ -71,5 +82,5 @@ class Completion:
         return msg
 
 
-StreamEvent = TextDelta | ToolCallDelta | Completion
+StreamEvent = TextDelta | ToolCallDelta | ReasoningDelta | Completion
 """What ``Model.stream`` yields: deltas as they arrive, then exactly one ``Completion`` last."""

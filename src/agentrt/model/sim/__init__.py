@@ -1,6 +1,7 @@
 """A deterministic, OpenAI-compatible simulated model server that runs in agentrt's own process.
 
-It answers ``GET /v1/models`` and ``POST /v1/chat/completions`` (streamed or not) on a loopback port,
+It answers ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/responses`` (the OpenAI
+Responses API; both streamed or not) on a loopback port,
 with replies chosen by a policy (``humaneval`` or ``script``), optional pacing (time to first token,
 tokens per second) and injectable faults, so agents and the model client can be tested and benchmarked
 without a real model.

@@ -1,4 +1,4 @@
-"""Request handling of the simulated server: routing, auth, validation, and the chat completion endpoint.
+"""Request handling of the simulated server: routing, auth, validation, and the two completion endpoints.
 
 ``SimApp.handle`` turns one parsed request into a ``Plan`` (what to send and when); it never touches a
 socket, so the connection code stays the only place that does I/O.
@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
+from agentrt.model.sim import responses
 from agentrt.model.sim.config import SimConfig
 from agentrt.model.sim.faults import error_fault, fault_body, fault_stream
 from agentrt.model.sim.http import Request, error_object, json_response, response_head
-from agentrt.model.sim.policies import make_policy, prompt_tokens
+from agentrt.model.sim.policies import Reply, make_policy, prompt_tokens
+from agentrt.model.sim.responses import (
+    completed_event,
+    input_messages,
+    output_tokens,
+    response_body,
+    response_events,
+)
 from agentrt.model.sim.wire import (
     Pacing,
     Plan,
@@ -25,6 +34,8 @@ from agentrt.model.sim.wire import (
 
 _INVALID = "invalid_request_error"
 
+_ROUTES = frozenset({"/models", "/chat/completions", "/responses"})
+
 _STREAM_HEADERS = (
     ("Content-Type", "text/event-stream"),
     ("Cache-Control", "no-cache"),
@@ -33,7 +44,7 @@ _STREAM_HEADERS = (
 
 
 class _Rejected(Exception):
-    """A chat request answered with an error status instead of a reply."""
+    """A completion request answered with an error status instead of a reply."""
 
     def __init__(self, status: int, message: str, code: str | None) -> None:
         super().__init__(message)
@@ -41,7 +52,8 @@ class _Rejected(Exception):
 
 
 class SimApp:
-    """The stateless-per-request core of the server; ``requests`` counts the chat requests served."""
+    """The stateless-per-request core of the server; ``requests`` counts the completion requests served
+    (``/chat/completions`` and ``/responses`` alike)."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
@@ -58,7 +70,7 @@ class SimApp:
         path = req.target.partition("?")[0]
         if path.startswith("/v1/"):
             path = path[3:]
-        if path not in ("/models", "/chat/completions"):
+        if path not in _ROUTES:
             return _error(404, f"Unknown URL ({req.method} {req.target})", "unknown_url", req.keep_alive)
         if self._auth is not None and req.headers.get("authorization") != self._auth:
             return _error(401, "Incorrect API key provided (simulated).", "invalid_api_key", req.keep_alive)
@@ -69,13 +81,12 @@ class SimApp:
         if path == "/models":
             return Plan(json_response(200, self._models, req.keep_alive))
         try:
-            return self._chat(req)
+            return self._chat(req) if path == "/chat/completions" else self._responses(req)
         except _Rejected as exc:
             return _error(exc.status, exc.message, exc.code, req.keep_alive)
 
-    def _chat(self, req: Request) -> Plan:
-        body = _parse_chat(req.body)
-        model = body["model"]
+    def _reply(self, model: str, messages: list[dict[str, Any]], keep_alive: bool) -> _Turn:
+        """The policy's reply and the fault that applies to it; ``early`` is an error fault's response."""
         if model != self.config.model:
             msg = f"The model `{model}` does not exist (this simulated server serves `{self.config.model}`)."
             raise _Rejected(404, msg, "model_not_found")
@@ -83,13 +94,18 @@ class SimApp:
         fault = self.config.fault
         if fault is not None and 0 <= self.config.fault_count <= index:
             fault = None
-        messages = body["messages"]
         reply = self.policy.reply(messages, allow_fault=fault is None)
         mode = fault or reply.fault
-        if mode is not None:
-            plan = error_fault(mode, self.config, req.keep_alive)
-            if plan is not None:
-                return plan
+        early = None if mode is None else error_fault(mode, self.config, keep_alive)
+        return _Turn(reply, mode, early)
+
+    def _chat(self, req: Request) -> Plan:
+        body = _parse_chat(req.body)
+        messages = body["messages"]
+        turn = self._reply(body["model"], messages, req.keep_alive)
+        if turn.early is not None:
+            return turn.early
+        reply, mode = turn.reply, turn.mode
         options = body.get("stream_options")
         ctx = ReplyContext(
             completion_id="chatcmpl-" + hashlib.blake2b(req.body, digest_size=12).hexdigest(),
@@ -101,22 +117,55 @@ class SimApp:
             head = response_head(200, _STREAM_HEADERS, req.keep_alive)
             plan = Plan(head, stream_events(ctx, reply, self.pacing), chunked=True)
             return plan if mode is None else fault_stream(mode, plan)
-        data = completion_body(ctx, reply)
         due = self.pacing.due(max(completion_tokens(reply) - 1, 0))
-        if mode is not None:
-            return fault_body(mode, data, due, req.keep_alive)
-        head = response_head(
-            200, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], req.keep_alive
+        return _whole(completion_body(ctx, reply), due, mode, req.keep_alive)
+
+    def _responses(self, req: Request) -> Plan:
+        body = _parse_responses(req.body)
+        messages = input_messages(body)
+        turn = self._reply(body["model"], messages, req.keep_alive)
+        if turn.early is not None:
+            return turn.early
+        reply, mode = turn.reply, turn.mode
+        ctx = ReplyContext(
+            completion_id="resp_" + hashlib.blake2b(req.body, digest_size=12).hexdigest(),
+            model=self.config.model,
+            prompt_tokens=prompt_tokens(messages),
         )
-        return Plan(head, iter(((due, data),)))
+        if body.get("stream") is True:
+            head = response_head(200, _STREAM_HEADERS, req.keep_alive)
+            plan = Plan(head, response_events(ctx, reply, self.pacing), chunked=True)
+            if mode is None:
+                return plan
+            malformed = (responses.MALFORMED_EVENT, completed_event(ctx, reply, 0))
+            return fault_stream(mode, plan, responses.PREFIX_EVENTS, malformed)
+        due = self.pacing.due(max(output_tokens(reply) - 1, 0))
+        return _whole(response_body(ctx, reply), due, mode, req.keep_alive)
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    reply: Reply
+    mode: str | None
+    early: Plan | None
+
+
+def _whole(data: bytes, due: float, mode: str | None, keep_alive: bool) -> Plan:
+    """A non-streamed JSON reply due at offset ``due``, or the ``mode`` fault made of it."""
+    if mode is not None:
+        return fault_body(mode, data, due, keep_alive)
+    head = response_head(
+        200, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))], keep_alive
+    )
+    return Plan(head, iter(((due, data),)))
 
 
 def _error(status: int, message: str, code: str | None, keep_alive: bool) -> Plan:
     return Plan(json_response(status, error_object(message, _INVALID, code), keep_alive))
 
 
-def _parse_chat(raw: bytes) -> dict[str, Any]:
-    """The JSON body of a chat request, checked for the fields the simulator reads."""
+def _parse_json(raw: bytes) -> dict[str, Any]:
+    """The JSON object of a request body, with a string ``model`` and a boolean ``stream`` if any."""
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -125,9 +174,28 @@ def _parse_chat(raw: bytes) -> dict[str, Any]:
         raise _Rejected(400, "The request body must be a JSON object.", "invalid_request")
     if not isinstance(body.get("model"), str):
         raise _Rejected(400, "You must provide a model parameter.", "missing_model")
+    if not isinstance(body.get("stream", False), bool):
+        raise _Rejected(400, "'stream' must be a boolean.", "invalid_request")
+    return body
+
+
+def _parse_chat(raw: bytes) -> dict[str, Any]:
+    """The JSON body of a chat request, checked for the fields the simulator reads."""
+    body = _parse_json(raw)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise _Rejected(400, "'messages' must be a non-empty list of message objects.", "invalid_messages")
-    if not isinstance(body.get("stream", False), bool):
-        raise _Rejected(400, "'stream' must be a boolean.", "invalid_request")
+    return body
+
+
+def _parse_responses(raw: bytes) -> dict[str, Any]:
+    """The JSON body of a Responses request, checked for the fields the simulator reads."""
+    body = _parse_json(raw)
+    items = body.get("input")
+    if not (isinstance(items, str) and items) and not (
+        isinstance(items, list) and items and all(isinstance(i, dict) for i in items)
+    ):
+        raise _Rejected(400, "'input' must be a string or a non-empty list of input items.", "invalid_input")
+    if not isinstance(body.get("instructions") or "", str):
+        raise _Rejected(400, "'instructions' must be a string.", "invalid_request")
     return body

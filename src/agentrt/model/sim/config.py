@@ -30,7 +30,8 @@ class SimConfig:
     tasks: tuple[dict[str, Any], ...] = ()
     """Humaneval tasks: dicts with ``id``, ``spec``, ``test`` and ``solution``."""
     script: tuple[dict[str, Any], ...] = ()
-    """Script replies: ``{"content": str, "tool_calls": [...], "fault": mode}`` (keys optional)."""
+    """Script replies: ``{"content": str, "tool_calls": [...], "fault": mode, "reasoning": str}`` (keys
+    optional; ``reasoning`` is sent on the Responses wire only)."""
     fault: str | None = None
     """Fault mode applied to the first ``fault_count`` chat requests."""
     fault_count: int = 1

@@ -6,9 +6,10 @@
 ``hang``         the request is read and nothing is ever sent
 ``stall``        headers and the first chunks are sent, then nothing more; the connection stays open
 ``truncate``     headers and the first chunks, then the chunked body ends properly, with no finish
-                 chunk and no ``[DONE]`` (non-streamed: half the body, then the connection closes)
-``malformed``    the first chunks, an event whose data is not JSON, then ``[DONE]``
-                 (non-streamed: a 200 whose body is not JSON)
+                 chunk and no ``[DONE]`` / ``response.completed`` (non-streamed: half the body, then the
+                 connection closes)
+``malformed``    the first chunks, an event whose data is not JSON, then ``[DONE]`` (Responses wire:
+                 ``response.completed``); non-streamed: a 200 whose body is not JSON
 ``disconnect``   headers and the first chunks, then the connection closes mid-body
 ===============  =======================================================================================
 """
@@ -47,11 +48,20 @@ def error_fault(mode: str, config: SimConfig, keep_alive: bool) -> Plan | None:
     return None
 
 
-def fault_stream(mode: str, plan: Plan) -> Plan:
-    """``plan`` (a streamed reply) cut short or corrupted as ``mode`` says."""
-    events: Iterator[Event] = itertools.islice(plan.events, PREFIX_EVENTS)
+def fault_stream(
+    mode: str,
+    plan: Plan,
+    prefix: int = PREFIX_EVENTS,
+    malformed: tuple[bytes, ...] = (MALFORMED_EVENT, DONE),
+) -> Plan:
+    """``plan`` (a streamed reply) cut short or corrupted as ``mode`` says.
+
+    ``prefix`` events are sent before the fault strikes; ``malformed`` is what follows them in the
+    ``malformed`` mode (a corrupt event, then the wire's terminal event).
+    """
+    events: Iterator[Event] = itertools.islice(plan.events, prefix)
     if mode == "malformed":
-        events = itertools.chain(events, ((0.0, MALFORMED_EVENT), (0.0, DONE)))
+        events = itertools.chain(events, ((0.0, data) for data in malformed))
     return Plan(plan.head, events, chunked=True, ending=_STREAM_ENDINGS[mode])
 
 

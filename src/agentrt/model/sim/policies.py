@@ -47,6 +47,8 @@ class Reply:
     fault: str | None = None
     fault_count: int = 1
     """Script steps only: how many requests for this step get ``fault`` (-1 = every one)."""
+    reasoning: str = ""
+    """A reasoning summary sent before the reply (Responses wire only; the chat wire ignores it)."""
 
 
 class Policy(Protocol):
@@ -95,14 +97,17 @@ def parse_reply(item: object, where: str = "reply") -> Reply:
         return Reply(content=item)
     if not isinstance(item, dict):
         raise ValueError(f"{where}: expected a string or an object, got {type(item).__name__}")
-    unknown = set(item) - {"content", "tool_calls", "fault", "fault_count", "role"}
+    unknown = set(item) - {"content", "tool_calls", "fault", "fault_count", "role", "reasoning"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     content = item.get("content") or ""
     calls = item.get("tool_calls") or []
     fault, fault_count = item.get("fault"), item.get("fault_count", 1)
+    reasoning = item.get("reasoning") or ""
     if not isinstance(content, str):
         raise ValueError(f"{where}: 'content' must be a string")
+    if not isinstance(reasoning, str):
+        raise ValueError(f"{where}: 'reasoning' must be a string")
     if not isinstance(calls, list):
         raise ValueError(f"{where}: 'tool_calls' must be a list")
     if fault is not None and fault not in FAULT_MODES:
@@ -110,7 +115,9 @@ def parse_reply(item: object, where: str = "reply") -> Reply:
     if not isinstance(fault_count, int) or fault_count < -1:
         raise ValueError(f"{where}: 'fault_count' must be an integer >= -1")
     parsed = tuple(_parse_tool_call(c, f"{where}: tool call {i}") for i, c in enumerate(calls))
-    return Reply(content=content, tool_calls=parsed, fault=fault, fault_count=fault_count)
+    return Reply(
+        content=content, tool_calls=parsed, fault=fault, fault_count=fault_count, reasoning=reasoning
+    )
 
 
 def load_script(path: str | Path) -> tuple[dict[str, Any], ...]:

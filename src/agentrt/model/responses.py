@@ -1,0 +1,369 @@
+"""The OpenAI Responses API (``POST {base}/responses``) as a second wire for the same client.
+
+agentrt keeps its history in Chat Completions shape; ``request_body`` maps it to Responses
+``instructions`` + ``input`` items, and ``ResponsesExchange`` folds the streamed ``response.*`` events
+into the same ``Completion``, ``TextDelta`` and ``ToolCallDelta`` values the chat wire produces (plus
+``ReasoningDelta`` for a reasoning summary). The fold runs inside the connection's callbacks, like the
+chat exchange it extends; only ``response.completed`` (or ``response.incomplete``) ends a stream well.
+
+History mapping (chat → Responses):
+
+==============================================  ==========================================================
+leading ``system`` messages                     ``instructions`` (joined by blank lines)
+``user`` / later ``system`` / ``developer``     ``message`` item, ``input_text`` parts
+``assistant`` text                              ``message`` item, ``output_text`` part
+``assistant`` ``tool_calls``                    one ``function_call`` item each (``call_id``, ``name``,
+                                                ``arguments``)
+``tool`` (``tool_call_id``, ``content``)        ``function_call_output`` (``call_id``, ``output``)
+==============================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from agentrt.model.chat import Timeouts, _Exchange, _ToolAcc
+from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
+from agentrt.model.types import Completion, Message, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+
+_PARAM_NAMES = MappingProxyType(
+    {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
+)
+"""Chat Completions parameter names that the Responses API spells differently."""
+
+_CHAT_ONLY_PARAMS = frozenset({"stream_options", "n"})
+
+_CODE_STATUS = MappingProxyType(
+    {
+        "rate_limit_exceeded": 429,
+        "context_length_exceeded": 400,
+        "invalid_prompt": 400,
+        "invalid_request_error": 400,
+        "server_error": 500,
+        "server_is_overloaded": 503,
+        "slow_down": 503,
+    }
+)
+"""HTTP status equivalent of a ``response.failed`` / ``error`` event's code; unknown codes count as 500."""
+
+_TRY_AGAIN = re.compile(r"try again in (\d+(?:\.\d+)?)\s*(ms|s)\b", re.IGNORECASE)
+
+
+# -- request -------------------------------------------------------------------------------------------
+def request_body(
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[dict[str, Any]] = (),
+    params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The streamed Responses request for a chat-shaped history.
+
+    ``tool_choice: "auto"`` and ``parallel_tool_calls: false`` are sent together with ``tools``
+    (never without any). ``params`` are merged last; ``max_tokens`` becomes ``max_output_tokens`` and
+    chat-only keys (``stream_options``, ``n``) are dropped.
+    """
+    instructions, items = to_input(messages)
+    body: dict[str, Any] = {"model": model}
+    if instructions:
+        body["instructions"] = instructions
+    body["input"] = items
+    if tools:
+        body["tools"] = [to_tool(t) for t in tools]
+        body["tool_choice"] = "auto"
+        body["parallel_tool_calls"] = False
+    body["store"] = False
+    body["stream"] = True
+    for key, value in (params or {}).items():
+        if key not in _CHAT_ONLY_PARAMS:
+            body[_PARAM_NAMES.get(key, key)] = value
+    return body
+
+
+def to_input(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+    """``(instructions, input items)`` for a chat-shaped history (see the module's table)."""
+    instructions: list[str] = []
+    items: list[dict[str, Any]] = []
+    for msg in messages:
+        role = msg.get("role")
+        if role == "system" and not items:
+            instructions.append(_text(msg.get("content")))
+        elif role == "assistant":
+            items.extend(_assistant_items(msg))
+        elif role == "tool":
+            output = _text(msg.get("content"))
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": str(msg.get("tool_call_id") or ""),
+                    "output": output,
+                }
+            )
+        else:
+            content = _input_parts(msg.get("content"))
+            items.append({"type": "message", "role": str(role or "user"), "content": content})
+    return "\n\n".join(t for t in instructions if t), items
+
+
+def to_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    """A chat function tool as a Responses function tool (non-strict); any other tool unchanged."""
+    fn = tool.get("function")
+    if tool.get("type") != "function" or not isinstance(fn, dict):
+        return dict(tool)
+    out: dict[str, Any] = {"type": "function", "name": fn.get("name", "")}
+    if "description" in fn:
+        out["description"] = fn["description"]
+    out["parameters"] = fn.get("parameters") or {"type": "object", "properties": {}}
+    out["strict"] = bool(fn.get("strict", False))
+    return out
+
+
+def _assistant_items(msg: Message) -> list[dict[str, Any]]:
+    calls = msg.get("tool_calls") or ()
+    text = _text(msg.get("content"))
+    items: list[dict[str, Any]] = []
+    if text or not calls:  # an empty turn stays a turn
+        items.append(
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
+        )
+    for call in calls:
+        fn = call.get("function") or {}
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": str(call.get("id") or ""),
+                "name": str(fn.get("name") or ""),
+                "arguments": str(fn.get("arguments") or "{}"),
+            }
+        )
+    return items
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _input_parts(content: object) -> list[dict[str, Any]]:
+    if not isinstance(content, list):
+        return [{"type": "input_text", "text": _text(content)}]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"type": "input_text", "text": str(part.get("text", ""))})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            url = image.get("url") if isinstance(image, dict) else image
+            parts.append({"type": "input_image", "image_url": str(url or "")})
+        else:
+            parts.append(dict(part))  # already a Responses part (input_text, input_image, input_file)
+    return parts
+
+
+# -- response ------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Item:
+    """One output item of the response being streamed, by its ``output_index``."""
+
+    kind: str
+    tool: int = -1
+    """Index among the response's function calls (the ``ToolCallDelta.index``)."""
+    streamed: bool = False
+    """Deltas arrived for it, so its ``output_item.done`` adds nothing."""
+
+
+class ResponsesExchange(_Exchange):
+    """Folds ``response.*`` SSE events (or one plain ``response`` object) into a ``Completion``."""
+
+    _TERMINAL = "response.completed"
+
+    def __init__(self, url: str, timeouts: Timeouts, want_events: bool) -> None:
+        super().__init__(url, timeouts, want_events)
+        self._items: dict[int, _Item] = {}
+        self._reasoning: list[str] = []
+        self._part: tuple[str, int, int] | None = None
+
+    def _on_event(self, name: str, data: str) -> None:
+        self._last = self._loop.time()
+        if self._done or self.result.done():
+            return
+        try:
+            event = json.loads(data)
+            self._dispatch(str(event.get("type") or name), event)
+        except ModelError as exc:
+            self.fail(exc)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            self.fail(MalformedResponse(f"malformed stream event from {self.url}: {data[:120]!r} ({exc})"))
+
+    def _dispatch(self, kind: str, event: dict[str, Any]) -> None:
+        match kind:
+            case "response.output_text.delta":
+                self._on_text(event, event["delta"])
+            case "response.function_call_arguments.delta":
+                self._on_arguments(event, event["delta"])
+            case "response.function_call_arguments.done":
+                if not self._item(event).streamed:
+                    self._on_arguments(event, event.get("arguments") or "")
+            case "response.reasoning_summary_text.delta" | "response.reasoning_text.delta":
+                index = event.get("summary_index", event.get("content_index", 0))
+                self._on_reasoning((kind, int(event.get("output_index", 0)), int(index)), event["delta"])
+            case "response.output_item.added":
+                self._on_item_added(int(event.get("output_index", len(self._items))), event["item"])
+            case "response.output_item.done":
+                self._on_item_done(int(event.get("output_index", len(self._items))), event["item"])
+            case "response.completed" | "response.incomplete":
+                self._on_end(event.get("response") or {}, complete=kind == "response.completed")
+            case "response.failed":
+                raise response_error((event.get("response") or {}).get("error"), self.url)
+            case "error":
+                raise response_error(
+                    event.get("error") if isinstance(event.get("error"), dict) else event, self.url
+                )
+            case _:
+                pass  # response.created, in_progress, content_part.*, *.done texts: nothing to fold
+
+    # -- items ------------------------------------------------------------------------------------
+    def _item(self, event: Mapping[str, Any]) -> _Item:
+        index = int(event.get("output_index", 0))
+        item = self._items.get(index)
+        if item is None:  # a delta for an item that was never announced
+            item = self._items[index] = _Item("message")
+        return item
+
+    def _on_item_added(self, index: int, item: Mapping[str, Any]) -> None:
+        kind = str(item.get("type", ""))
+        record = self._items[index] = _Item(kind)
+        if kind != "function_call":
+            return
+        record.tool = len(self._tools)
+        acc = self._tools[record.tool] = _ToolAcc(str(item.get("call_id") or ""), str(item.get("name") or ""))
+        args = str(item.get("arguments") or "")
+        if args:
+            acc.args.append(args)
+            record.streamed = True
+        self._got_delta(ToolCallDelta(record.tool, acc.id or None, acc.name or None, args))
+
+    def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
+        record = self._items.get(index)
+        if record is None:
+            self._on_item_added(index, item)
+            record = self._items[index]
+        if record.streamed:
+            if record.kind == "function_call":
+                acc = self._tools[record.tool]
+                acc.id = acc.id or str(item.get("call_id") or "")
+                acc.name = acc.name or str(item.get("name") or "")
+            return
+        if record.kind == "message":
+            text = "".join(str(p.get("text") or "") for p in item.get("content") or () if isinstance(p, dict))
+            self._on_text({"output_index": index}, text)
+        elif record.kind == "function_call":
+            acc = self._tools[record.tool]
+            acc.id = acc.id or str(item.get("call_id") or "")
+            self._on_arguments({"output_index": index}, str(item.get("arguments") or ""))
+        elif record.kind == "reasoning":
+            for i, part in enumerate(item.get("summary") or ()):
+                if isinstance(part, dict):
+                    self._on_reasoning(("summary", index, i), str(part.get("text") or ""))
+
+    # -- deltas -----------------------------------------------------------------------------------
+    def _on_text(self, event: Mapping[str, Any], text: str) -> None:
+        if text:
+            self._item(event).streamed = True
+            self._content.append(text)
+            self._got_delta(TextDelta(text))
+
+    def _on_arguments(self, event: Mapping[str, Any], args: str) -> None:
+        record = self._item(event)
+        if record.tool < 0:
+            raise MalformedResponse(f"function call arguments for a {record.kind!r} item from {self.url}")
+        if args:
+            record.streamed = True
+            self._tools[record.tool].args.append(args)
+            self._got_delta(ToolCallDelta(record.tool, None, None, args))
+
+    def _on_reasoning(self, part: tuple[str, int, int], text: str) -> None:
+        if not text:
+            return
+        self._items.setdefault(part[1], _Item("reasoning")).streamed = True
+        if part != self._part and self._reasoning:
+            text = "\n\n" + text  # a new summary part
+        self._part = part
+        self._reasoning.append(text)
+        self._deltas += 1
+        if self.events is not None:
+            self.events.append(ReasoningDelta(text))
+            self._poke()
+
+    def _on_end(self, response: Mapping[str, Any], *, complete: bool) -> None:
+        self._usage = response.get("usage") or None
+        if complete:
+            self._finish = "tool_calls" if self._tools else "stop"
+        else:
+            reason = (response.get("incomplete_details") or {}).get("reason")
+            self._finish = "content_filter" if reason == "content_filter" else "length"
+        self._done = True
+
+    # -- the end ----------------------------------------------------------------------------------
+    def _make_usage(self) -> Usage:
+        u = self._usage
+        if not u:
+            return Usage(0, self._deltas, counted=True)
+        cached = (u.get("input_tokens_details") or {}).get("cached_tokens") or 0
+        return Usage(
+            int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), cached_tokens=int(cached)
+        )
+
+    def _completion(self) -> Completion:
+        completion = super()._completion()
+        return replace(completion, reasoning="".join(self._reasoning)) if self._reasoning else completion
+
+    def _finish_plain(self, body: str) -> None:
+        """A server that ignored ``stream: true`` and sent one ``response`` object."""
+        try:
+            doc = json.loads(body)
+            if doc.get("status") == "failed":
+                raise response_error(doc.get("error"), self.url)
+            for index, item in enumerate(doc["output"]):
+                self._on_item_done(index, item)
+            self._on_end(doc, complete=doc.get("status", "completed") == "completed")
+        except ModelError as exc:
+            self.fail(exc)
+            return
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self.fail(MalformedResponse(f"unexpected response from {self.url}: {body[:120]!r}"))
+            return
+        self._ttft = self._loop.time() - self._t0
+        self._resolve()
+
+
+def response_error(err: object, url: str) -> ModelError:
+    """The typed error for a ``response.failed`` or ``error`` event's error object."""
+    if not isinstance(err, dict):
+        err = {"message": str(err or "the response failed")}
+    body = json.dumps({"error": err})
+    code = str(err.get("code") or err.get("type") or "")
+    message = str(err.get("message") or "")
+    if code == "insufficient_quota":  # a 429 that waiting does not fix
+        return BadRequest(f"HTTP 429 from {url}: {message or code}", 429, body)
+    status = int(code) if code.isdigit() else _CODE_STATUS.get(code, 500)
+    return error_for_status(status, body, url=url, retry_after=_retry_hint(message))
+
+
+def _retry_hint(message: str) -> float | None:
+    """Seconds from an OpenAI "Please try again in 1.5s" (or "in 250ms") message."""
+    match = _TRY_AGAIN.search(message)
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return value / 1000.0 if match.group(2).lower() == "ms" else value

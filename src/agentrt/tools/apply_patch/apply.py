@@ -1,0 +1,221 @@
+"""Apply parsed hunks to files, one hunk after another, with Codex's semantics and messages.
+
+A patch is not atomic: hunks are applied in order and the first failure stops, leaving earlier
+hunks applied. An updated file keeps each untouched line's ending (``\\n`` or ``\\r\\n``); lines the
+patch writes take the ending of the file's first line, and the file always ends with a line ending.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentrt.tools.apply_patch.fsops import FileWrite, local_write, resolve
+from agentrt.tools.apply_patch.model import (
+    AddFile,
+    DeleteFile,
+    Hunk,
+    PatchError,
+    PatchResult,
+    UpdateFile,
+    UpdateFileChunk,
+)
+from agentrt.tools.apply_patch.parser import parse_patch
+from agentrt.tools.apply_patch.seek import seek_sequence
+
+NOT_UTF8 = "Error: apply_patch requires a UTF-8 PATCH argument."
+NewLine = tuple[str, int | None]
+Replacement = tuple[int, int, Sequence[NewLine]]
+
+
+def apply_patch(text: str, cwd: Path, *, write: FileWrite | None = None) -> PatchResult:
+    """Parse ``text`` and apply it in ``cwd``; :class:`PatchError` (Codex's message) on failure.
+
+    Paths in the patch are relative to ``cwd`` or absolute. All writes and deletes go through
+    ``write`` (default :func:`~agentrt.tools.apply_patch.fsops.local_write`).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PatchError(NOT_UTF8) from None
+    hunks = parse_patch(text)
+    if not hunks:
+        raise PatchError("No files were modified.")
+    return apply_hunks(hunks, Path(os.path.abspath(cwd)), write or local_write)
+
+
+def apply_hunks(hunks: Sequence[Hunk], cwd: Path, write: FileWrite) -> PatchResult:
+    """Apply ``hunks`` in order in the absolute directory ``cwd``; stop at the first failure."""
+    result = PatchResult()
+    for hunk in hunks:
+        if isinstance(hunk, AddFile):
+            _write(write, resolve(cwd, hunk.path), hunk.contents.encode("utf-8"))
+            result.added.append(hunk.path)
+        elif isinstance(hunk, DeleteFile):
+            path = resolve(cwd, hunk.path)
+            _delete(write, path, f"Failed to delete file {path}")
+            result.deleted.append(hunk.path)
+        else:
+            _apply_update(hunk, cwd, write)
+            result.modified.append(hunk.path if hunk.move_to is None else hunk.move_to)
+    return result
+
+
+def _write(write: FileWrite, path: Path, data: bytes) -> None:
+    try:
+        write(path, data)
+    except OSError:
+        raise PatchError(f"Failed to write file {path}") from None
+
+
+def _delete(write: FileWrite, path: Path, message: str) -> None:
+    try:
+        write(path, None)
+    except OSError:
+        raise PatchError(message) from None
+
+
+def _apply_update(hunk: UpdateFile, cwd: Path, write: FileWrite) -> None:
+    path = resolve(cwd, hunk.path)
+    data = updated_contents(path, hunk.chunks).encode("utf-8")
+    if hunk.move_to is None:
+        _write(write, path, data)
+        return
+    _write(write, resolve(cwd, hunk.move_to), data)
+    _delete(write, path, f"Failed to remove original {path}")
+
+
+def os_error_text(exc: OSError) -> str:
+    """An OS error as Codex (Rust) shows it: ``No such file or directory (os error 2)``."""
+    if exc.errno is None:
+        return str(exc)
+    return f"{os.strerror(exc.errno)} (os error {exc.errno})"
+
+
+def utf8_error_text(exc: UnicodeDecodeError) -> str:
+    """A UTF-8 decoding error as Rust's ``Utf8Error`` shows it."""
+    if exc.reason == "unexpected end of data":
+        return f"incomplete utf-8 byte sequence from index {exc.start}"
+    return f"invalid utf-8 sequence of {exc.end - exc.start} bytes from index {exc.start}"
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of the regular file ``path``, or :class:`PatchError` naming why not."""
+    context = f"Failed to read file to update {path}"
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise PatchError(f"{context}: path `{path}` is not a file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PatchError(f"{context}: {os_error_text(exc)}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PatchError(f"{context}: {utf8_error_text(exc)}") from None
+
+
+def updated_contents(path: Path, chunks: Sequence[UpdateFileChunk]) -> str:
+    """The new text of ``path`` after ``chunks``; :class:`PatchError` if one cannot be placed."""
+    source = SourceFile.parse(read_text(path))
+    replacements = compute_replacements(source.texts(), path, chunks)
+    return source.replaced(replacements)
+
+
+def _new_lines(chunk: UpdateFileChunk) -> list[NewLine]:
+    """The chunk's new lines; a context line carries its index among the chunk's old lines."""
+    new: list[NewLine] = []
+    old_index = 0
+    for line in chunk.lines:
+        if line[0] != "-":
+            new.append((line[1:], old_index if line[0] == " " else None))
+        if line[0] != "+":
+            old_index += 1
+    return new
+
+
+def _place(lines: Sequence[str], chunk: UpdateFileChunk, line_index: int) -> Replacement | None:
+    """Where the chunk's old lines are, at or after ``line_index``, and what replaces them.
+
+    When they are not found and end with an empty line, that line is dropped (and an empty last new
+    line with it) and the search retried: the patch's final empty line stands for the file's last
+    line ending.
+    """
+    pattern = chunk.old_lines
+    new = _new_lines(chunk)
+    found = seek_sequence(lines, pattern, line_index, chunk.is_end_of_file)
+    if found is None and pattern[-1] == "":
+        pattern = pattern[:-1]
+        if new and new[-1][0] == "":
+            new = new[:-1]
+        found = seek_sequence(lines, pattern, line_index, chunk.is_end_of_file)
+    return None if found is None else (found, len(pattern), new)
+
+
+def compute_replacements(
+    lines: Sequence[str], path: Path, chunks: Sequence[UpdateFileChunk]
+) -> list[Replacement]:
+    """``(start, old_length, new_lines)`` for each chunk, sorted by start.
+
+    A chunk without old lines is appended at the end of the file, wherever its context is.
+    """
+    replacements: list[Replacement] = []
+    line_index = 0
+    for chunk in chunks:
+        if chunk.change_context is not None:
+            found = seek_sequence(lines, [chunk.change_context], line_index, False)
+            if found is None:
+                raise PatchError(f"Failed to find context '{chunk.change_context}' in {path}")
+            line_index = found + 1
+        if not chunk.old_lines:
+            replacements.append((len(lines), 0, _new_lines(chunk)))
+            continue
+        placed = _place(lines, chunk, line_index)
+        if placed is None:
+            old = "\n".join(chunk.old_lines)
+            raise PatchError(f"Failed to find expected lines in {path}:\n{old}")
+        replacements.append(placed)
+        line_index = placed[0] + placed[1]
+    replacements.sort(key=lambda r: r[0])
+    return replacements
+
+
+@dataclass
+class SourceFile:
+    """A text file as lines, each with its own ending (``\\n``, ``\\r\\n``, or none for the last)."""
+
+    lines: list[tuple[str, str]]
+    preferred: str
+
+    @classmethod
+    def parse(cls, text: str) -> SourceFile:
+        """Split ``text``; the preferred ending is the first line's (``\\n`` when there is none)."""
+        pieces = text.split("\n")
+        lines = [(p[:-1], "\r\n") if p.endswith("\r") else (p, "\n") for p in pieces[:-1]]
+        if pieces[-1]:
+            lines.append((pieces[-1], ""))
+        return cls(lines, lines[0][1] if lines and lines[0][1] else "\n")
+
+    def texts(self) -> list[str]:
+        return [text for text, _ in self.lines]
+
+    def replaced(self, replacements: Sequence[Replacement]) -> str:
+        """The text after ``replacements`` (sorted, not overlapping), always newline-terminated.
+
+        A context line inside the replaced run keeps the file's own text and ending; other new lines
+        take the preferred ending.
+        """
+        out: list[tuple[str, str]] = []
+        index = 0
+        for start, length, new in replacements:
+            out += self.lines[index:start]
+            for text, source in new:
+                if source is not None and source < length:
+                    out.append(self.lines[start + source])
+                else:
+                    out.append((text, self.preferred))
+            index = max(index, start + length)
+        out += self.lines[index:]
+        return "".join(text + (ending or self.preferred) for text, ending in out)
