@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import bench, sim
+from agentrt.cli import agent, apply_patch, bench, sessions, sim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -24,20 +24,23 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentrt",
-        description="A lean Python agent runtime. Run `agentrt bench humaneval` to measure it on the "
-        "agentic HumanEval loop (simulated model unless you name an endpoint).",
+        description="A lean Python agent runtime: a coding agent (`agentrt exec`) and a benchmark harness "
+        "(`agentrt bench humaneval`, simulated model unless you name an endpoint).",
     )
     parser.add_argument("--version", action="version", version=f"agentrt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    agent.add_parser(sub)
     bench.add_parser(sub)
+    apply_patch.add_parser(sub)
+    sessions.add_parser(sub)
     sim.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -51,12 +54,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; a command that takes free words (``exec``) also gets those that follow its options."""
+    args, extra = parser.parse_known_args(argv)
+    words = getattr(args, "args", None)
+    if extra and isinstance(words, list) and not any(w.startswith("-") and w != "-" for w in extra):
+        words.extend(extra)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def describe(exc: BaseException) -> str:
     """One line for an expected error; the exception's type for an unexpected one."""
+    from agentrt.agent.session import ExecError
     from agentrt.bench.dataset import DatasetError
     from agentrt.model.errors import ModelError
 
-    if isinstance(exc, CliError | DatasetError | ValueError | ModelError):
+    if isinstance(exc, CliError | DatasetError | ValueError | ModelError | ExecError):
         text = str(exc)
     elif isinstance(exc, OSError):
         text = str(exc) if exc.filename is None else f"{exc.strerror or exc}: {exc.filename}"

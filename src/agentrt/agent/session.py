@@ -1,0 +1,241 @@
+"""One ``agentrt exec`` run, assembled: config → model → tools → thread → rollout → sinks.
+
+The CLI parses flags into ``ExecOptions`` and calls ``run_exec``; everything here is plain objects
+passed in (environment mapping, streams), so tests drive it the same way the CLI does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from agentrt.agent.events import Fanout, ItemIds, JsonlSink, Recorder
+from agentrt.agent.render import HumanSink
+from agentrt.agent.thread import Limits, Thread, TurnStopped, history_from_rollout
+from agentrt.interfaces import EventSink, Model
+from agentrt.model.types import Message
+from agentrt.tools.registry import ToolContext, ToolRegistry
+
+
+class ExecError(Exception):
+    """A run that cannot start (no git repo, no key, bad schema…): one line for the user."""
+
+
+@dataclass
+class ExecOptions:
+    prompt: str
+    cwd: Path
+    json: bool = False
+    output_last_message: Path | None = None
+    output_schema: Path | None = None
+    model: str | None = None
+    base_url: str | None = None
+    profile: str | None = None
+    overrides: Sequence[str] = ()
+    skip_git_repo_check: bool = False
+    ephemeral: bool = False
+    resume: str | None = None
+    """A session id (or unique prefix), or ``"--last"``."""
+    color: bool = False
+    extra_flags: dict[str, Any] = field(default_factory=dict)
+
+
+def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    """Run one turn; 0 when it ended with a final answer, 1 when it stopped early."""
+    from agentrt.sandbox.process import use_pidfd_child_watcher
+
+    async def main() -> int:
+        use_pidfd_child_watcher()
+        return await _run(options, env, stdout, stderr)
+
+    return asyncio.run(main())
+
+
+async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    from agentrt.config import agentrt_home, load_config
+
+    home = agentrt_home(env)
+    flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
+    config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+    cwd = options.cwd.resolve()
+    _check_repo(cwd, options.skip_git_repo_check)
+    schema = _load_schema(options.output_schema)
+    model, client = _build_model(config, options, env, schema)
+    recorder = Recorder()
+    sink = Fanout([recorder, JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)])
+    writer, history, thread_id = _open_rollout(home, cwd, config, options)
+    try:
+        if not history:
+            history = _initial_history(cwd, home, config)
+            for message in history if writer is not None else ():
+                writer.append("response_item", message)
+        sink.emit("thread.started", {"thread_id": thread_id})
+        thread = _make_thread(model, config, cwd, sink, writer, history, schema, env)
+        try:
+            final = await thread.run_turn(options.prompt)
+        except TurnStopped:
+            return 1
+    finally:
+        await client.aclose()
+        if writer is not None:
+            writer.close()
+    if not options.json:
+        stdout.write(final + ("\n" if not final.endswith("\n") else ""))
+        stdout.flush()
+    if options.output_last_message is not None:
+        options.output_last_message.write_text(final, encoding="utf-8")
+    return 0
+
+
+def _check_repo(cwd: Path, skip: bool) -> None:
+    from agentrt.agent.instructions import git_root
+
+    if not cwd.is_dir():
+        raise ExecError(f"working directory {cwd} does not exist")
+    if not skip and git_root(cwd) is None:
+        raise ExecError(
+            f"{cwd} is not inside a git repository; agentrt exec works on repositories. "
+            "Pass --skip-git-repo-check to run here anyway."
+        )
+
+
+def _load_schema(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ExecError(f"cannot read output schema {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise ExecError(f"output schema {path} is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise ExecError(f"output schema {path} must be a JSON object")
+    from agentrt.agent.schema import schema_problem
+
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise ExecError(f"output schema {path} is not a valid JSON Schema: {problem}")
+    return schema
+
+
+def _build_model(
+    config: Any, options: ExecOptions, env: Mapping[str, str], schema: dict[str, Any] | None
+) -> tuple[Model, Any]:
+    from agentrt.config import api_key_for
+    from agentrt.model.chat import Endpoint, Timeouts
+    from agentrt.model.client import ChatClient
+    from agentrt.model.retry import RetryPolicy
+
+    provider = config.provider
+    if options.base_url:
+        provider = replace(provider, base_url=options.base_url)
+    endpoint = Endpoint(
+        provider.base_url, config.model, api_key_for(provider, env), wire_api=provider.wire_api
+    )
+    timeouts = Timeouts(
+        connect_s=provider.connect_timeout_ms / 1000, idle_s=provider.stream_idle_timeout_ms / 1000
+    )
+    params: dict[str, Any] = {}
+    if schema is not None:
+        params = _schema_params(schema, provider.wire_api)
+    client = ChatClient(
+        endpoint,
+        retry=RetryPolicy(max_retries=provider.request_max_retries),
+        timeouts=timeouts,
+        params=params,
+    )
+    text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
+    if text_tools:
+        from agentrt.model.text_tools import TextToolModel
+
+        return TextToolModel(client), client
+    return client, client
+
+
+def _schema_params(schema: dict[str, Any], wire_api: str) -> dict[str, Any]:
+    if wire_api == "responses":
+        return {
+            "text": {"format": {"type": "json_schema", "name": "output", "schema": schema, "strict": True}}
+        }
+    return {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": True},
+        }
+    }
+
+
+def _open_rollout(home: Path, cwd: Path, config: Any, options: ExecOptions) -> tuple[Any, list[Message], str]:
+    from agentrt.agent.rollout import RolloutWriter, find_session, read_rollout
+
+    if options.resume is not None:
+        last = options.resume == "--last"
+        path = find_session(home, None if last else options.resume, last=last)
+        rollout = read_rollout(path)
+        history = history_from_rollout(rollout.items)
+        writer = None if options.ephemeral else RolloutWriter.resume(path)
+        return writer, history, str(rollout.meta.get("id", path.stem))
+    if options.ephemeral:
+        import uuid
+
+        return None, [], str(uuid.uuid4())
+    meta = {"model": config.model, "model_provider": config.model_provider, "instructions": None}
+    writer = RolloutWriter.create(home, cwd=cwd, meta=meta)
+    return writer, [], writer.id
+
+
+def _initial_history(cwd: Path, home: Path, config: Any) -> list[Message]:
+    from agentrt.agent.instructions import agents_md_message, base_instructions
+
+    history: list[Message] = [{"role": "system", "content": base_instructions()}]
+    agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
+    if agents is not None:
+        history.append(dict(agents))
+    shell = os.path.basename(os.environ.get("SHELL", "bash")) if sys.platform != "win32" else "cmd"
+    context = (
+        "<environment_context>\n"
+        f"  <cwd>{cwd}</cwd>\n  <approval_policy>{config.approval_policy}</approval_policy>\n"
+        f"  <sandbox_mode>{config.sandbox_mode}</sandbox_mode>\n  <shell>{shell}</shell>\n"
+        "</environment_context>"
+    )
+    history.append({"role": "user", "content": context})
+    return history
+
+
+def _make_thread(
+    model: Model,
+    config: Any,
+    cwd: Path,
+    sink: EventSink,
+    writer: Any,
+    history: list[Message],
+    schema: dict[str, Any] | None,
+    env: Mapping[str, str],
+) -> Thread:
+    from agentrt.tools.coding import coding_tools
+
+    ctx = ToolContext(cwd=cwd, emit=sink.emit, ids=ItemIds(), env=dict(env))
+    tools = ToolRegistry(coding_tools(), output_max_bytes=config.tool_output_max_bytes)
+    limits = Limits(config.max_turns, config.max_wall_s, config.max_tokens)
+    record = writer.append if writer is not None else (lambda kind, payload: None)
+    check = _schema_checker(schema) if schema is not None else (lambda text: None)
+    return Thread(model, tools, ctx, sink, record=record, limits=limits, history=history, check_final=check)
+
+
+def _schema_checker(schema: dict[str, Any]) -> Any:
+    from agentrt.agent.schema import validation_error
+
+    def check(text: str) -> str | None:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            return f"it must be JSON matching the output schema ({exc})"
+        return validation_error(value, schema)
+
+    return check

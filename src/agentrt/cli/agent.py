@@ -1,0 +1,119 @@
+"""``agentrt exec``: the coding agent, non-interactive. ``agentrt exec resume`` continues a session."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = """\
+Run the coding agent on one task in the current git repository, without asking anything: the model
+reads, edits (apply_patch) and runs commands (shell) until it answers. Progress goes to stderr and
+the final message to stdout; --json prints Codex's JSONL event stream on stdout instead.
+
+  agentrt exec "fix the failing test in tests/test_io.py"
+  echo "explain src/main.py" | agentrt exec -
+  agentrt exec --json -o answer.txt "add a --verbose flag"
+  agentrt exec resume --last "now add a test for it"
+  agentrt exec resume 0199a2b4 "continue"
+
+Every session is recorded in $AGENTRT_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl (AGENTRT_HOME
+defaults to ~/.agentrt) unless --ephemeral; `agentrt sessions list` shows them. Configuration:
+$AGENTRT_HOME/config.toml, overridden by -p PROFILE, then -c key=value, then flags.
+Exit status: 0 the turn ended with an answer; 1 it stopped early (limit, model error); 2 bad usage.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "exec",
+        aliases=["e"],
+        help="run the coding agent non-interactively",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "args",
+        nargs="*",
+        metavar="PROMPT",
+        help="the task ('-' reads stdin); or: resume (--last | SESSION_ID) [PROMPT]",
+    )
+    p.add_argument("--last", action="store_true", help="with resume: continue the most recent session")
+    p.add_argument("--json", action="store_true", help="print JSONL events on stdout")
+    p.add_argument(
+        "-o", "--output-last-message", type=Path, metavar="FILE", help="also write the final message to FILE"
+    )
+    p.add_argument(
+        "--output-schema", type=Path, metavar="FILE", help="JSON Schema the final answer must satisfy (JSON)"
+    )
+    p.add_argument("-m", "--model", help="model id")
+    p.add_argument("--base-url", help="override the provider's base URL")
+    p.add_argument("-C", "--cd", type=Path, default=Path("."), metavar="DIR", help="work in DIR")
+    p.add_argument(
+        "-c",
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (TOML value)",
+    )
+    p.add_argument("-p", "--profile", help="config profile")
+    p.add_argument(
+        "--skip-git-repo-check", action="store_true", help="allow running outside a git repository"
+    )
+    p.add_argument("--ephemeral", action="store_true", help="write no session file")
+    p.add_argument("--color", choices=("always", "never", "auto"), default="auto")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from agentrt.agent.session import ExecOptions, run_exec
+
+    words: list[str] = list(args.args)
+    resume = None
+    if words and words[0] == "resume":
+        words, resume = _resume_target(words[1:], args.last)
+    elif args.last:
+        raise ValueError("--last only goes with `agentrt exec resume`")
+    if len(words) > 1:
+        raise ValueError("give the prompt as one argument (quote it)")
+    prompt = _prompt(words[0] if words else None)
+    options = ExecOptions(
+        prompt=prompt,
+        cwd=args.cd,
+        json=args.json,
+        output_last_message=args.output_last_message,
+        output_schema=args.output_schema,
+        model=args.model,
+        base_url=args.base_url,
+        profile=args.profile,
+        overrides=args.config,
+        skip_git_repo_check=args.skip_git_repo_check,
+        ephemeral=args.ephemeral,
+        resume=resume,
+        color=args.color == "always"
+        or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ),
+    )
+    return run_exec(options, os.environ, sys.stdout, sys.stderr)
+
+
+def _resume_target(words: list[str], last: bool) -> tuple[list[str], str]:
+    if last:
+        return words, "--last"
+    if not words:
+        raise ValueError("`agentrt exec resume` needs a SESSION_ID or --last")
+    return words[1:], words[0]
+
+
+def _prompt(given: str | None) -> str:
+    """The prompt argument; ``-``, or no prompt with piped stdin, reads the prompt from stdin."""
+    if given == "-" or (given is None and not sys.stdin.isatty()):
+        text = sys.stdin.read()
+        if not text.strip():
+            raise ValueError("the prompt read from stdin is empty")
+        return text
+    if given is None:
+        raise ValueError("no prompt: pass it as an argument or '-' to read stdin")
+    return given

@@ -1,0 +1,370 @@
+"""``agentrt exec`` end to end: real processes, real git repositories, the simulator's script policy."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AGENTRT = [sys.executable, "-m", "agentrt"]
+PY = sys.executable
+
+CALC_PATCH = """*** Begin Patch
+*** Add File: calc.py
++def add(a, b):
++    return a + b
+*** Add File: test_calc.py
++from calc import add
++
++
++def test_add():
++    assert add(2, 3) == 5
+*** End Patch"""
+
+
+def plan(*statuses: str) -> dict[str, Any]:
+    steps = ["write calc.py and its test", "run the tests"]
+    return {
+        "name": "update_plan",
+        "arguments": {"plan": [{"step": s, "status": st} for s, st in zip(steps, statuses, strict=True)]},
+    }
+
+
+SCRIPT: list[dict[str, Any]] = [
+    {"content": "I'll plan first.", "tool_calls": [plan("in_progress", "pending")]},
+    {"tool_calls": [{"name": "apply_patch", "arguments": {"input": CALC_PATCH}}]},
+    {
+        "tool_calls": [
+            {"name": "shell", "arguments": {"command": [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider"]}}
+        ]
+    },
+    {"tool_calls": [plan("completed", "completed")]},
+    {"content": "Added calc.add with a passing test."},
+]
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    return repo
+
+
+class Sim:
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.proc, self.url = proc, url
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(script: list[dict[str, Any]]) -> str:
+        path = tmp_path / f"script{len(procs)}.json"
+        path.write_text(json.dumps(script))
+        proc = subprocess.Popen(
+            [*AGENTRT, "sim-server", "--port", "0", "--policy", "script", "--script", str(path)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stderr is not None
+        match = re.search(r"http://127\.0\.0\.1:\d+/v1", proc.stderr.readline())
+        assert match, "sim-server did not start"
+        return match.group(0)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def home_with_provider(tmp_path: Path, url: str, *, wire_api: str = "chat", text_tools: bool = False) -> Path:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "config.toml").write_text(
+        'model = "agentrt-sim"\nmodel_provider = "sim"\n\n[model_providers.sim]\nname = "simulator"\n'
+        f'base_url = "{url}"\nwire_api = "{wire_api}"\nrequires_api_key = false\ntext_tools = {str(text_tools).lower()}\n'
+    )
+    return home
+
+
+def run_exec(home: Path, cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))} | {
+        "AGENTRT_HOME": str(home)
+    }
+    return subprocess.run(
+        [*AGENTRT, "exec", "-C", str(cwd), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": {
+            "enum": [
+                "thread.started",
+                "turn.started",
+                "turn.completed",
+                "turn.failed",
+                "item.started",
+                "item.updated",
+                "item.completed",
+                "error",
+            ]
+        },
+        "thread_id": {"type": "string"},
+        "usage": {
+            "type": "object",
+            "required": ["input_tokens", "cached_input_tokens", "output_tokens"],
+            "properties": {
+                k: {"type": "integer", "minimum": 0}
+                for k in ("input_tokens", "cached_input_tokens", "output_tokens")
+            },
+        },
+        "error": {"type": "object", "required": ["message"]},
+        "item": {
+            "type": "object",
+            "required": ["id", "type"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^item_[0-9]+$"},
+                "type": {
+                    "enum": [
+                        "agent_message",
+                        "reasoning",
+                        "command_execution",
+                        "file_change",
+                        "todo_list",
+                        "error",
+                    ]
+                },
+            },
+            "allOf": [
+                {"if": {"properties": {"type": {"const": "agent_message"}}}, "then": {"required": ["text"]}},
+                {
+                    "if": {"properties": {"type": {"const": "command_execution"}}},
+                    "then": {
+                        "required": ["command", "aggregated_output", "exit_code", "status"],
+                        "properties": {
+                            "status": {"enum": ["in_progress", "completed", "failed", "declined"]}
+                        },
+                    },
+                },
+                {
+                    "if": {"properties": {"type": {"const": "file_change"}}},
+                    "then": {
+                        "required": ["changes", "status"],
+                        "properties": {
+                            "status": {"enum": ["completed", "failed"]},
+                            "changes": {
+                                "type": "array",
+                                "items": {
+                                    "required": ["path", "kind"],
+                                    "properties": {"kind": {"enum": ["add", "delete", "update"]}},
+                                },
+                            },
+                        },
+                    },
+                },
+                {"if": {"properties": {"type": {"const": "todo_list"}}}, "then": {"required": ["items"]}},
+            ],
+        },
+    },
+}
+
+
+def events_of(stdout: str) -> list[dict[str, Any]]:
+    import jsonschema
+
+    events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    for event in events:
+        jsonschema.validate(event, EVENT_SCHEMA)
+    return events
+
+
+def shape(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] + (f":{e['item']['type']}" if "item" in e else "") for e in events]
+
+
+@pytest.mark.parametrize("wire_api", ["chat", "responses"])
+def test_session_edits_runs_tests_plans_and_answers(
+    tmp_path: Path, git_repo: Path, start_sim: Any, wire_api: str
+) -> None:
+    home = home_with_provider(tmp_path, start_sim(SCRIPT), wire_api=wire_api)
+    proc = run_exec(home, git_repo, "--json", "-o", str(tmp_path / "last.txt"), "add calc.add with a test")
+    assert proc.returncode == 0, proc.stderr
+    events = events_of(proc.stdout)
+    assert shape(events) == [
+        "thread.started",
+        "turn.started",
+        "item.completed:agent_message",
+        "item.started:todo_list",
+        "item.completed:file_change",
+        "item.started:command_execution",
+        "item.completed:command_execution",
+        "item.updated:todo_list",
+        "item.completed:agent_message",
+        "item.completed:todo_list",
+        "turn.completed",
+    ]
+    change = events[4]["item"]
+    assert change["status"] == "completed"
+    assert sorted((c["path"], c["kind"]) for c in change["changes"]) == [
+        ("calc.py", "add"),
+        ("test_calc.py", "add"),
+    ]
+    command = events[6]["item"]
+    assert command["exit_code"] == 0 and "1 passed" in command["aggregated_output"]
+    assert events[-3]["item"]["text"] == "Added calc.add with a passing test."
+    assert all(i["completed"] for i in events[-2]["item"]["items"])
+    assert events[-1]["usage"]["output_tokens"] > 0
+    assert (git_repo / "calc.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert (tmp_path / "last.txt").read_text() == "Added calc.add with a passing test."
+    rollouts = list((home / "sessions").rglob("rollout-*.jsonl"))
+    assert len(rollouts) == 1
+    assert events[0]["thread_id"] in rollouts[0].name
+
+
+def test_human_mode_prints_progress_on_stderr_and_answer_on_stdout(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim(SCRIPT))
+    proc = run_exec(home, git_repo, "--ephemeral", "add calc.add with a test")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Added calc.add with a passing test.\n"
+    assert "A calc.py" in proc.stderr and "+def add(a, b):" in proc.stderr
+    assert "pytest" in proc.stderr and "exit 0" in proc.stderr
+    assert "tokens used" in proc.stderr
+    assert not (home / "sessions").exists()
+
+
+def test_text_tool_call_protocol_session(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    def as_text(reply: dict[str, Any]) -> dict[str, Any]:
+        calls = "".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in reply.get("tool_calls", ()))
+        return {"content": (reply.get("content", "") + "\n" + calls).strip()}
+
+    home = home_with_provider(tmp_path, start_sim([as_text(r) for r in SCRIPT]), text_tools=True)
+    proc = run_exec(home, git_repo, "--json", "add calc.add with a test")
+    assert proc.returncode == 0, proc.stderr
+    kinds = shape(events_of(proc.stdout))
+    assert "item.completed:file_change" in kinds and "item.completed:command_execution" in kinds
+    assert (git_repo / "test_calc.py").exists()
+
+
+def test_model_mistakes_are_told_to_the_model_and_the_session_goes_on(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    bad_patch = "*** Begin Patch\n*** Update File: missing.py\n@@\n-x\n+y\n*** End Patch"
+    script = [
+        {"tool_calls": [{"name": "apply_patch", "arguments": {"input": bad_patch}}]},
+        {"tool_calls": [{"name": "no_such_tool", "arguments": {}}]},
+        {"tool_calls": [{"name": "shell", "arguments": "{not json"}]},
+        {"tool_calls": [{"name": "shell", "arguments": {"command": "ls"}}]},
+        {"content": "Recovered."},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    proc = run_exec(home, git_repo, "--json", "try things")
+    assert proc.returncode == 0, proc.stderr
+    events = events_of(proc.stdout)
+    assert events[-2]["item"]["text"] == "Recovered."
+    failed = [e["item"] for e in events if e.get("item", {}).get("type") == "file_change"]
+    assert failed and failed[0]["status"] == "failed"
+    rollout = next((home / "sessions").rglob("rollout-*.jsonl")).read_text().splitlines()
+    outputs = [
+        json.loads(line)["payload"]["content"]
+        for line in rollout
+        if '"role": "tool"' in line or '"role":"tool"' in line
+    ]
+    assert len(outputs) == 4
+    assert "missing.py" in outputs[0]
+    assert "unknown tool 'no_such_tool'" in outputs[1]
+    assert "not valid JSON" in outputs[2] and "did not run" in outputs[2]
+    assert "must be of type array" in outputs[3]
+
+
+def test_sigkill_mid_turn_then_resume_loses_nothing(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    script = [
+        {"tool_calls": [{"name": "apply_patch", "arguments": {"input": CALC_PATCH}}]},
+        {"tool_calls": [{"name": "shell", "arguments": {"command": ["sleep", "30"]}}]},
+        {"content": "Resumed and finished."},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))} | {
+        "AGENTRT_HOME": str(home)
+    }
+    proc = subprocess.Popen(
+        [*AGENTRT, "exec", "-C", str(git_repo), "--json", "start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["type"] == "item.started" and seen[-1]["item"]["type"] == "command_execution":
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    if proc.stderr:
+        proc.stderr.close()
+    rollout = next((home / "sessions").rglob("rollout-*.jsonl"))
+    before = rollout.read_text().splitlines()
+    assert any("Success. Updated the following files" in line for line in before), (
+        "the completed patch was recorded"
+    )
+    thread_id = seen[0]["thread_id"]
+
+    resumed = run_exec(home, git_repo, "--json", "resume", "--last", "please continue")
+    assert resumed.returncode == 0, resumed.stderr
+    events = events_of(resumed.stdout)
+    assert events[0] == {"type": "thread.started", "thread_id": thread_id}
+    assert events[-2]["item"]["text"] == "Resumed and finished."
+    after = rollout.read_text().splitlines()
+    assert after[: len(before)] == before, "resume appends to the same file"
+    assert len(after) > len(before)
+    assert list((home / "sessions").rglob("rollout-*.jsonl")) == [rollout]
+
+
+def test_not_a_git_repo_missing_key_and_bad_config_are_one_line(tmp_path: Path, start_sim: Any) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    home = home_with_provider(tmp_path, start_sim(SCRIPT))
+    proc = run_exec(home, plain, "hello")
+    assert (
+        proc.returncode != 0
+        and "not inside a git repository" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+
+    keyless = tmp_path / "keyless"
+    keyless.mkdir()
+    (keyless / "config.toml").write_text('model_provider = "openai"\n')
+    proc = run_exec(keyless, plain, "--skip-git-repo-check", "hello")
+    assert proc.returncode != 0 and "OPENAI_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.toml").write_text("model = [unclosed\n")
+    proc = run_exec(broken, plain, "--skip-git-repo-check", "hello")
+    assert proc.returncode != 0 and "config.toml" in proc.stderr and "Traceback" not in proc.stderr
