@@ -23,16 +23,25 @@ import tempfile
 import time
 from pathlib import Path
 
-PEER = (
-    Path.home()
-    / ".cache/agentrt-peer/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
-)
+INSTALLER = Path(__file__).resolve().parent.parent / "scripts" / "install-codex-peer"
+
+
+def peer_binary() -> Path:
+    """$AGENTRT_CODEX_BIN, else what scripts/install-codex-peer installs (or finds) and prints."""
+    if os.environ.get("AGENTRT_CODEX_BIN"):
+        return Path(os.environ["AGENTRT_CODEX_BIN"])
+    out = subprocess.run([str(INSTALLER)], capture_output=True, text=True, check=False)
+    return Path(out.stdout.strip() or "codex-not-installed")
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--codex", type=Path, default=Path(os.environ.get("AGENTRT_CODEX_BIN", PEER)))
+    p.add_argument(
+        "--codex",
+        type=Path,
+        help="the codex binary (default: $AGENTRT_CODEX_BIN or scripts/install-codex-peer)",
+    )
     p.add_argument("--json", action="store_true")
     return p.parse_args()
 
@@ -51,6 +60,8 @@ def start_sim(work: Path) -> tuple[subprocess.Popen[str], str]:
         str(script),
         "--port",
         "0",
+        "--model",
+        "scripted",
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -62,15 +73,15 @@ def start_sim(work: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def configure(work: Path, url: str) -> tuple[dict[str, str], dict[str, str]]:
-    provider = f'[model_providers.local]\nname = "local"\nbase_url = "{url}"\nwire_api = "responses"\n'
+    provider = f'name = "sim"\nbase_url = "{url}"\nwire_api = "responses"\n'
     codex_home, agentrt_home = work / "codex-home", work / "agentrt-home"
     codex_home.mkdir()
     agentrt_home.mkdir()
     (codex_home / "config.toml").write_text(
-        f'model = "scripted"\nmodel_provider = "local"\n{provider}env_key = "LOCAL_KEY"\n'
+        f'model = "scripted"\nmodel_provider = "sim"\n[model_providers.sim]\n{provider}env_key = "LOCAL_KEY"\n'
     )
     (agentrt_home / "config.toml").write_text(
-        f'model = "scripted"\nmodel_provider = "local"\n{provider}requires_api_key = false\n'
+        f'model = "scripted"\nmodel_provider = "sim"\n[model_providers.sim]\n{provider}requires_api_key = false\n'
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
     return base | {"CODEX_HOME": str(codex_home), "LOCAL_KEY": "x"}, base | {
@@ -97,6 +108,7 @@ def measure(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
 
 def main() -> None:
     args = parse_args()
+    args.codex = args.codex or peer_binary()
     if not args.codex.exists():
         raise SystemExit(
             f"Codex binary not found at {args.codex}: run scripts/install-codex-peer or pass --codex"
