@@ -1,13 +1,14 @@
 """Apply parsed hunks to files, one hunk after another, with Codex's semantics and messages.
 
 A patch is not atomic: hunks are applied in order and the first failure stops, leaving earlier
-hunks applied. An updated file keeps each untouched line's ending (``\\n`` or ``\\r\\n``); lines the
+hunks applied. An updated file keeps each untouched line's ending (``\\n``, ``\\r\\n`` or ``\\r``); lines the
 patch writes take the ending of the file's first line, and the file always ends with a line ending.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from agentrt.tools.apply_patch.parser import parse_patch
 from agentrt.tools.apply_patch.seek import seek_sequence
 
 NOT_UTF8 = "Error: apply_patch requires a UTF-8 PATCH argument."
+_LINE_BREAK = re.compile("(\r\n|\n|\r)")
 NewLine = tuple[str, int | None]
 Replacement = tuple[int, int, Sequence[NewLine]]
 
@@ -191,9 +193,10 @@ class SourceFile:
 
     @classmethod
     def parse(cls, text: str) -> SourceFile:
-        """Split ``text``; the preferred ending is the first line's (``\\n`` when there is none)."""
-        pieces = text.split("\n")
-        lines = [(p[:-1], "\r\n") if p.endswith("\r") else (p, "\n") for p in pieces[:-1]]
+        """Split ``text`` at ``\\r\\n``, ``\\n`` or a lone ``\\r``; the preferred ending is the
+        first line's (``\\n`` when there is none)."""
+        pieces = _LINE_BREAK.split(text)
+        lines = list(zip(pieces[0:-1:2], pieces[1::2], strict=True))
         if pieces[-1]:
             lines.append((pieces[-1], ""))
         return cls(lines, lines[0][1] if lines and lines[0][1] else "\n")
