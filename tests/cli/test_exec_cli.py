@@ -39,7 +39,11 @@ def plan(*statuses: str) -> dict[str, Any]:
 
 
 SCRIPT: list[dict[str, Any]] = [
-    {"content": "I'll plan first.", "tool_calls": [plan("in_progress", "pending")]},
+    {
+        "content": "I'll plan first.",
+        "reasoning": "Start with a plan.",
+        "tool_calls": [plan("in_progress", "pending")],
+    },
     {"tool_calls": [{"name": "apply_patch", "arguments": {"input": CALC_PATCH}}]},
     {
         "tool_calls": [
@@ -211,9 +215,11 @@ def test_session_edits_runs_tests_plans_and_answers(
     proc = run_exec(home, git_repo, "--json", "-o", str(tmp_path / "last.txt"), "add calc.add with a test")
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
+    reasoning = ["item.completed:reasoning"] if wire_api == "responses" else []  # chat has no reasoning items
     assert shape(events) == [
         "thread.started",
         "turn.started",
+        *reasoning,
         "item.completed:agent_message",
         "item.started:todo_list",
         "item.completed:file_change",
@@ -224,6 +230,7 @@ def test_session_edits_runs_tests_plans_and_answers(
         "item.completed:todo_list",
         "turn.completed",
     ]
+    events = [e for e in events if e.get("item", {}).get("type") != "reasoning"]
     change = events[4]["item"]
     assert change["status"] == "completed"
     assert sorted((c["path"], c["kind"]) for c in change["changes"]) == [
@@ -368,3 +375,47 @@ def test_not_a_git_repo_missing_key_and_bad_config_are_one_line(tmp_path: Path, 
     (broken / "config.toml").write_text("model = [unclosed\n")
     proc = run_exec(broken, plain, "--skip-git-repo-check", "hello")
     assert proc.returncode != 0 and "config.toml" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_output_schema_invalid_answer_is_sent_back_then_valid_one_accepted(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"files": {"type": "integer"}},
+        "required": ["files"],
+        "additionalProperties": False,
+    }
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    script = [
+        {"content": "There are 3 files."},
+        {"content": '{"files": "three"}'},
+        {"content": '{"files": 3}'},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    proc = run_exec(
+        home,
+        git_repo,
+        "--output-schema",
+        str(tmp_path / "schema.json"),
+        "-o",
+        str(tmp_path / "out.json"),
+        "count files",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"files": 3}
+    assert json.loads((tmp_path / "out.json").read_text()) == {"files": 3}
+    rollout = next((home / "sessions").rglob("rollout-*.jsonl")).read_text()
+    assert "Your final answer is not valid" in rollout and "'three' is not of type 'integer'" in rollout
+
+
+def test_bad_output_schema_and_unreachable_endpoint(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, "http://127.0.0.1:9/v1")
+    (tmp_path / "bad.json").write_text('{"type": "nonsense"}')
+    proc = run_exec(home, git_repo, "--output-schema", str(tmp_path / "bad.json"), "x")
+    assert (
+        proc.returncode != 0 and "not a valid JSON Schema" in proc.stderr and "Traceback" not in proc.stderr
+    )
+    proc = run_exec(home, git_repo, "-c", "model_providers.sim.request_max_retries=0", "hello")
+    assert proc.returncode == 1
+    assert "cannot connect" in proc.stderr and "Traceback" not in proc.stderr

@@ -120,8 +120,12 @@ class Thread:
         except ModelError as exc:
             raise TurnStopped("model_error", f"{type(exc).__name__}: {exc.message}") from exc
         assert completion is not None, "a model stream ends with its Completion"
+        if completion.reasoning.strip():
+            item = {"id": self.ctx.ids.new(), "type": "reasoning", "text": completion.reasoning}
+            self.sink.emit("item.completed", {"item": item})
         usage.input_tokens += completion.usage.prompt_tokens
         usage.output_tokens += completion.usage.completion_tokens
+        usage.cached_input_tokens += completion.usage.cached_tokens
         self.record("event_msg", {"type": "token_count", "info": usage.as_dict()})
         return completion
 

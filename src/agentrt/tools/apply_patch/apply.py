@@ -30,7 +30,7 @@ from agentrt.tools.apply_patch.seek import seek_sequence
 NOT_UTF8 = "Error: apply_patch requires a UTF-8 PATCH argument."
 _LINE_BREAK = re.compile("(\r\n|\n|\r)")
 NewLine = tuple[str, int | None]
-Replacement = tuple[int, int, Sequence[NewLine]]
+Edit = tuple[int, int, Sequence[str]]
 
 
 def apply_patch(text: str, cwd: Path, *, write: FileWrite | None = None) -> PatchResult:
@@ -122,8 +122,7 @@ def read_text(path: Path) -> str:
 def updated_contents(path: Path, chunks: Sequence[UpdateFileChunk]) -> str:
     """The new text of ``path`` after ``chunks``; :class:`PatchError` if one cannot be placed."""
     source = SourceFile.parse(read_text(path))
-    replacements = compute_replacements(source.texts(), path, chunks)
-    return source.replaced(replacements)
+    return source.edited(compute_edits(source.texts(), path, chunks))
 
 
 def _new_lines(chunk: UpdateFileChunk) -> list[NewLine]:
@@ -138,8 +137,30 @@ def _new_lines(chunk: UpdateFileChunk) -> list[NewLine]:
     return new
 
 
-def _place(lines: Sequence[str], chunk: UpdateFileChunk, line_index: int) -> Replacement | None:
-    """Where the chunk's old lines are, at or after ``line_index``, and what replaces them.
+def _edits(start: int, length: int, new: Sequence[NewLine]) -> list[Edit]:
+    """The edits that turn the ``length`` lines at ``start`` into ``new``, leaving context lines alone.
+
+    Context lines inside the run stay as they are in the file (text and ending); the lines between
+    two of them are replaced by the new lines between them.
+    """
+    edits: list[Edit] = []
+    old_end = 0
+    pending: list[str] = []
+    for text, source in new:
+        if source is None or source >= length:
+            pending.append(text)
+            continue
+        if pending or source > old_end:
+            edits.append((start + old_end, source - old_end, pending))
+        pending = []
+        old_end = source + 1
+    if pending or length > old_end:
+        edits.append((start + old_end, length - old_end, pending))
+    return edits
+
+
+def _place(lines: Sequence[str], chunk: UpdateFileChunk, line_index: int) -> tuple[int, list[Edit]] | None:
+    """Where the chunk's old lines end, at or after ``line_index``, and the edits it makes there.
 
     When they are not found and end with an empty line, that line is dropped (and an empty last new
     line with it) and the search retried: the patch's final empty line stands for the file's last
@@ -153,17 +174,15 @@ def _place(lines: Sequence[str], chunk: UpdateFileChunk, line_index: int) -> Rep
         if new and new[-1][0] == "":
             new = new[:-1]
         found = seek_sequence(lines, pattern, line_index, chunk.is_end_of_file)
-    return None if found is None else (found, len(pattern), new)
+    return None if found is None else (found + len(pattern), _edits(found, len(pattern), new))
 
 
-def compute_replacements(
-    lines: Sequence[str], path: Path, chunks: Sequence[UpdateFileChunk]
-) -> list[Replacement]:
-    """``(start, old_length, new_lines)`` for each chunk, sorted by start.
+def compute_edits(lines: Sequence[str], path: Path, chunks: Sequence[UpdateFileChunk]) -> list[Edit]:
+    """``(start, old_length, new_lines)`` edits for all chunks, sorted by start (stable).
 
     A chunk without old lines is appended at the end of the file, wherever its context is.
     """
-    replacements: list[Replacement] = []
+    edits: list[Edit] = []
     line_index = 0
     for chunk in chunks:
         if chunk.change_context is not None:
@@ -172,16 +191,16 @@ def compute_replacements(
                 raise PatchError(f"Failed to find context '{chunk.change_context}' in {path}")
             line_index = found + 1
         if not chunk.old_lines:
-            replacements.append((len(lines), 0, _new_lines(chunk)))
+            edits.append((len(lines), 0, chunk.new_lines))
             continue
         placed = _place(lines, chunk, line_index)
         if placed is None:
             old = "\n".join(chunk.old_lines)
             raise PatchError(f"Failed to find expected lines in {path}:\n{old}")
-        replacements.append(placed)
-        line_index = placed[0] + placed[1]
-    replacements.sort(key=lambda r: r[0])
-    return replacements
+        line_index, chunk_edits = placed
+        edits += chunk_edits
+    edits.sort(key=lambda e: e[0])
+    return edits
 
 
 @dataclass
@@ -204,21 +223,16 @@ class SourceFile:
     def texts(self) -> list[str]:
         return [text for text, _ in self.lines]
 
-    def replaced(self, replacements: Sequence[Replacement]) -> str:
-        """The text after ``replacements`` (sorted, not overlapping), always newline-terminated.
+    def edited(self, edits: Sequence[Edit]) -> str:
+        """The text after ``edits`` (sorted, not overlapping), always ending with a line ending.
 
-        A context line inside the replaced run keeps the file's own text and ending; other new lines
-        take the preferred ending.
+        Untouched lines keep their endings; inserted lines take the preferred one.
         """
         out: list[tuple[str, str]] = []
         index = 0
-        for start, length, new in replacements:
+        for start, length, new in edits:
             out += self.lines[index:start]
-            for text, source in new:
-                if source is not None and source < length:
-                    out.append(self.lines[start + source])
-                else:
-                    out.append((text, self.preferred))
+            out += [(text, self.preferred) for text in new]
             index = max(index, start + length)
         out += self.lines[index:]
         return "".join(text + (ending or self.preferred) for text, ending in out)

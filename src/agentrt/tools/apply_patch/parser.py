@@ -117,14 +117,15 @@ def _ends_update(line: str) -> bool:
 
 def _parse_update(path: str, lines: Sequence[str], line_number: int) -> tuple[UpdateFile, int]:
     """An Update hunk. Before its first chunk, ``*** End of File`` lines are ignored and one
-    ``*** Move to:`` line is taken; between chunks, blank lines are skipped."""
+    ``*** Move to:`` line is taken; blank lines after a chunk's ``*** End of File`` are skipped."""
     used = 1
     move_to = None
     chunks: list[UpdateFileChunk] = []
     while used < len(lines):
         line = lines[used]
         marker = trim_end(line)
-        if chunks and not trim(line) or not chunks and marker == END_OF_FILE:
+        after_eof = bool(chunks) and chunks[-1].is_end_of_file
+        if after_eof and not trim(line) or not chunks and marker == END_OF_FILE:
             used += 1
             continue
         if not chunks and move_to is None and marker.startswith(MOVE_TO):
