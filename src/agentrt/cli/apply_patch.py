@@ -26,7 +26,15 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from agentrt.tools.apply_patch import PatchError, apply_patch
 
-    text = sys.stdin.read() if args.patch == "-" else args.patch
+    text = args.patch
+    if text == "-":
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError:
+            print(
+                "Error: Failed to read PATCH from stdin.\nstream did not contain valid UTF-8", file=sys.stderr
+            )
+            return 1
     try:
         result = apply_patch(text, Path.cwd())
     except PatchError as exc:

@@ -1,4 +1,4 @@
-"""Apply parsed hunks to files, one hunk after another, with Codex's semantics and messages.
+"""Apply parsed hunks to files, one hunk after another.
 
 A patch is not atomic: hunks are applied in order and the first failure stops, leaving earlier
 hunks applied. An updated file keeps each untouched line's ending (``\\n``, ``\\r\\n`` or ``\\r``); lines the
@@ -34,7 +34,7 @@ Edit = tuple[int, int, Sequence[str]]
 
 
 def apply_patch(text: str, cwd: Path, *, write: FileWrite | None = None) -> PatchResult:
-    """Parse ``text`` and apply it in ``cwd``; :class:`PatchError` (Codex's message) on failure.
+    """Parse ``text`` and apply it in ``cwd``; :class:`PatchError` on failure.
 
     Paths in the patch are relative to ``cwd`` or absolute. All writes and deletes go through
     ``write`` (default :func:`~agentrt.tools.apply_patch.fsops.local_write`).
@@ -58,7 +58,10 @@ def apply_hunks(hunks: Sequence[Hunk], cwd: Path, write: FileWrite) -> PatchResu
             result.added.append(hunk.path)
         elif isinstance(hunk, DeleteFile):
             path = resolve(cwd, hunk.path)
-            _delete(write, path, f"Failed to delete file {path}")
+            message = f"Failed to delete file {path}"
+            if not os.path.exists(path):  # follows links: a dangling link counts as missing
+                raise PatchError(message)
+            _delete(write, path, message)
             result.deleted.append(hunk.path)
         else:
             _apply_update(hunk, cwd, write)
@@ -91,14 +94,14 @@ def _apply_update(hunk: UpdateFile, cwd: Path, write: FileWrite) -> None:
 
 
 def os_error_text(exc: OSError) -> str:
-    """An OS error as Codex (Rust) shows it: ``No such file or directory (os error 2)``."""
+    """An OS error as the messages show it: ``No such file or directory (os error 2)``."""
     if exc.errno is None:
         return str(exc)
     return f"{os.strerror(exc.errno)} (os error {exc.errno})"
 
 
 def utf8_error_text(exc: UnicodeDecodeError) -> str:
-    """A UTF-8 decoding error as Rust's ``Utf8Error`` shows it."""
+    """A UTF-8 decoding error as the messages show it: ``invalid utf-8 sequence of 1 bytes from index 4``."""
     if exc.reason == "unexpected end of data":
         return f"incomplete utf-8 byte sequence from index {exc.start}"
     return f"invalid utf-8 sequence of {exc.end - exc.start} bytes from index {exc.start}"

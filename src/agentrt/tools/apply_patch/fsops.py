@@ -30,7 +30,7 @@ def resolve(cwd: Path, path: str) -> Path:
     """``path`` joined to ``cwd`` (an absolute ``path`` stands alone), normalised lexically.
 
     ``.`` components and repeated slashes vanish and ``..`` removes the previous component without
-    looking at the filesystem, as Codex resolves patch paths.
+    looking at the filesystem (so ``missing/../f`` is ``f``).
     """
     parts: list[str] = []
     for part in os.path.join(os.fspath(cwd), path).split("/"):

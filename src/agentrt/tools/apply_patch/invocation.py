@@ -1,4 +1,4 @@
-"""Recognise a command line that calls ``apply_patch``, as Codex intercepts it from the shell tool.
+"""Recognise a command line that calls ``apply_patch``, so a shell tool can apply the patch itself.
 
 Accepted forms (anything else is not an apply_patch call):
 

@@ -1,6 +1,6 @@
-"""Parse the ``*** Begin Patch`` format into hunks, with Codex's leniencies and error texts.
+"""Parse the ``*** Begin Patch`` format into hunks, with Codex-identical leniencies and error texts.
 
-Grammar (the text is trimmed, then split into lines)::
+Grammar (the whole text is trimmed, then split into lines at ``\\n`` or ``\\r\\n``)::
 
     *** Begin Patch
     *** Add File: PATH          then lines "+TEXT"
@@ -11,9 +11,11 @@ Grammar (the text is trimmed, then split into lines)::
         *** End of File         (optional: the chunk must match at the end of the file)
     *** End Patch
 
-Leniencies, as in Codex 0.169: the begin/end markers and hunk headers may carry surrounding white
-space; a patch wrapped in a ``<<EOF`` / ``<<'EOF'`` / ``<<"EOF"`` heredoc is unwrapped; a stray
-``*** End Patch`` before the last line is accepted when only blank lines follow it.
+Leniencies: the begin/end markers and hunk headers may carry surrounding white space (the ``@@``,
+``*** Move to:`` and ``*** End of File`` lines trailing white space); a patch wrapped in a ``<<EOF``,
+``<<'EOF'`` or ``<<"EOF"`` heredoc is unwrapped; an ``*** End Patch`` before the last line is
+accepted when only blank lines follow it; before an Update hunk's first chunk, ``*** End of File``
+lines are ignored; after a chunk's ``*** End of File``, blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -37,31 +39,30 @@ HEREDOC_OPENERS = ("<<EOF", "<<'EOF'", '<<"EOF"')
 FIRST_LINE_ERROR = "The first line of the patch must be '*** Begin Patch'"
 LAST_LINE_ERROR = "The last line of the patch must be '*** End Patch'"
 NO_LINES = "Update hunk does not contain any lines"
+DIFF_KINDS = ("", " ", "-", "+")
 
 
 def invalid_patch(message: str) -> PatchError:
     return PatchError(f"Invalid patch: {message}")
 
 
-def invalid_hunk(message: str, line_number: int) -> PatchError:
-    return PatchError(f"Invalid patch hunk on line {line_number}: {message}", line_number)
+def invalid_hunk(message: str, index: int) -> PatchError:
+    """A hunk error at ``index`` in the patch body, whose first line is line 2 of the patch."""
+    return PatchError(f"Invalid patch hunk on line {index + 2}: {message}", index + 2)
 
 
 def parse_patch(text: str) -> list[Hunk]:
-    """The hunks of ``text``, or :class:`PatchError` with Codex's message. Zero hunks is not an error."""
+    """The hunks of ``text``, or :class:`PatchError` with the message. Zero hunks is not an error."""
     body = _patch_body(split_lines(trim(text)))
     hunks: list[Hunk] = []
-    line_number = 2
-    index = 0
-    while index < len(body):
-        if trim(body[index]) == END_PATCH:
-            if any(trim(line) for line in body[index + 1 :]):
+    at = 0
+    while at < len(body):
+        if trim(body[at]) == END_PATCH:
+            if any(trim(line) for line in body[at + 1 :]):
                 raise invalid_patch(LAST_LINE_ERROR)
             break
-        hunk, used = _parse_hunk(body[index:], line_number)
+        hunk, at = _parse_hunk(body, at)
         hunks.append(hunk)
-        line_number += used
-        index += used
     return hunks
 
 
@@ -76,7 +77,7 @@ def _boundary_error(lines: Sequence[str]) -> str | None:
 
 
 def _patch_body(lines: list[str]) -> list[str]:
-    """The lines between the markers, unwrapping a heredoc the way Codex's lenient mode does."""
+    """The lines between the markers, unwrapping a heredoc-wrapped patch."""
     error = _boundary_error(lines)
     if error is None:
         return lines[1:-1]
@@ -89,23 +90,23 @@ def _patch_body(lines: list[str]) -> list[str]:
     raise invalid_patch(error)
 
 
-def _parse_hunk(lines: Sequence[str], line_number: int) -> tuple[Hunk, int]:
-    header = trim(lines[0])
+def _parse_hunk(body: Sequence[str], at: int) -> tuple[Hunk, int]:
+    """The hunk whose header is ``body[at]``, and the index after it."""
+    header = trim(body[at])
     if header.startswith(ADD_FILE):
-        contents = []
-        for line in lines[1:]:
-            if not line.startswith("+"):
-                break
-            contents.append(line[1:] + "\n")
-        return AddFile(header[len(ADD_FILE) :], "".join(contents)), 1 + len(contents)
+        end = at + 1
+        while end < len(body) and body[end].startswith("+"):
+            end += 1
+        contents = "".join(line[1:] + "\n" for line in body[at + 1 : end])
+        return AddFile(header[len(ADD_FILE) :], contents), end
     if header.startswith(DELETE_FILE):
-        return DeleteFile(header[len(DELETE_FILE) :]), 1
+        return DeleteFile(header[len(DELETE_FILE) :]), at + 1
     if header.startswith(UPDATE_FILE):
-        return _parse_update(header[len(UPDATE_FILE) :], lines, line_number)
+        return _parse_update(header[len(UPDATE_FILE) :], body, at)
     raise invalid_hunk(
         f"'{header}' is not a valid hunk header. Valid hunk headers: "
         "'*** Add File: {path}', '*** Delete File: {path}', '*** Update File: {path}'",
-        line_number,
+        at,
     )
 
 
@@ -115,70 +116,58 @@ def _ends_update(line: str) -> bool:
     return line == END_PATCH or line.startswith(HUNK_HEADERS)
 
 
-def _parse_update(path: str, lines: Sequence[str], line_number: int) -> tuple[UpdateFile, int]:
-    """An Update hunk. Before its first chunk, ``*** End of File`` lines are ignored and one
-    ``*** Move to:`` line is taken; blank lines after a chunk's ``*** End of File`` are skipped."""
-    used = 1
+def _parse_update(path: str, body: Sequence[str], header: int) -> tuple[UpdateFile, int]:
+    """The Update hunk whose header is ``body[header]``, and the index after it."""
+    at = header + 1
     move_to = None
     chunks: list[UpdateFileChunk] = []
-    while used < len(lines):
-        line = lines[used]
+    while at < len(body):
+        line = body[at]
         marker = trim_end(line)
         after_eof = bool(chunks) and chunks[-1].is_end_of_file
         if after_eof and not trim(line) or not chunks and marker == END_OF_FILE:
-            used += 1
+            at += 1
             continue
         if not chunks and move_to is None and marker.startswith(MOVE_TO):
             move_to = marker[len(MOVE_TO) :]
-            used += 1
+            at += 1
             continue
         if _ends_update(line):
             break
-        chunk, chunk_lines = _parse_chunk(lines[used:], line_number + used, not chunks)
+        chunk, at = _parse_chunk(body, at, first=not chunks)
         chunks.append(chunk)
-        used += chunk_lines
     if not chunks:
-        raise invalid_hunk(f"Update file hunk for path '{path}' is empty", line_number)
-    return UpdateFile(path, move_to, tuple(chunks)), used
+        raise invalid_hunk(f"Update file hunk for path '{path}' is empty", header)
+    return UpdateFile(path, move_to, tuple(chunks)), at
 
 
-def _unexpected_line(line: str, line_number: int) -> PatchError:
+def _unexpected_line(line: str, index: int) -> PatchError:
     return invalid_hunk(
         f"Unexpected line found in update hunk: '{line}'. Every line should start with "
         "' ' (context line), '+' (added line), or '-' (removed line)",
-        line_number,
+        index,
     )
 
 
-def _parse_chunk(lines: Sequence[str], line_number: int, first: bool) -> tuple[UpdateFileChunk, int]:
-    marker = trim_end(lines[0])
+def _parse_chunk(body: Sequence[str], at: int, *, first: bool) -> tuple[UpdateFileChunk, int]:
+    """The chunk that starts at ``body[at]`` (with ``@@``, optional for the ``first``), and the index
+    after it (past its ``*** End of File`` line, if any)."""
+    marker = trim_end(body[at])
     context: str | None = None
-    start = 1
     if marker.startswith(CONTEXT):
         context = marker[len(CONTEXT) :]
-    elif marker != EMPTY_CONTEXT:
-        if not first:
-            raise invalid_hunk(
-                f"Expected update hunk to start with a @@ context marker, got: '{lines[0]}'", line_number
-            )
-        start = 0
-    body: list[str] = []
-    end_of_file = False
-    for line in lines[start:]:
+    elif marker != EMPTY_CONTEXT and not first:
+        raise invalid_hunk(f"Expected update hunk to start with a @@ context marker, got: '{body[at]}'", at)
+    start = at + 1 if context is not None or marker == EMPTY_CONTEXT else at
+    end = start
+    while end < len(body) and body[end][:1] in DIFF_KINDS:
+        end += 1
+    if end == start:
+        line = body[end] if end < len(body) else ""
         marker = trim_end(line)
-        if marker == END_OF_FILE and body:
-            end_of_file = True
-            break
-        if marker in (END_OF_FILE, END_PATCH):
-            break
-        if line[:1] in ("", " ", "-", "+"):
-            body.append(line or " ")
-            continue
-        if not body:
-            shown = marker if marker.startswith(HUNK_HEADERS) else line
-            raise _unexpected_line(shown, line_number + start)
-        break
-    if not body:
-        raise invalid_hunk(NO_LINES, line_number + start)
-    chunk = UpdateFileChunk(context, tuple(body), end_of_file)
-    return chunk, start + len(body) + end_of_file
+        if end < len(body) and marker not in (END_OF_FILE, END_PATCH):
+            raise _unexpected_line(marker if marker.startswith(HUNK_HEADERS) else line, start)
+        raise invalid_hunk(NO_LINES, start)
+    end_of_file = end < len(body) and trim_end(body[end]) == END_OF_FILE
+    lines = tuple(line or " " for line in body[start:end])
+    return UpdateFileChunk(context, lines, end_of_file), end + end_of_file

@@ -1,20 +1,23 @@
-"""Locate a run of lines in a file, from strict to lenient, the way Codex's ``seek_sequence`` does."""
+"""Locate a run of lines in a file, trying strict comparisons before lenient ones."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 
 from agentrt.tools.apply_patch.text import trim, trim_end
 
-_PUNCTUATION = str.maketrans(
-    {
-        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
-        **dict.fromkeys("\u2018\u2019\u201a\u201b", "'"),
-        **dict.fromkeys("\u201c\u201d\u201e\u201f", '"'),
-        **dict.fromkeys(
-            "\u00a0\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "
-        ),
-    }
+_PUNCTUATION = MappingProxyType(
+    str.maketrans(
+        {
+            **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+            **dict.fromkeys("\u2018\u2019\u201a\u201b", "'"),
+            **dict.fromkeys("\u201c\u201d\u201e\u201f", '"'),
+            **dict.fromkeys(
+                "\u00a0\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000", " "
+            ),
+        }
+    )
 )
 
 
