@@ -1,0 +1,133 @@
+"""The coding tools through the registry, as the turn loop calls them: real files, real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentrt.agent.events import ItemIds, Recorder
+from agentrt.model.types import ToolCall
+from agentrt.tools.coding import coding_tools
+from agentrt.tools.registry import ToolContext, ToolRegistry, truncate_middle
+
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
+
+
+def call(tmp_path: Path, name: str, args: Any, registry: ToolRegistry | None = None) -> tuple[str, Recorder]:
+    recorder = Recorder()
+    ctx = ToolContext(cwd=tmp_path, emit=recorder.emit, ids=ItemIds())
+    raw = args if isinstance(args, str) else json.dumps(args)
+    reg = registry or ToolRegistry(coding_tools())
+    return asyncio.run(reg.dispatch(ToolCall("c1", name, raw), ctx)), recorder
+
+
+def items(recorder: Recorder) -> list[tuple[str, dict[str, Any]]]:
+    return [(kind, data["item"]) for kind, data in recorder.events if "item" in data]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["apply_patch", PATCH],
+        ["bash", "-lc", f"apply_patch <<'EOF'\n{PATCH}\nEOF"],
+    ],
+)
+def test_shell_apply_patch_invocation_is_applied_not_run(tmp_path: Path, command: list[str]) -> None:
+    output, recorder = call(tmp_path, "shell", {"command": command})
+    assert output.startswith("Success. Updated the following files:")
+    assert (tmp_path / "hello.txt").read_text() == "hi\n"
+    kinds = [(k, i["type"]) for k, i in items(recorder)]
+    assert kinds == [("item.completed", "file_change")]
+
+
+def test_shell_runs_a_command_and_reports_exit_code(tmp_path: Path) -> None:
+    output, recorder = call(tmp_path, "shell", {"command": ["sh", "-c", "echo out; echo err >&2; exit 3"]})
+    result = json.loads(output)
+    assert result["metadata"]["exit_code"] == 3
+    assert "out" in result["output"] and "err" in result["output"]
+    (k1, started), (k2, done) = items(recorder)
+    assert (k1, started["status"]) == ("item.started", "in_progress")
+    assert (k2, done["status"], done["exit_code"]) == ("item.completed", "failed", 3)
+
+
+def test_shell_timeout_is_reported(tmp_path: Path) -> None:
+    output, _ = call(tmp_path, "shell", {"command": ["sleep", "10"], "timeout_ms": 200})
+    assert "timed out" in json.loads(output)["output"]
+
+
+def test_apply_patch_tool_failure_reports_codex_error(tmp_path: Path) -> None:
+    output, recorder = call(
+        tmp_path, "apply_patch", {"input": "*** Begin Patch\n*** Delete File: nope.txt\n*** End Patch"}
+    )
+    assert output.startswith("error:") and "nope.txt" in output
+    assert items(recorder)[-1][1]["status"] == "failed"
+
+
+def test_update_plan_validates_and_emits_todo_list(tmp_path: Path) -> None:
+    bad, _ = call(
+        tmp_path,
+        "update_plan",
+        {"plan": [{"step": "a", "status": "in_progress"}, {"step": "b", "status": "in_progress"}]},
+    )
+    assert "at most one step may be in_progress" in bad
+    ok, recorder = call(
+        tmp_path,
+        "update_plan",
+        {"plan": [{"step": "a", "status": "completed"}, {"step": "b", "status": "pending"}]},
+    )
+    assert ok == "Plan updated"
+    kind, item = items(recorder)[0]
+    assert kind == "item.started" and item["items"] == [
+        {"text": "a", "completed": True},
+        {"text": "b", "completed": False},
+    ]
+
+
+def test_read_list_grep(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("one\ntwo\nthree\n")
+    (tmp_path / "pkg" / "b.txt").write_text("two\n")
+    out, _ = call(tmp_path, "read_file", {"file_path": "pkg/a.py", "offset": 2, "limit": 1})
+    assert out == "L2: two"
+    out, _ = call(tmp_path, "list_dir", {"dir_path": str(tmp_path)})
+    assert out.splitlines()[1:] == ["pkg/", "  a.py", "  b.txt"]
+    out, _ = call(tmp_path, "grep_files", {"pattern": "tw[o]", "include": "*.py"})
+    assert out == str(tmp_path / "pkg" / "a.py")
+    out, _ = call(tmp_path, "read_file", {"file_path": "missing.py"})
+    assert out.startswith("error: invalid arguments for read_file") and "missing.py" in out
+
+
+def test_bad_calls_never_run(tmp_path: Path) -> None:
+    out, rec = call(tmp_path, "shell", '{"command": ["touch", "x"]')
+    assert "not valid JSON" in out and not (tmp_path / "x").exists() and not rec.events
+    out, _ = call(tmp_path, "shell", {"command": ["touch", "x"], "sudo": True})
+    assert "unknown argument 'sudo'" in out and not (tmp_path / "x").exists()
+    out, _ = call(tmp_path, "shell", {"command": ["touch", "x"], "timeout_ms": True})
+    assert "must be of type integer" in out and not (tmp_path / "x").exists()
+    out, _ = call(tmp_path, "rm_rf", {})
+    assert "unknown tool 'rm_rf'" in out and "shell" in out
+
+
+def test_tool_output_is_cut_head_and_tail(tmp_path: Path) -> None:
+    registry = ToolRegistry(coding_tools(), output_max_bytes=1000)
+    out, _ = call(
+        tmp_path, "shell", {"command": ["python3", "-c", "print('H' + 'x' * 50000 + 'T')"]}, registry
+    )
+    assert len(out.encode()) < 1300
+    assert "bytes truncated" in out and "H" in out and "T" in out
+
+
+@given(st.text(max_size=3000), st.integers(10, 2000))
+def test_truncate_middle_bounds(text: str, limit: int) -> None:
+    out = truncate_middle(text, limit)
+    if len(text.encode()) <= limit:
+        assert out == text
+    else:
+        assert len(out.encode()) <= limit + 60
+        assert "bytes truncated" in out
