@@ -29,7 +29,15 @@ from typing import Any
 
 from agentrt.model.chat import Timeouts, _Exchange, _ToolAcc
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.types import Completion, Message, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from agentrt.model.types import (
+    Completion,
+    Message,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    message_text,
+)
 
 _PARAM_NAMES = MappingProxyType(
     {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
@@ -91,11 +99,11 @@ def to_input(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
     for msg in messages:
         role = msg.get("role")
         if role == "system" and not items:
-            instructions.append(_text(msg.get("content")))
+            instructions.append(message_text(msg.get("content")))
         elif role == "assistant":
             items.extend(_assistant_items(msg))
         elif role == "tool":
-            output = _text(msg.get("content"))
+            output = message_text(msg.get("content"))
             items.append(
                 {
                     "type": "function_call_output",
@@ -124,7 +132,7 @@ def to_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 def _assistant_items(msg: Message) -> list[dict[str, Any]]:
     calls = msg.get("tool_calls") or ()
-    text = _text(msg.get("content"))
+    text = message_text(msg.get("content"))
     items: list[dict[str, Any]] = []
     if text or not calls:  # an empty turn stays a turn
         items.append(
@@ -143,17 +151,9 @@ def _assistant_items(msg: Message) -> list[dict[str, Any]]:
     return items
 
 
-def _text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def _input_parts(content: object) -> list[dict[str, Any]]:
     if not isinstance(content, list):
-        return [{"type": "input_text", "text": _text(content)}]
+        return [{"type": "input_text", "text": message_text(content)}]
     parts: list[dict[str, Any]] = []
     for part in content:
         if not isinstance(part, dict):

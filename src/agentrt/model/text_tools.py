@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentrt.interfaces import Model
-from agentrt.model.types import Completion, Message, StreamEvent, TextDelta, ToolCall
+from agentrt.model.types import Completion, Message, StreamEvent, TextDelta, ToolCall, message_text
 
 _TAG_RE = re.compile(r"<(/?)tool_call>", re.IGNORECASE)
 _OPEN_TAG_RE = re.compile(r"<tool_call>", re.IGNORECASE)
@@ -123,14 +123,6 @@ def format_tool_response(name: str, call_id: str, content: str) -> str:
     return f"<tool_response {attrs}>\n{content}\n</tool_response>"
 
 
-def _text(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
-
-
 def _assistant_as_text(message: Message, names_by_id: dict[str, str]) -> Message:
     blocks = []
     for call in message.get("tool_calls") or ():
@@ -140,7 +132,7 @@ def _assistant_as_text(message: Message, names_by_id: dict[str, str]) -> Message
         name, args = str(spec.get("name", "")), spec.get("arguments", "{}")
         names_by_id[str(call.get("id", ""))] = name
         blocks.append(format_tool_call(name, args if isinstance(args, str) else json.dumps(args)))
-    text = _text(message.get("content")).strip()
+    text = message_text(message.get("content")).strip()
     out = {k: v for k, v in message.items() if k != "tool_calls"}
     out["content"] = "\n".join([text, *blocks] if text else blocks)
     return out
@@ -155,7 +147,7 @@ def _with_instructions(messages: list[Message], instructions: str) -> list[Messa
     if isinstance(content, list):
         system["content"] = [*content, {"type": "text", "text": "\n\n" + instructions}]
     else:
-        text = _text(content).rstrip()
+        text = message_text(content).rstrip()
         system["content"] = f"{text}\n\n{instructions}" if text else instructions
     return [*messages[:index], system, *messages[index + 1 :]]
 
@@ -174,7 +166,7 @@ def rewrite_history(messages: Sequence[Message], tools: Sequence[dict[str, Any]]
         if role == "tool":
             call_id = str(message.get("tool_call_id", ""))
             name = message.get("name") or names_by_id.get(call_id, "")
-            block = format_tool_response(str(name), call_id, _text(message.get("content")))
+            block = format_tool_response(str(name), call_id, message_text(message.get("content")))
             if merge:
                 out[-1] = {"role": "user", "content": out[-1]["content"] + "\n" + block}
             else:

@@ -14,6 +14,15 @@ Message = dict[str, Any]
 """One chat message in wire shape: ``role``, ``content`` and, for tool use, ``tool_calls``."""
 
 
+def message_text(content: object) -> str:
+    """The text of a message's ``content``: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolCall:
     id: str

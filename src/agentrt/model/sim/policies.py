@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agentrt.model.sim.config import FAULT_MODES, SimConfig
+from agentrt.model.types import message_text
 
 _TOKEN_RE = re.compile(r"\s*\S+|\s+")
 
@@ -55,15 +56,6 @@ class Policy(Protocol):
     def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
         """The reply to a request with ``messages``; ``allow_fault=False`` leaves step faults unspent."""
         ...
-
-
-def message_text(content: object) -> str:
-    """The text of a message's ``content``: a string, or the text parts of a content-part list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return ""
 
 
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
