@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -22,6 +21,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from agentrt.model.sim.process import SimProcess
 
 INSTALLER = Path(__file__).resolve().parent.parent / "scripts" / "install-codex-peer"
 
@@ -46,30 +47,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def start_sim(work: Path) -> tuple[subprocess.Popen[str], str]:
+def start_sim(work: Path) -> tuple[SimProcess, str]:
     script = work / "script.json"
     script.write_text(json.dumps([{"content": "Hello from the simulated model."}]))
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentrt",
-        "sim-server",
-        "--policy",
-        "script",
-        "--script",
-        str(script),
-        "--port",
-        "0",
-        "--model",
-        "scripted",
-    ]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    match = re.search(r"http://127\.0\.0\.1:\d+/v1", proc.stderr.readline())
-    if not match:
-        proc.kill()
-        raise SystemExit("simulator did not start")
-    return proc, match.group(0)
+    sim = SimProcess(["--policy", "script", "--script", str(script), "--model", "scripted"])
+    return sim, sim.start()
 
 
 def configure(work: Path, url: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -136,8 +118,7 @@ def main() -> None:
                     raise SystemExit(f"{name} did not relay the simulated answer: {out[-300:]}")
                 runs[name].append((rss, wall))
     finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+        sim.close()
         shutil.rmtree(work, ignore_errors=True)
     report(runs, args)
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from agentrt.model.sim.process import SimProcess
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,32 +45,12 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def start_server(tps: float, tokens: int) -> tuple[subprocess.Popen[str], str, Path]:
+def start_server(tps: float, tokens: int) -> tuple[SimProcess, str, Path]:
     words = " ".join(f"w{i}" for i in range(tokens))
     script = Path(tempfile.mkstemp(suffix=".json", prefix="agentrt-bench-script-")[1])
     script.write_text(json.dumps([{"content": words}]))
-    cmd = [
-        sys.executable,
-        "-m",
-        "agentrt",
-        "sim-server",
-        "--policy",
-        "script",
-        "--script",
-        str(script),
-        "--port",
-        "0",
-        "--tps",
-        str(tps),
-    ]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    line = proc.stderr.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/v1", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{match.group(1)}/v1", script
+    sim = SimProcess(["--policy", "script", "--script", str(script), "--tps", str(tps)])
+    return sim, sim.start(), script
 
 
 def vm_hwm_mib() -> float:
@@ -181,8 +160,7 @@ def main() -> None:
         else:
             stats = asyncio.run(run(base_url, args))
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.close()
         script.unlink(missing_ok=True)
     stats_out = {
         "impl": args.impl,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agentrt.bench.report import SUMMARY_KEYS
+from agentrt.model.sim.process import SimProcess
 
 AGENTRT = [sys.executable, "-m", "agentrt"]
 
@@ -130,25 +131,16 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def sim_server(tmp_path: Path) -> Iterator[object]:
-    procs: list[subprocess.Popen[str]] = []
+def sim_server() -> Iterator[object]:
+    sims: list[SimProcess] = []
 
     def start(*args: str) -> str:
-        proc = subprocess.Popen(
-            [*AGENTRT, "sim-server", "--port", "0", *args], stderr=subprocess.PIPE, text=True
-        )
-        procs.append(proc)
-        assert proc.stderr is not None
-        match = re.search(r"http://127\.0\.0\.1:\d+/v1", proc.stderr.readline())
-        assert match, "sim-server did not report its address"
-        return match.group(0)
+        sims.append(SimProcess(args))
+        return sims[-1].start()
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+    for sim in sims:
+        sim.close()
 
 
 def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from agentrt.model.sim.process import SimProcess
 
 AGENTRT = [sys.executable, "-m", "agentrt"]
 PY = sys.executable
@@ -63,35 +64,19 @@ def git_repo(tmp_path: Path) -> Path:
     return repo
 
 
-class Sim:
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
-        self.proc, self.url = proc, url
-
-
 @pytest.fixture
 def start_sim(tmp_path: Path) -> Iterator[Any]:
-    procs: list[subprocess.Popen[str]] = []
+    sims: list[SimProcess] = []
 
     def start(script: list[dict[str, Any]]) -> str:
-        path = tmp_path / f"script{len(procs)}.json"
+        path = tmp_path / f"script{len(sims)}.json"
         path.write_text(json.dumps(script))
-        proc = subprocess.Popen(
-            [*AGENTRT, "sim-server", "--port", "0", "--policy", "script", "--script", str(path)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        procs.append(proc)
-        assert proc.stderr is not None
-        match = re.search(r"http://127\.0\.0\.1:\d+/v1", proc.stderr.readline())
-        assert match, "sim-server did not start"
-        return match.group(0)
+        sims.append(SimProcess(["--policy", "script", "--script", str(path)]))
+        return sims[-1].start()
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+    for sim in sims:
+        sim.close()
 
 
 def home_with_provider(tmp_path: Path, url: str, *, wire_api: str = "chat", text_tools: bool = False) -> Path:
