@@ -131,3 +131,66 @@ def test_truncate_middle_bounds(text: str, limit: int) -> None:
     else:
         assert len(out.encode()) <= limit + 60
         assert "bytes truncated" in out
+
+
+class DenyingSandbox:
+    """A sandbox whose every command fails as a read-only filesystem would make it fail."""
+
+    name = "denying"
+
+    def wrap(self, argv: list[str], cwd: Path) -> list[str]:
+        return ["sh", "-c", "echo 'touch: cannot touch x: Read-only file system' >&2; exit 1"]
+
+
+def gated_call(tmp_path: Path, policy: str, decision: Any, args: dict[str, Any]) -> tuple[str, Recorder, Any]:
+    from agentrt.agent.approvals import ApprovalGate, FixedApprover
+
+    approver = FixedApprover(decision)
+    recorder = Recorder()
+    ctx = ToolContext(
+        cwd=tmp_path,
+        emit=recorder.emit,
+        ids=ItemIds(),
+        sandbox=DenyingSandbox(),
+        approvals=ApprovalGate(policy, approver),
+    )
+    output = asyncio.run(ToolRegistry(coding_tools()).dispatch(ToolCall("c", "shell", json.dumps(args)), ctx))
+    return output, recorder, approver
+
+
+def test_on_failure_reruns_a_sandbox_denial_without_the_sandbox_once_approved(tmp_path: Path) -> None:
+    from agentrt.agent.approvals import Decision
+
+    out, rec, approver = gated_call(tmp_path, "on-failure", Decision.APPROVED, {"command": ["touch", "x"]})
+    assert json.loads(out)["metadata"]["exit_code"] == 0 and (tmp_path / "x").exists()
+    assert "sandbox blocked it" in approver.asked[0].reason
+    assert [i["status"] for k, i in items(rec) if k == "item.completed"] == ["failed", "completed"]
+
+
+def test_never_sends_the_denial_back_to_the_model(tmp_path: Path) -> None:
+    from agentrt.agent.approvals import Decision
+
+    out, _, approver = gated_call(tmp_path, "never", Decision.APPROVED, {"command": ["touch", "x"]})
+    assert "Read-only file system" in json.loads(out)["output"] and not (tmp_path / "x").exists()
+    assert approver.asked == []
+    out, _, _ = gated_call(
+        tmp_path, "never", Decision.APPROVED, {"command": ["touch", "x"], "with_escalated_permissions": True}
+    )
+    assert out.startswith("error:") and "cannot be requested" in out and not (tmp_path / "x").exists()
+
+
+def test_on_request_escalation_runs_outside_the_sandbox_when_approved(tmp_path: Path) -> None:
+    from agentrt.agent.approvals import Decision
+
+    args = {"command": ["touch", "x"], "with_escalated_permissions": True, "justification": "write the file"}
+    out, _, approver = gated_call(tmp_path, "on-request", Decision.APPROVED, args)
+    assert json.loads(out)["metadata"]["exit_code"] == 0 and (tmp_path / "x").exists()
+    assert approver.asked[0].reason == "write the file"
+
+
+def test_untrusted_declined_command_never_runs(tmp_path: Path) -> None:
+    from agentrt.agent.approvals import Decision
+
+    out, rec, _ = gated_call(tmp_path, "untrusted", Decision.DENIED, {"command": ["touch", "x"]})
+    assert out.startswith("error:") and not (tmp_path / "x").exists()
+    assert items(rec)[-1][1]["status"] == "declined"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentrt.agent.approvals import ApprovalGate
 from agentrt.agent.events import ItemIds
 from agentrt.interfaces import Sandbox
 from agentrt.model.types import ToolCall
@@ -39,6 +40,8 @@ class ToolContext:
     output_cap: int = 64 * 1024
     default_timeout_s: float = 120.0
     plan: PlanState = field(default_factory=PlanState)
+    approvals: ApprovalGate | None = None
+    """``None``: commands run (under ``sandbox``) without any approval step."""
 
 
 class Tool(Protocol):

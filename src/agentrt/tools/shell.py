@@ -11,6 +11,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from agentrt.agent.approvals import looks_like_sandbox_denial
+from agentrt.interfaces import Sandbox
+from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.process import RunResult, run_command
 from agentrt.tools.registry import ToolArgumentError, ToolContext, function_spec
 
@@ -30,6 +33,14 @@ class ShellTool:
                 },
                 "workdir": {"type": "string", "description": "Working directory (default: the session's)."},
                 "timeout_ms": {"type": "integer", "description": "Timeout in milliseconds."},
+                "with_escalated_permissions": {
+                    "type": "boolean",
+                    "description": "Ask the user to run this command outside the sandbox (only when the sandbox blocks it).",
+                },
+                "justification": {
+                    "type": "string",
+                    "description": "Why the escalation is needed, shown to the user.",
+                },
             },
             ["command"],
         )
@@ -47,9 +58,44 @@ class ShellTool:
         timeout_s = args["timeout_ms"] / 1000 if args.get("timeout_ms") else ctx.default_timeout_s
         if timeout_s <= 0:
             raise ToolArgumentError("'timeout_ms' must be positive")
-        return await self._execute(argv, cwd, timeout_s, ctx)
+        sandbox, refusal = await self._admit(argv, cwd, args, ctx)
+        if refusal is not None:
+            self._declined(argv, refusal, ctx)
+            return f"error: {refusal}"
+        output, result = await self._execute(argv, cwd, timeout_s, ctx, sandbox)
+        denial = looks_like_sandbox_denial(result.exit_code, output) if sandbox is not None else None
+        if (
+            denial
+            and ctx.approvals is not None
+            and await ctx.approvals.rerun_unsandboxed(argv, str(cwd), denial)
+        ):
+            output, result = await self._execute(argv, cwd, timeout_s, ctx, NoSandbox())
+        return _for_model(output, result)
 
-    async def _execute(self, argv: list[str], cwd: Path, timeout_s: float, ctx: ToolContext) -> str:
+    async def _admit(
+        self, argv: list[str], cwd: Path, args: dict[str, Any], ctx: ToolContext
+    ) -> tuple[Sandbox | None, str | None]:
+        """The sandbox to run under (``None``: the context's own), or why the command may not run."""
+        gate = ctx.approvals
+        if args.get("with_escalated_permissions"):
+            if gate is None:
+                return None, "running outside the sandbox cannot be requested here"
+            refusal = await gate.escalate(argv, str(cwd), str(args.get("justification") or ""))
+            return (NoSandbox(), None) if refusal is None else (None, refusal)
+        if gate is not None:
+            return ctx.sandbox, await gate.before_run(argv, str(cwd))
+        return ctx.sandbox, None
+
+    def _declined(self, argv: list[str], reason: str, ctx: ToolContext) -> None:
+        item = {"id": ctx.ids.new(), "type": "command_execution", "command": shlex.join(argv)}
+        ctx.emit(
+            "item.completed",
+            {"item": {**item, "aggregated_output": reason, "exit_code": None, "status": "declined"}},
+        )
+
+    async def _execute(
+        self, argv: list[str], cwd: Path, timeout_s: float, ctx: ToolContext, sandbox: Sandbox | None
+    ) -> tuple[str, RunResult]:
         item_id = ctx.ids.new()
         command = shlex.join(argv)
         item: dict[str, Any] = {"id": item_id, "type": "command_execution", "command": command}
@@ -58,7 +104,7 @@ class ShellTool:
             {"item": {**item, "aggregated_output": "", "exit_code": None, "status": "in_progress"}},
         )
         result = await run_command(
-            argv, cwd=cwd, timeout_s=timeout_s, env=ctx.env, output_cap=ctx.output_cap, sandbox=ctx.sandbox
+            argv, cwd=cwd, timeout_s=timeout_s, env=ctx.env, output_cap=ctx.output_cap, sandbox=sandbox
         )
         output = aggregate(result)
         status = "completed" if result.ok else "failed"
@@ -66,13 +112,12 @@ class ShellTool:
             "item.completed",
             {"item": {**item, "aggregated_output": output, "exit_code": result.exit_code, "status": status}},
         )
-        return json.dumps(
-            {
-                "output": output,
-                "metadata": {"exit_code": exit_code_of(result), "duration_seconds": round(result.wall_s, 1)},
-            },
-            ensure_ascii=False,
-        )
+        return output, result
+
+
+def _for_model(output: str, result: RunResult) -> str:
+    metadata = {"exit_code": exit_code_of(result), "duration_seconds": round(result.wall_s, 1)}
+    return json.dumps({"output": output, "metadata": metadata}, ensure_ascii=False)
 
 
 def aggregate(result: RunResult) -> str:

@@ -1,0 +1,212 @@
+"""Approvals: when a command the model wrote may run, and when it may run outside the sandbox.
+
+Codex's four policies (``-a``):
+
+* ``untrusted``   — known-safe read-only commands run (sandboxed); anything else is asked first.
+* ``on-failure``  — everything runs sandboxed; when the sandbox blocks a command, ask to rerun it
+                    without the sandbox.
+* ``on-request``  — everything runs sandboxed; the model may ask for escalation (``shell`` argument
+                    ``with_escalated_permissions`` plus a ``justification``), which is asked.
+* ``never``       — never ask (``exec`` uses it): denials and refused escalations go back to the model.
+
+Every question goes through one ``Approver`` (a terminal prompt when interactive, a fixed policy
+otherwise). An answer of "for this session" is remembered per exact command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+POLICIES = ("untrusted", "on-failure", "on-request", "never")
+
+
+class Decision(Enum):
+    APPROVED = "approved"
+    APPROVED_FOR_SESSION = "approved_for_session"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    command: tuple[str, ...]
+    cwd: str
+    reason: str
+    """Why it is asked: "not a known-safe command", "the sandbox blocked it: …", or the model's justification."""
+
+
+class Approver(Protocol):
+    async def decide(self, request: ApprovalRequest) -> Decision: ...
+
+
+class FixedApprover:
+    """Answers every request the same way (``exec``: ``DENIED``; tests: whatever they need)."""
+
+    def __init__(self, decision: Decision = Decision.DENIED) -> None:
+        self.decision = decision
+        self.asked: list[ApprovalRequest] = []
+
+    async def decide(self, request: ApprovalRequest) -> Decision:
+        self.asked.append(request)
+        return self.decision
+
+
+@dataclass
+class ApprovalGate:
+    """The policy, the approver, and what this session already approved."""
+
+    policy: str
+    approver: Approver = field(default_factory=FixedApprover)
+    approved: set[tuple[str, ...]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"approval policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+
+    async def before_run(self, argv: Sequence[str], cwd: str) -> str | None:
+        """``None`` when the command may run (sandboxed); otherwise why not, for the model."""
+        if self.policy != "untrusted" or is_known_safe(argv):
+            return None
+        if await self._ask(argv, cwd, "not a known-safe command"):
+            return None
+        return "the user did not approve this command; it was not run"
+
+    async def escalate(self, argv: Sequence[str], cwd: str, justification: str) -> str | None:
+        """The model asked to run outside the sandbox: ``None`` when allowed, else why not."""
+        if self.policy != "on-request":
+            return (
+                f"running outside the sandbox cannot be requested under the {self.policy!r} approval policy"
+            )
+        if await self._ask(argv, cwd, justification or "the model asked to run without the sandbox"):
+            return None
+        return "the user did not approve running this command outside the sandbox"
+
+    async def rerun_unsandboxed(self, argv: Sequence[str], cwd: str, denial: str) -> bool:
+        """After a sandbox denial: may the command run again without the sandbox?"""
+        if self.policy != "on-failure":
+            return False
+        return await self._ask(argv, cwd, f"the sandbox blocked it: {denial}")
+
+    async def _ask(self, argv: Sequence[str], cwd: str, reason: str) -> bool:
+        key = tuple(argv)
+        if key in self.approved:
+            return True
+        decision = await self.approver.decide(ApprovalRequest(key, cwd, reason))
+        if decision is Decision.APPROVED_FOR_SESSION:
+            self.approved.add(key)
+        return decision is not Decision.DENIED
+
+
+_SAFE = frozenset(
+    {
+        "cat",
+        "cd",
+        "echo",
+        "false",
+        "grep",
+        "head",
+        "id",
+        "ls",
+        "nl",
+        "pwd",
+        "rg",
+        "sort",
+        "stat",
+        "tail",
+        "true",
+        "uniq",
+        "wc",
+        "which",
+        "whoami",
+        "tree",
+        "file",
+        "basename",
+        "dirname",
+        "realpath",
+        "date",
+        "env",
+    }
+)
+_SAFE_GIT = frozenset({"status", "log", "diff", "show", "branch", "rev-parse", "ls-files", "blame"})
+_UNSAFE_FIND = frozenset(
+    {"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fls", "-fprint", "-fprint0", "-fprintf"}
+)
+_SHELL_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\|)\s*")
+
+
+def is_known_safe(argv: Sequence[str]) -> bool:
+    """Read-only commands that may run without asking under ``untrusted``; ``bash -lc "a && b"`` when every part is."""
+    if len(argv) == 3 and argv[0] in ("bash", "sh", "zsh") and argv[1] in ("-c", "-lc"):
+        script = argv[2]
+        if any(ch in script for ch in "<>`$()\n"):
+            return False
+        parts = [p.split() for p in _SHELL_SPLIT.split(script.strip()) if p.strip()]
+        return bool(parts) and all(_simple_safe(p) for p in parts)
+    return _simple_safe(list(argv))
+
+
+def _simple_safe(argv: list[str]) -> bool:
+    if not argv:
+        return False
+    name = argv[0].rsplit("/", 1)[-1]
+    if name == "git":
+        return len(argv) > 1 and argv[1] in _SAFE_GIT and "--output" not in " ".join(argv)
+    if name == "find":
+        return not any(a in _UNSAFE_FIND for a in argv)
+    if name == "sed":
+        return len(argv) >= 3 and argv[1] == "-n" and all(not a.startswith("-i") for a in argv)
+    return name in _SAFE
+
+
+_DENIAL_MARKERS = (
+    "permission denied",
+    "read-only file system",
+    "operation not permitted",
+    "network is unreachable",
+    "temporary failure in name resolution",
+    "could not resolve host",
+    "connection refused",
+)
+
+
+def looks_like_sandbox_denial(exit_code: int | None, output: str) -> str | None:
+    """The line that suggests the sandbox blocked a failed command, if any."""
+    if exit_code == 0:
+        return None
+    for line in output.splitlines():
+        if any(marker in line.lower() for marker in _DENIAL_MARKERS):
+            return line.strip()[:200]
+    return None
+
+
+class TerminalApprover:
+    """Asks on the controlling terminal: ``y`` yes, ``a`` yes for this session, anything else no."""
+
+    def __init__(self, tty_path: str = "/dev/tty") -> None:
+        self.tty_path = tty_path
+
+    async def decide(self, request: ApprovalRequest) -> Decision:
+        import asyncio
+
+        return await asyncio.to_thread(self._ask, request)
+
+    def _ask(self, request: ApprovalRequest) -> Decision:
+        import shlex
+
+        try:
+            with (
+                open(self.tty_path, "a", encoding="utf-8") as out,
+                open(self.tty_path, encoding="utf-8") as inp,
+            ):
+                out.write(f"\nagentrt wants to run: {shlex.join(request.command)}\n  in {request.cwd}\n")
+                out.write(f"  because: {request.reason}\nallow? [y]es / [a]lways this session / [N]o: ")
+                out.flush()
+                answer = inp.readline().strip().lower()
+        except OSError:
+            return Decision.DENIED  # no terminal: nobody can approve
+        if answer in ("a", "always"):
+            return Decision.APPROVED_FOR_SESSION
+        return Decision.APPROVED if answer in ("y", "yes") else Decision.DENIED
