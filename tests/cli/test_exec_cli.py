@@ -94,7 +94,7 @@ def run_exec(home: Path, cwd: Path, *args: str, timeout: float = 60) -> subproce
         "AGENTRT_HOME": str(home)
     }
     return subprocess.run(
-        [*AGENTRT, "exec", "-C", str(cwd), *args],
+        [*AGENTRT, "exec", "-C", str(cwd), "-s", "workspace-write", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -302,7 +302,7 @@ def test_sigkill_mid_turn_then_resume_loses_nothing(tmp_path: Path, git_repo: Pa
         "AGENTRT_HOME": str(home)
     }
     proc = subprocess.Popen(
-        [*AGENTRT, "exec", "-C", str(git_repo), "--json", "start"],
+        [*AGENTRT, "exec", "-C", str(git_repo), "-s", "workspace-write", "--json", "start"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -404,3 +404,72 @@ def test_bad_output_schema_and_unreachable_endpoint(tmp_path: Path, git_repo: Pa
     proc = run_exec(home, git_repo, "-c", "model_providers.sim.request_max_retries=0", "hello")
     assert proc.returncode == 1
     assert "cannot connect" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def run_exec_env(
+    home: Path, cwd: Path, *args: str, extra_env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
+    env |= {"AGENTRT_HOME": str(home), **extra_env}
+    return subprocess.run(
+        [*AGENTRT, "exec", "-C", str(cwd), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def command_outputs(stdout: str) -> list[str]:
+    return [
+        e["item"]["aggregated_output"]
+        for e in events_of(stdout)
+        if e["type"] == "item.completed" and e["item"]["type"] == "command_execution"
+    ]
+
+
+def test_default_read_only_sandbox_blocks_every_write(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    script = [
+        {"tool_calls": [{"name": "apply_patch", "arguments": {"input": CALC_PATCH}}]},
+        {"tool_calls": [{"name": "shell", "arguments": {"command": ["touch", "made.txt"]}}]},
+        {"content": "Could not write."},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    proc = run_exec_env(home, git_repo, "--json", "try to write", extra_env={})
+    assert proc.returncode == 0, proc.stderr
+    changes = [e["item"] for e in events_of(proc.stdout) if e.get("item", {}).get("type") == "file_change"]
+    assert changes[0]["status"] == "failed"
+    assert (
+        "Read-only file system" in command_outputs(proc.stdout)[0]
+        or "Permission denied" in command_outputs(proc.stdout)[0]
+    )
+    assert sorted(p.name for p in git_repo.iterdir()) == [".git"]
+
+
+def test_workspace_write_protects_git_and_hides_the_runtimes_secrets(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    probe = "env; cat /proc/$PPID/environ; cat /proc/1/environ; echo hooked > .git/hooks/pre-commit; echo x >> .git/config"
+    script = [
+        {"tool_calls": [{"name": "shell", "arguments": {"command": ["bash", "-c", probe]}}]},
+        {"content": "done"},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    canary = "canary-5f1d2c9e"
+    config_before = (git_repo / ".git" / "config").read_text()
+    proc = run_exec_env(
+        home,
+        git_repo,
+        "-s",
+        "workspace-write",
+        "--json",
+        "probe",
+        extra_env={"AGENTRT_TEST_SECRET_TOKEN": canary, "MY_API_KEY": canary},
+    )
+    assert proc.returncode == 0, proc.stderr
+    (output,) = command_outputs(proc.stdout)
+    assert "AGENTRT_SANDBOX=" in output  # the probe really ran and printed its environment
+    assert canary not in output
+    assert not (git_repo / ".git" / "hooks" / "pre-commit").exists()
+    assert (git_repo / ".git" / "config").read_text() == config_before

@@ -10,7 +10,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,7 +49,11 @@ class ExecOptions:
 
 def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     """Run one turn; 0 when it ended with a final answer, 1 when it stopped early."""
+    from agentrt.sandbox import become_subreaper, harden_runtime
     from agentrt.sandbox.process import use_pidfd_child_watcher
+
+    harden_runtime()  # the commands the model runs cannot read this process's environment
+    become_subreaper()  # orphans of those commands come back here to be reaped
 
     async def main() -> int:
         use_pidfd_child_watcher()
@@ -71,16 +76,17 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     sink = Fanout([recorder, JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)])
     writer, history, thread_id = _open_rollout(home, cwd, config, options)
     try:
-        if not history:
-            history = _initial_history(cwd, home, config)
-            for message in history if writer is not None else ():
-                writer.append("response_item", message)
-        sink.emit("thread.started", {"thread_id": thread_id})
-        thread = _make_thread(model, config, cwd, sink, writer, history, schema, env)
-        try:
-            final = await thread.run_turn(options.prompt)
-        except TurnStopped:
-            return 1
+        with _sandboxed(config, cwd, env) as ctx_parts:
+            if not history:
+                history = _initial_history(cwd, home, config)
+                for message in history if writer is not None else ():
+                    writer.append("response_item", message)
+            sink.emit("thread.started", {"thread_id": thread_id})
+            thread = _make_thread(model, config, sink, writer, history, schema, ctx_parts)
+            try:
+                final = await thread.run_turn(options.prompt)
+            except TurnStopped:
+                return 1
     finally:
         await client.aclose()
         if writer is not None:
@@ -208,19 +214,60 @@ def _initial_history(cwd: Path, home: Path, config: Any) -> list[Message]:
     return history
 
 
+@contextmanager
+def _sandboxed(config: Any, cwd: Path, env: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+    """The sandbox every command runs under, proven by its self-test, and the commands' environment."""
+    from agentrt.agent.approvals import ApprovalGate, FixedApprover
+    from agentrt.sandbox import (
+        SandboxUnavailable,
+        build_env,
+        choose_sandbox,
+        confined_write,
+        policy_for,
+        private_tmpdir,
+    )
+
+    policy = policy_for(config.sandbox_mode, cwd, home=config.home, raw=config.raw)
+    with private_tmpdir(policy) as policy:
+        try:
+            box = choose_sandbox(policy)
+        except SandboxUnavailable as exc:
+            raise ExecError(str(exc)) from exc
+        try:
+            child_env = build_env(
+                env,
+                config.raw.get("shell_environment_policy"),
+                tmpdir=policy.tmpdir,
+                sandbox=box.name,
+                network=policy.network_allowed,
+            )
+            yield {
+                "cwd": cwd,
+                "env": child_env,
+                "sandbox": box,
+                "approvals": ApprovalGate(
+                    config.approval_policy, FixedApprover()
+                ),  # exec never asks a person
+                "patch_write": confined_write(policy) if policy.sandboxed else None,
+            }
+        finally:
+            close = getattr(box, "close", None)
+            if close is not None:
+                close()
+
+
 def _make_thread(
     model: Model,
     config: Any,
-    cwd: Path,
     sink: EventSink,
     writer: Any,
     history: list[Message],
     schema: dict[str, Any] | None,
-    env: Mapping[str, str],
+    ctx_parts: dict[str, Any],
 ) -> Thread:
     from agentrt.tools.coding import coding_tools
 
-    ctx = ToolContext(cwd=cwd, emit=sink.emit, ids=ItemIds(), env=dict(env))
+    ctx = ToolContext(emit=sink.emit, ids=ItemIds(), **ctx_parts)
     tools = ToolRegistry(coding_tools(), output_max_bytes=config.tool_output_max_bytes)
     limits = Limits(config.max_turns, config.max_wall_s, config.max_tokens)
     record = writer.append if writer is not None else (lambda kind, payload: None)

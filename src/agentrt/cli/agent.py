@@ -61,6 +61,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("-p", "--profile", help="config profile")
     p.add_argument(
+        "-s",
+        "--sandbox",
+        choices=("read-only", "workspace-write", "danger-full-access"),
+        help="what commands may touch (default read-only: read anywhere, write nowhere, no network)",
+    )
+    p.add_argument(
+        "-a",
+        "--ask-for-approval",
+        choices=("untrusted", "on-failure", "on-request", "never"),
+        help="approval policy (exec never asks a person: denials go back to the model)",
+    )
+    p.add_argument(
         "--skip-git-repo-check", action="store_true", help="allow running outside a git repository"
     )
     p.add_argument("--ephemeral", action="store_true", help="write no session file")
@@ -93,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         skip_git_repo_check=args.skip_git_repo_check,
         ephemeral=args.ephemeral,
         resume=resume,
+        extra_flags={"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval},
         color=args.color == "always"
         or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ),
     )

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, sessions, sim
+from agentrt.cli import agent, apply_patch, bench, sandbox, sessions, sim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_parser(sub)
     bench.add_parser(sub)
     apply_patch.add_parser(sub)
+    sandbox.add_parser(sub)
     sessions.add_parser(sub)
     sim.add_parser(sub)
     return parser

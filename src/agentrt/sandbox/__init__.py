@@ -1,10 +1,47 @@
 """Running commands for agentrt: one async subprocess per call, behind the ``Sandbox`` seam.
 
 ``run_command`` runs one command in its own process group with captured, capped output and a
-wall-clock timeout; ``NoSandbox`` is the default ``Sandbox`` that leaves the argv unchanged.
+wall-clock timeout. The ``Sandbox`` it is given decides the OS confinement:
+
+* ``policy_for`` turns ``Config`` settings into a ``SandboxPolicy`` (read-only, workspace-write,
+  danger-full-access); ``private_tmpdir`` gives it a private ``TMPDIR``;
+* ``choose_sandbox`` returns the first mechanism that proves it enforces the policy
+  (``BwrapSandbox``, then ``LandlockSandbox``), ``NoSandbox`` for danger-full-access, or raises
+  ``SandboxUnavailable``;
+* ``build_env`` builds each command's environment (``[shell_environment_policy]``);
+* ``harden_runtime`` and ``become_subreaper`` are called once by the CLI;
+* ``confined_write`` / ``write_allowed`` confine writes agentrt makes in-process (``apply_patch``).
 """
 
+from agentrt.sandbox.bwrap import BwrapSandbox
+from agentrt.sandbox.env import build_env
+from agentrt.sandbox.hygiene import become_subreaper, harden_runtime, reap_orphans
+from agentrt.sandbox.landlock import LandlockSandbox
+from agentrt.sandbox.limits import Limits
 from agentrt.sandbox.none import NoSandbox
+from agentrt.sandbox.policy import SandboxMode, SandboxPolicy, policy_for, private_tmpdir
 from agentrt.sandbox.process import RunResult, run_command, use_pidfd_child_watcher
+from agentrt.sandbox.select import SandboxUnavailable, choose_sandbox
+from agentrt.sandbox.writes import confined_write, write_allowed
 
-__all__ = ["NoSandbox", "RunResult", "run_command", "use_pidfd_child_watcher"]
+__all__ = [
+    "BwrapSandbox",
+    "LandlockSandbox",
+    "Limits",
+    "NoSandbox",
+    "RunResult",
+    "SandboxMode",
+    "SandboxPolicy",
+    "SandboxUnavailable",
+    "become_subreaper",
+    "build_env",
+    "choose_sandbox",
+    "confined_write",
+    "harden_runtime",
+    "policy_for",
+    "private_tmpdir",
+    "reap_orphans",
+    "run_command",
+    "use_pidfd_child_watcher",
+    "write_allowed",
+]

@@ -17,3 +17,6 @@ class NoSandbox:
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
         """Return ``argv`` as a new list; ``cwd`` is not needed when nothing is confined."""
         return list(argv)
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -10,7 +10,8 @@
 * on timeout sends SIGTERM to the group, waits ``grace_s``, then sends SIGKILL;
 * once the child has exited, SIGKILLs whatever is left of its group, and if some process that
   escaped the group still holds the output pipes, finds it through /proc and SIGKILLs it too;
-* on cancellation SIGKILLs the group, waits for the child to be reaped and re-raises.
+* on cancellation SIGKILLs the group, waits for the child to be reaped and re-raises;
+* finally reaps orphans the runtime adopted as a subreaper (``hygiene.reap_orphans``).
 
 The transport is asyncio's own subprocess machinery (``loop.subprocess_exec``) with a small
 protocol that caps output as it arrives, so there is no stream buffer and no reader task per pipe.
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.interfaces import Sandbox
+from agentrt.sandbox.hygiene import reap_orphans
 from agentrt.sandbox.none import NoSandbox
 
 _OMITTED = "\n[... {} bytes omitted ...]\n"
@@ -57,6 +59,8 @@ class RunResult:
     stderr_truncated: bool
     timed_out: bool
     wall_s: float
+    output_limited: bool = False
+    """True when the command was stopped for writing more than ``max_output_bytes``."""
 
     @property
     def ok(self) -> bool:
@@ -130,18 +134,22 @@ def _continuation_prefix(data: bytes | bytearray) -> int:
 
 
 class _Collector(asyncio.SubprocessProtocol):
-    """Feeds the child's pipes into capped buffers and signals exit and end of output."""
+    """Feeds the child's pipes into capped buffers; signals exit, end of output and runaway output."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int, limit: int) -> None:
         self.stdout = _CappedBuffer(cap)
         self.stderr = _CappedBuffer(cap)
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
+        self.flooded: asyncio.Future[None] = loop.create_future()
+        self._limit = limit
         self._open_pipes = {1, 2}
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         if isinstance(data, bytes):
             (self.stdout if fd == 1 else self.stderr).feed(data)
+            if self.stdout.total + self.stderr.total > self._limit and not self.flooded.done():
+                self.flooded.set_result(None)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         self._open_pipes.discard(fd)
@@ -162,22 +170,28 @@ async def run_command(
     output_cap: int = 64 * 1024,
     grace_s: float = 2.0,
     sandbox: Sandbox | None = None,
+    max_output_bytes: int | None = None,
 ) -> RunResult:
     """Run ``cmd`` in ``cwd`` and return what it did; a string runs through ``/bin/sh -c``.
 
     ``env=None`` lets the child inherit the runtime's environment; a mapping is the child's whole
     environment. A missing executable gives exit code 127 (126 when it cannot be executed) with
-    the reason in stderr; a missing ``cwd`` raises ``FileNotFoundError``.
+    the reason in stderr; a missing ``cwd`` raises ``FileNotFoundError``. A command that writes
+    more than ``max_output_bytes`` in all (default: the larger of 16 MiB and 64 x ``output_cap``),
+    like ``yes``, is stopped as a timeout would stop it, with ``output_limited`` set.
     """
     argv = _argv_of(cmd)
     _check_limits(timeout_s, output_cap, grace_s)
+    limit = max(16 << 20, 64 * output_cap) if max_output_bytes is None else max_output_bytes
+    if limit < 0:
+        raise ValueError(f"max_output_bytes must be >= 0, got {max_output_bytes!r}")
     _check_cwd(cwd)
     box: Sandbox = sandbox if sandbox is not None else NoSandbox()
     full = box.wrap(argv, cwd)
     if not full:
         raise ValueError(f"sandbox {box.name!r} returned an empty argv")
     loop = asyncio.get_running_loop()
-    proto = _Collector(loop, output_cap)
+    proto = _Collector(loop, output_cap, limit)
     started = time.monotonic()
     try:
         transport = await _spawn(loop, proto, full, cwd, env)
@@ -192,6 +206,7 @@ async def run_command(
         raise
     finally:
         transport.close()
+        reap_orphans()
     return _result(argv, transport.get_returncode(), proto, timed_out, time.monotonic() - started)
 
 
@@ -297,14 +312,21 @@ async def _wait_for(fut: asyncio.Future[None], timeout_s: float) -> bool:
 
 
 async def _supervise(pid: int, proto: _Collector, timeout_s: float, grace_s: float) -> bool:
-    """Wait for the child to exit; on timeout TERM then KILL its group. True when it timed out."""
-    if await _wait_for(proto.exited, timeout_s):
+    """Wait for the child to exit; on timeout or runaway output TERM then KILL its group.
+
+    True when it timed out (not when it was stopped for its output).
+    """
+    if not proto.exited.done():
+        await asyncio.wait(
+            (proto.exited, proto.flooded), timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    if proto.exited.done():
         return False
     _signal_group(pid, signal.SIGTERM)
     if not await _wait_for(proto.exited, grace_s):
         _signal_group(pid, signal.SIGKILL)
         await _wait_for(proto.exited, _REAP_S)
-    return True
+    return not proto.flooded.done()
 
 
 async def _clear_group(pid: int, proto: _Collector, transport: asyncio.SubprocessTransport) -> None:
@@ -417,6 +439,7 @@ def _result(
         stderr_truncated=proto.stderr.truncated,
         timed_out=timed_out,
         wall_s=wall_s,
+        output_limited=proto.flooded.done(),
     )
 
 

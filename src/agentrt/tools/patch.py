@@ -59,7 +59,7 @@ def apply_and_report(text: str, cwd: Path, ctx: ToolContext) -> str:
     changes = [_change(h, cwd) for h in hunks]
     before = {c["abs"]: _read(c["abs"]) for c in changes}
     try:
-        result = apply_patch(text, cwd)
+        result = apply_patch(text, cwd, write=ctx.patch_write)
     except PatchError as exc:
         _emit_change(ctx, item_id, changes, "failed")
         return f"error: {exc.message}"

@@ -18,6 +18,7 @@ from agentrt.agent.approvals import ApprovalGate
 from agentrt.agent.events import ItemIds
 from agentrt.interfaces import Sandbox
 from agentrt.model.types import ToolCall
+from agentrt.tools.apply_patch.fsops import FileWrite
 
 
 class ToolArgumentError(Exception):
@@ -42,6 +43,8 @@ class ToolContext:
     plan: PlanState = field(default_factory=PlanState)
     approvals: ApprovalGate | None = None
     """``None``: commands run (under ``sandbox``) without any approval step."""
+    patch_write: FileWrite | None = None
+    """How ``apply_patch`` writes; ``None``: directly. A sandboxed session confines it to the policy."""
 
 
 class Tool(Protocol):

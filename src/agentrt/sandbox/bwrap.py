@@ -1,0 +1,102 @@
+"""The bubblewrap sandbox: each command runs in fresh mount, pid, ipc, uts (and net) namespaces.
+
+``BwrapSandbox.wrap`` returns ``[prefix...] bwrap ARGS -- CMD...`` where the bwrap arguments are:
+
+* ``--ro-bind / /``, a minimal ``--dev /dev`` and a fresh ``--proc /proc``: everything is readable,
+  nothing is writable;
+* ``--bind R R`` for each existing writable root (``cwd``, ``writable_roots``, the private
+  ``tmpdir``) in ``workspace-write``, then ``--ro-bind P P`` for each protected path (``.git``,
+  agentrt's home) so they stay read-only inside a writable root;
+* ``--unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try``: the command sees only its own
+  processes, so neither the runtime's ``/proc/PID/environ`` nor any host process is visible;
+  ``/proc/1`` is bwrap itself, whose environment is the scrubbed one ``run_command`` passes;
+* ``--unshare-net`` unless the policy allows network: the command gets a network namespace with
+  only its own loopback. That is the network boundary (no seccomp filter is added in front of
+  bwrap: it would need a file descriptor passed through ``run_command``, and with the namespace a
+  command can still run its own test servers on 127.0.0.1 without reaching the host's);
+* ``--cap-drop ALL`` when the runtime is root: otherwise the command keeps root's capabilities and
+  can simply remount ``/`` read-write;
+* ``--die-with-parent --new-session --chdir CWD``.
+
+When the command ends, bwrap (pid 1 of the namespace) exits and the kernel kills every process left
+in the namespace, daemons included; a timeout kill of bwrap does the same.
+
+The prefix applies ``Limits``: ``prlimit`` when util-linux has it (else the Landlock helper in
+``--limits-only`` mode), preceded by ``/bin/sh -c 'echo $$ > cgroup.procs; exec ...'`` when a pids
+cgroup bounds the processes. Environment values never appear in the argv (it is world-readable).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agentrt.sandbox.limits import Limits, PidsCgroup, prlimit_args
+from agentrt.sandbox.policy import SandboxPolicy, prepare_protected
+
+CONFINE_SCRIPT = str(Path(__file__).with_name("confine.py"))
+_JOIN_CGROUP = 'echo $$ > "$1" || exit 126; shift; exec "$@"'
+
+
+class BwrapSandbox:
+    """A ``Sandbox`` that runs each command under bubblewrap according to a ``SandboxPolicy``."""
+
+    def __init__(self, policy: SandboxPolicy, *, bwrap: str = "bwrap", limits: Limits | None = None) -> None:
+        """Raise ``FileNotFoundError`` when ``bwrap`` is not an executable on PATH (or a path)."""
+        found = shutil.which(bwrap)
+        if found is None:
+            raise FileNotFoundError(f"bubblewrap ({bwrap}) not found")
+        self.name = "bwrap"
+        self.policy = policy
+        self.bwrap = found
+        prepare_protected(policy)
+        limits = Limits() if limits is None else limits
+        self._cgroup = PidsCgroup.create(limits.nproc) if limits.nproc is not None else None
+        self._prefix = limit_prefix(limits, self._cgroup)
+
+    def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
+        """``argv`` under bwrap, started in ``cwd`` (see the module docstring)."""
+        return [*self._prefix, *bwrap_args(self.bwrap, self.policy, cwd), "--", *argv]
+
+    def close(self) -> None:
+        """Remove the sandbox's pids cgroup, killing what is left in it."""
+        if self._cgroup is not None:
+            self._cgroup.close()
+
+
+def limit_prefix(limits: Limits, cgroup: PidsCgroup | None) -> list[str]:
+    """The argv prefix that starts the next program with ``limits`` and inside ``cgroup``."""
+    rlimits = limits.rlimits()
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        helper = [sys.executable, "-I", "-S", CONFINE_SCRIPT, "--limits-only"]
+        helper += [arg for name, value in rlimits for arg in ("--rlimit", f"{name}={value}")]
+        if cgroup is not None:
+            helper += ["--cgroup", str(cgroup.procs_file)]
+        return [*helper, "--"]
+    prefix = prlimit_args(prlimit, rlimits) if rlimits else []
+    if cgroup is not None:
+        prefix = ["/bin/sh", "-c", _JOIN_CGROUP, "agentrt-sandbox", str(cgroup.procs_file), *prefix]
+    return prefix
+
+
+def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path) -> list[str]:
+    """The bwrap command line (without ``--`` and the command) for ``policy``, starting in ``cwd``."""
+    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for root in policy.write_roots():
+        real = os.path.realpath(root)
+        if os.path.exists(real):
+            args += ["--bind", real, real]
+    for path in policy.protected:
+        if os.path.lexists(path):
+            args += ["--ro-bind", os.fspath(path), os.fspath(path)]
+    args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not policy.network_allowed:
+        args.append("--unshare-net")
+    if os.geteuid() == 0:
+        args += ["--cap-drop", "ALL"]
+    args += ["--die-with-parent", "--new-session", "--chdir", os.fspath(cwd)]
+    return args

@@ -1,0 +1,519 @@
+"""agentrt's Landlock helper: confine this process, then run one command under it and supervise it.
+
+``LandlockSandbox`` runs this file as a script (``python -I -S confine.py [OPTIONS] -- CMD...``), so
+it imports only the standard library: it must start fast and must not depend on agentrt being
+importable without ``site``. Other agentrt modules import it for its syscall wrappers
+(``landlock_abi``, ``prctl``, ``drop_capabilities``); importing it does nothing by itself.
+
+What the script does, in order, before it runs ``CMD``:
+
+1. ``--cgroup FILE``: writes its pid to that ``cgroup.procs`` (a pids cgroup bounds the processes);
+2. ``--rlimit NAME=N``: sets each resource limit (soft = hard = N);
+3. ``--protect PATH``: in a private mount namespace, re-binds each existing PATH read-only (Landlock
+   cannot take write access away from a subtree of a writable root; a user namespace is added when
+   not running as root). It refuses to run when this is impossible;
+4. sets ``PR_SET_NO_NEW_PRIVS`` and drops every capability (bounding, ambient, effective, permitted,
+   inheritable), so a root runtime's children cannot read its memory or environment through /proc;
+5. applies a Landlock ruleset at the highest ABI the kernel has: read and execute everywhere, write
+   only beneath the ``--write`` paths and on /dev/null; TCP bind/connect handled with no rule (ABI
+   >= 4) and signals and abstract Unix sockets scoped to the sandbox (ABI >= 6) unless ``--network``;
+   it refuses to run when Landlock is not enforced;
+6. without ``--network``, installs a seccomp filter: ``socket()`` fails with EPERM for every family
+   but AF_UNIX and io_uring is refused (its requests would bypass the socket filter); on ABI < 3 it
+   also refuses ``truncate()``, which Landlock does not cover there;
+7. becomes a child subreaper, forks, execs ``CMD`` in the child (which dies with the helper), waits
+   for it while reaping adopted orphans, then SIGKILLs every remaining descendant (daemons that
+   left the process group included) and exits with the command's status, or dies by its signal.
+   A SIGTERM/SIGINT/SIGHUP to the helper is forwarded to every descendant.
+
+Setup failures print one ``agentrt-sandbox:`` line on stderr and exit 126; an executable that is not
+found exits 127. ``--limits-only`` stops after step 2 and execs ``CMD`` directly (used in front of
+bwrap when ``prlimit`` is missing).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import struct
+import sys
+import time
+
+# typing, dataclasses and collections.abc would cost the helper ~20 ms of start-up per command,
+# and ``signal`` 3 ms for its enum classes: the helper uses ``_signal``, its C half, instead.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Sequence
+    from typing import NoReturn
+else:
+    try:
+        import _signal as signal
+    except ImportError:  # not CPython
+        import signal
+
+EXIT_SETUP = 126
+EXIT_NOT_FOUND = 127
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+
+SYS_LANDLOCK_CREATE_RULESET = 444
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE = 1 << 0
+FS_WRITE_FILE = 1 << 1
+FS_READ_FILE = 1 << 2
+FS_READ_DIR = 1 << 3
+FS_REFER = 1 << 13
+FS_TRUNCATE = 1 << 14
+FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+NET_BIND_TCP = 1 << 0
+NET_CONNECT_TCP = 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+SCOPE_SIGNAL = 1 << 1
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+# statvfs flag -> mount flag that a read-only remount must keep (locked in a user namespace).
+_KEPT_MOUNT_FLAGS = ((2, 2), (4, 4), (8, 8), (1024, 1024), (2048, 2048), (4096, 1 << 21))
+
+# seccomp / BPF
+_BPF_LD_W_ABS = 0x20
+_BPF_JEQ_K = 0x15
+_BPF_JGE_K = 0x35
+_BPF_RET_K = 0x06
+_RET_ALLOW = 0x7FFF0000
+_RET_KILL_PROCESS = 0x80000000
+_RET_EPERM = 0x00050000 | errno.EPERM
+_AF_UNIX = 1
+_IO_URING = (425, 426, 427)
+# machine -> (AUDIT_ARCH, socket nr, truncate nr, x32 syscall bit or 0)
+_ARCHES = {
+    "x86_64": (0xC000003E, 41, 76, 0x40000000),
+    "aarch64": (0xC00000B7, 198, 45, 0),
+}
+
+_RLIMITS = {
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "core": resource.RLIMIT_CORE,
+    "nproc": resource.RLIMIT_NPROC,
+    "as": resource.RLIMIT_AS,
+}
+
+
+class SetupError(Exception):
+    """Confinement could not be put in place; the command must not run."""
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> int:
+    if result == -1:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+    return result
+
+
+def syscall(number: int, *args: int) -> int:
+    """Call syscall ``number`` with integer (or address) arguments; raise ``OSError`` on failure."""
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    return _check(
+        libc.syscall(ctypes.c_long(number), *(ctypes.c_ulong(a) for a in args)), f"syscall {number}"
+    )
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    """``prctl(2)``; raise ``OSError`` on failure."""
+    args = (ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5))
+    return _check(_libc().prctl(ctypes.c_int(option), *args), f"prctl {option}")
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0 when Landlock is unavailable or disabled."""
+    try:
+        return syscall(SYS_LANDLOCK_CREATE_RULESET, 0, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    except OSError:
+        return 0
+
+
+def _fs_rights(abi: int) -> int:
+    """Every filesystem right this ABI can restrict (IOCTL_DEV stays unhandled: reads of devices work)."""
+    rights = (1 << 13) - 1
+    if abi >= 2:
+        rights |= FS_REFER
+    if abi >= 3:
+        rights |= FS_TRUNCATE
+    return rights
+
+
+def _add_path_rule(ruleset: int, path: str, access: int) -> None:
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        if not os.path.isdir(path):
+            access &= FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE
+        attr = ctypes.create_string_buffer(struct.pack("=Qi", access, fd))
+        syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.addressof(attr), 0)
+    finally:
+        os.close(fd)
+
+
+def apply_landlock(writable: Sequence[str], *, network: bool) -> int:
+    """Restrict this process (and what it execs) to reads everywhere and writes under ``writable``.
+
+    Needs ``PR_SET_NO_NEW_PRIVS`` first. Returns the ABI used; raises ``SetupError`` when the kernel
+    cannot enforce it (Landlock missing or disabled).
+    """
+    abi = landlock_abi()
+    if abi < 1:
+        raise SetupError("Landlock is not available in this kernel (enable CONFIG_SECURITY_LANDLOCK)")
+    fs = _fs_rights(abi)
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 and not network else 0
+    scoped = SCOPE_SIGNAL | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0
+    attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0)
+    try:
+        _add_path_rule(ruleset, "/", FS_READ)
+        for path in writable:
+            if os.path.exists(path):
+                _add_path_rule(ruleset, path, fs)
+        _add_path_rule(ruleset, "/dev/null", FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE))
+        syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0)
+    except OSError as exc:
+        raise SetupError(f"Landlock is not enforced: {exc}") from None
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def seccomp_filter(
+    machine: str, *, deny_sockets: bool, deny_truncate: bool, also_deny: Sequence[int] = ()
+) -> bytes:
+    """A classic-BPF seccomp program for ``machine`` (``os.uname().machine``), as raw bytes.
+
+    Denied calls fail with EPERM; ``also_deny`` adds syscall numbers to deny. Other architectures
+    (e.g. 32-bit syscalls on x86_64) are killed; the x32 ABI gets EPERM.
+    """
+    if machine not in _ARCHES:
+        raise SetupError(f"no seccomp filter for the {machine} architecture")
+    arch, socket_nr, truncate_nr, x32 = _ARCHES[machine]
+    denied = (
+        (_IO_URING if deny_sockets else ()) + ((truncate_nr,) if deny_truncate else ()) + tuple(also_deny)
+    )
+    prog: list[tuple[int, int | str, int | str, int]] = [
+        (_BPF_LD_W_ABS, 0, 0, 4),
+        (_BPF_JEQ_K, 0, "kill", arch),
+        (_BPF_LD_W_ABS, 0, 0, 0),
+    ]
+    if x32:
+        prog.append((_BPF_JGE_K, "deny", 0, x32))
+    if deny_sockets:
+        prog.append((_BPF_JEQ_K, "family", 0, socket_nr))
+    prog += [(_BPF_JEQ_K, "deny", 0, nr) for nr in denied]
+    prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+    labels = {"family": len(prog)}
+    prog += [(_BPF_LD_W_ABS, 0, 0, 16), (_BPF_JEQ_K, "allow", 0, _AF_UNIX)]
+    labels["deny"] = len(prog)
+    prog.append((_BPF_RET_K, 0, 0, _RET_EPERM))
+    labels["kill"] = len(prog)
+    prog.append((_BPF_RET_K, 0, 0, _RET_KILL_PROCESS))
+    labels["allow"] = len(prog)
+    prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+    out = bytearray()
+    for index, (code, jt, jf, k) in enumerate(prog):
+        jt_off = labels[jt] - index - 1 if isinstance(jt, str) else jt
+        jf_off = labels[jf] - index - 1 if isinstance(jf, str) else jf
+        out += struct.pack("=HBBI", code, jt_off, jf_off, k)
+    return bytes(out)
+
+
+def apply_seccomp(program: bytes) -> None:
+    """Install a seccomp filter on this thread (``PR_SET_NO_NEW_PRIVS`` must be set)."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+
+
+def drop_capabilities() -> None:
+    """Drop every capability from every set; after this even root cannot regain any through exec."""
+    with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+        last = int(f.read())
+    for cap in range(last + 1):
+        try:
+            prctl(PR_CAPBSET_DROP, cap)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EINVAL):
+                raise
+    try:
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc().capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+def _mount(source: str | None, target: str, flags: int) -> None:
+    src = None if source is None else os.fsencode(source)
+    _check(_libc().mount(src, os.fsencode(target), None, ctypes.c_ulong(flags), None), f"mount {target}")
+
+
+def protect_paths(paths: Sequence[str]) -> None:
+    """Make each existing path read-only for this process and its children (private mount namespace)."""
+    existing = [os.path.realpath(p) for p in paths if os.path.lexists(p)]
+    if not existing:
+        return
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS if os.geteuid() == 0 else CLONE_NEWNS | CLONE_NEWUSER
+    try:
+        _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
+        if flags & CLONE_NEWUSER:
+            _write_file("/proc/self/setgroups", "deny")
+            _write_file("/proc/self/uid_map", f"{uid} {uid} 1")
+            _write_file("/proc/self/gid_map", f"{gid} {gid} 1")
+        _mount(None, "/", MS_REC | MS_PRIVATE)
+        for path in existing:
+            kept = os.statvfs(path).f_flag
+            extra = sum(ms for st, ms in _KEPT_MOUNT_FLAGS if kept & st)
+            _mount(path, path, MS_BIND | MS_REC)
+            _mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY | extra)
+    except OSError as exc:
+        raise SetupError(f"cannot keep {', '.join(existing)} read-only: {exc}") from None
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="ascii") as f:
+        f.write(text)
+
+
+def set_rlimits(limits: Sequence[tuple[str, int]]) -> None:
+    """Set each named limit (soft = hard), never above a hard limit this process cannot raise."""
+    for name, value in limits:
+        which = _RLIMITS[name]
+        _, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY and os.geteuid() != 0:
+            value = min(value, hard)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (OSError, ValueError) as exc:
+            raise SetupError(f"cannot set the {name} limit to {value}: {exc}") from None
+
+
+class Options:
+    """The helper's parsed command line."""
+
+    __slots__ = ("argv", "cgroup", "limits_only", "network", "protected", "rlimits", "writable")
+
+    def __init__(self) -> None:
+        self.writable: list[str] = []
+        self.protected: list[str] = []
+        self.network = False
+        self.rlimits: list[tuple[str, int]] = []
+        self.cgroup: str | None = None
+        self.limits_only = False
+        self.argv: list[str] = []
+
+
+def parse_args(args: Sequence[str]) -> Options:
+    """Parse ``[OPTIONS] -- CMD...``; raise ``SetupError`` on a malformed command line."""
+    opts = Options()
+    words = list(args)
+    while words and words[0] != "--":
+        flag = words.pop(0)
+        if flag in ("--network", "--limits-only"):
+            setattr(opts, flag[2:].replace("-", "_"), True)
+            continue
+        if not words or flag not in ("--write", "--protect", "--rlimit", "--cgroup"):
+            raise SetupError(f"bad option {flag!r}")
+        value = words.pop(0)
+        if flag == "--write":
+            opts.writable.append(value)
+        elif flag == "--protect":
+            opts.protected.append(value)
+        elif flag == "--cgroup":
+            opts.cgroup = value
+        else:
+            name, _, number = value.partition("=")
+            if name not in _RLIMITS or not number.isdigit():
+                raise SetupError(f"bad limit {value!r}")
+            opts.rlimits.append((name, int(number)))
+    if len(words) < 2:
+        raise SetupError("no command after --")
+    opts.argv = words[1:]
+    return opts
+
+
+def confine(opts: Options) -> None:
+    """Steps 1-6 of the module docstring, applied to this process."""
+    if opts.cgroup:
+        try:
+            _write_file(opts.cgroup, str(os.getpid()))
+        except OSError as exc:
+            raise SetupError(f"cannot join the pids cgroup: {exc}") from None
+    set_rlimits(opts.rlimits)
+    if opts.limits_only:
+        return
+    protect_paths(opts.protected)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    drop_capabilities()
+    abi = apply_landlock(opts.writable, network=opts.network)
+    if not opts.network or abi < 3:
+        program = seccomp_filter(os.uname().machine, deny_sockets=not opts.network, deny_truncate=abi < 3)
+        apply_seccomp(program)
+
+
+def _children_map() -> dict[int, list[int]]:
+    """parent pid -> child pids, for every process this one can see."""
+    kids: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def descendants(root: int) -> list[int]:
+    """Every live or zombie descendant of ``root``."""
+    kids = _children_map()
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for kid in kids.get(stack.pop(), ()):
+            found.append(kid)
+            stack.append(kid)
+    return found
+
+
+def _reap_ready() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _childless() -> bool:
+    """True when this (single-threaded) process has no child; then, as a subreaper, no descendant."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children", "rb") as f:
+            return not f.read().strip()
+    except OSError:
+        return False
+
+
+def kill_descendants(deadline_s: float = 5.0) -> None:
+    """SIGKILL every descendant, reaping them, until none is left (or ``deadline_s`` passed)."""
+    if _childless():
+        return
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        found = descendants(os.getpid())
+        if not found:
+            return
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap_ready()
+        time.sleep(0.002)
+
+
+def _forward(signum: int, _frame: object) -> None:
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def _exec_child(argv: Sequence[str], parent: int) -> NoReturn:
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(EXIT_SETUP)
+        os.execvp(argv[0], list(argv))
+    except OSError as exc:
+        code = EXIT_NOT_FOUND if exc.errno in (errno.ENOENT, errno.ENOTDIR) else EXIT_SETUP
+        os.write(2, f"agentrt-sandbox: cannot execute {argv[0]!r}: {exc.strerror or exc}\n".encode())
+        os._exit(code)
+    os._exit(EXIT_SETUP)
+
+
+def supervise(argv: Sequence[str]) -> NoReturn:
+    """Step 7 of the module docstring."""
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _forward)
+    me = os.getpid()
+    child = os.fork()
+    if child == 0:
+        _exec_child(argv, me)
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            break
+    kill_descendants()
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(me, number)
+        os._exit(128 + number)
+    os._exit(os.waitstatus_to_exitcode(status))
+
+
+def main(args: Sequence[str]) -> NoReturn:
+    """Confine this process per ``args``, then run the command (see the module docstring)."""
+    try:
+        opts = parse_args(args)
+        confine(opts)
+    except (SetupError, OSError) as exc:
+        os.write(2, f"agentrt-sandbox: {exc}\n".encode())
+        os._exit(EXIT_SETUP)
+    if opts.limits_only:
+        try:
+            os.execvp(opts.argv[0], opts.argv)
+        except OSError as exc:
+            os.write(2, f"agentrt-sandbox: cannot execute {opts.argv[0]!r}: {exc}\n".encode())
+            os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_SETUP)
+    supervise(opts.argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

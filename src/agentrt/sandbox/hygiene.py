@@ -1,0 +1,121 @@
+"""Process-wide hygiene for the runtime itself: ``harden_runtime``, ``become_subreaper``, ``reap_orphans``.
+
+The CLI calls ``harden_runtime()`` and ``become_subreaper()`` once at start-up (never at import).
+
+* ``harden_runtime`` makes the runtime non-dumpable. Its ``/proc/PID/environ``, ``mem`` and ``fd``
+  then need CAP_SYS_PTRACE even for a process of the same user, so a sandboxed command (whose
+  capabilities the sandbox drops) cannot read the runtime's secrets through /proc. Side effect:
+  debuggers and ``py-spy`` cannot attach to the runtime without root.
+* ``become_subreaper`` makes orphaned descendants (a command's daemonised grandchildren) reparent
+  to the runtime instead of to init, so they stay within reach.
+* ``reap_orphans`` (``run_command`` calls it after every command) waits for adopted orphans that
+  have exited and SIGKILLs live ones whose command has ended. It must never wait for a child that
+  asyncio or ``subprocess`` started — those owners wait for specific pids, and stealing the status
+  would turn their exit code into garbage — so it only touches children that cannot have been
+  started by the runtime: those in another process's session (``run_command`` children lead their
+  own session, other children share the runtime's), and those in a deeper pid namespace (the
+  namespace init bwrap leaves behind for every command: without this, a subreaper runtime would
+  collect one zombie per sandboxed command). An orphan that called ``setsid`` itself looks exactly
+  like a ``run_command`` child and is left alone; under bwrap (pid namespace) and under the Landlock
+  helper (a supervising subreaper) such orphans are killed before they can reach the runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def harden_runtime() -> None:
+    """Make this process non-dumpable (see the module docstring). Linux only; raises ``OSError``."""
+    from agentrt.sandbox.confine import PR_SET_DUMPABLE, prctl
+
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def become_subreaper() -> None:
+    """Make this process the reaper of its orphaned descendants. Linux only; raises ``OSError``."""
+    from agentrt.sandbox.confine import PR_SET_CHILD_SUBREAPER, prctl
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _stat(pid: int) -> tuple[str, int, int] | None:
+    """``(state, ppid, session)`` of ``pid``, or ``None`` when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0].decode(), int(fields[1]), int(fields[3])
+
+
+def _pid_ns_depth(pid: int | str) -> int:
+    """How many pid namespaces ``pid`` is nested in, as seen from here (``NSpid`` entries)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return len(line.split()) - 1
+    except OSError:
+        pass
+    return 1
+
+
+def _adopted(pid: int, session: int, own_session: int, own_depth: int) -> bool:
+    """Whether child ``pid`` cannot have been started by the runtime itself (module docstring)."""
+    return session not in (pid, own_session) or _pid_ns_depth(pid) > own_depth
+
+
+def _own_children() -> set[int]:
+    children: set[int] = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return children
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
+                children.update(int(pid) for pid in f.read().split())
+        except OSError:
+            continue
+    return children
+
+
+def reap_orphans() -> list[int]:
+    """Reap exited adopted orphans and kill those whose command is gone; return the pids reaped."""
+    me, own_session, own_depth = os.getpid(), os.getsid(0), _pid_ns_depth("self")
+    reaped: list[int] = []
+    for pid in sorted(_own_children()):
+        info = _stat(pid)
+        if info is None:
+            continue
+        state, ppid, session = info
+        if ppid != me or not _adopted(pid, session, own_session, own_depth):
+            continue
+        if state not in ("Z", "X"):
+            if os.path.exists(f"/proc/{session}"):
+                continue
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue
+        if _wait_briefly(pid):
+            reaped.append(pid)
+    return reaped
+
+
+def _wait_briefly(pid: int, within_s: float = 0.05) -> bool:
+    """Reap ``pid`` if it exits within ``within_s`` (a SIGKILLed process needs a moment)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if done == pid:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)

@@ -1,0 +1,192 @@
+"""Resource limits for every sandboxed command: rlimits, and a pids cgroup where one is writable.
+
+``Limits`` names the rlimits each command starts with (CPU seconds, file size, open files, core
+dumps off, optionally address space). How they are applied depends on the sandbox: in front of
+bwrap, util-linux's ``prlimit`` sets them and execs bwrap (about 1 ms); the Landlock helper sets
+them itself.
+
+The number of processes is bounded in two ways, because ``RLIMIT_NPROC`` is ignored for root:
+
+* not root: ``RLIMIT_NPROC`` = the user's current process count + ``Limits.nproc``, measured when
+  the sandbox is made (the limit counts every process of the user, not only the command's);
+* a writable cgroup v1 ``pids`` hierarchy (root, usually): ``PidsCgroup`` makes one cgroup per
+  sandbox object whose ``pids.max`` is ``Limits.nproc``; each command joins it before it execs,
+  so all commands of one sandbox share that budget. cgroup v2 is not used: moving a process into a
+  v2 cgroup needs a delegated subtree that agentrt would have to leave first.
+
+A fork bomb thus fails with EAGAIN at the bound instead of exhausting the machine, and the pid
+namespace (bwrap) or the helper's supervisor (Landlock) removes what is left when the command ends.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import signal
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+_RLIMIT_OF = {
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "core": resource.RLIMIT_CORE,
+    "nproc": resource.RLIMIT_NPROC,
+    "as": resource.RLIMIT_AS,
+}
+_CGROUP_PREFIX = "agentrt-"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-command resource limits; ``None`` leaves a limit as the runtime has it."""
+
+    cpu_s: int | None = 600
+    fsize_bytes: int | None = 8 << 30
+    nofile: int | None = 4096
+    core_bytes: int | None = 0
+    nproc: int | None = 1024
+    """Processes the command (all commands of one sandbox, with a cgroup) may have at once."""
+    as_bytes: int | None = None
+    """Address space; off by default (JITs and Go reserve far more than they use)."""
+
+    def rlimits(self) -> list[tuple[str, int]]:
+        """``(name, value)`` pairs to set, clamped to the runtime's hard limits when not root."""
+        wanted = {
+            "cpu": self.cpu_s,
+            "fsize": self.fsize_bytes,
+            "nofile": self.nofile,
+            "core": self.core_bytes,
+            "as": self.as_bytes,
+        }
+        if self.nproc is not None and os.geteuid() != 0:
+            wanted["nproc"] = _user_process_count(os.getuid()) + self.nproc
+        return [(name, _clamp(name, value)) for name, value in wanted.items() if value is not None]
+
+
+def _clamp(name: str, value: int) -> int:
+    _, hard = resource.getrlimit(_RLIMIT_OF[name])
+    if os.geteuid() == 0 or hard == resource.RLIM_INFINITY:
+        return value
+    return min(value, hard)
+
+
+def _user_process_count(uid: int) -> int:
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                continue
+    return count
+
+
+def prlimit_args(prlimit: str, limits: list[tuple[str, int]]) -> list[str]:
+    """``prlimit --NAME=N:N ... --``: the prefix that starts the next program with these limits."""
+    return [prlimit, *(f"--{name}={value}:{value}" for name, value in limits), "--"]
+
+
+class PidsCgroup:
+    """One cgroup v1 ``pids`` cgroup: created by ``create``, removed (its processes killed) by ``close``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._finalizer = weakref.finalize(self, _remove_cgroup, path)
+
+    @property
+    def procs_file(self) -> Path:
+        """The file a process writes its pid to, to join."""
+        return self.path / "cgroup.procs"
+
+    @classmethod
+    def create(cls, max_pids: int) -> PidsCgroup | None:
+        """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made."""
+        base = _own_pids_cgroup()
+        if base is None or not os.access(base, os.W_OK):
+            return None
+        _sweep_stale(base)
+        path = base / f"{_CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        group = cls(path)
+        try:
+            (path / "pids.max").write_text(str(max_pids), encoding="ascii")
+        except OSError:
+            group.close()
+            return None
+        return group
+
+    def pids(self) -> list[int]:
+        """The processes in the cgroup now."""
+        return _read_pids(self.procs_file)
+
+    def close(self) -> None:
+        """Kill whatever is left in the cgroup and remove it (idempotent)."""
+        self._finalizer()
+
+
+def _own_pids_cgroup() -> Path | None:
+    """This process's cgroup in the v1 ``pids`` hierarchy, or ``None`` when there is none."""
+    mount = None
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fields, super_opts = left.split(), right.split()
+                if len(super_opts) >= 3 and super_opts[0] == "cgroup" and "pids" in super_opts[2].split(","):
+                    mount = fields[4]
+                    break
+        with open("/proc/self/cgroup", encoding="utf-8") as f:
+            own = next((ln.split(":", 2)[2].strip() for ln in f if ":pids:" in ln), None)
+    except OSError:
+        return None
+    if mount is None or own is None:
+        return None
+    return Path(mount) / own.lstrip("/")
+
+
+def _sweep_stale(base: Path) -> None:
+    """Remove empty agentrt cgroups whose runtime (the pid in their name) is gone."""
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry.name[len(_CGROUP_PREFIX) :].split("-", 1)[0]
+        if entry.name.startswith(_CGROUP_PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            try:
+                entry.rmdir()
+            except OSError:
+                continue
+
+
+def _read_pids(procs: Path) -> list[int]:
+    try:
+        return [int(p) for p in procs.read_text(encoding="ascii").split()]
+    except OSError:
+        return []
+
+
+def _remove_cgroup(path: Path) -> None:
+    deadline = time.monotonic() + 5.0
+    while True:
+        for pid in _read_pids(path / "cgroup.procs"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)

@@ -1,0 +1,177 @@
+"""What a sandboxed command may do: ``SandboxPolicy``, built from agentrt's config by ``policy_for``.
+
+The three modes follow Codex:
+
+* ``read-only``          — read anywhere, write nowhere but /dev/null, no network;
+* ``workspace-write``    — also write beneath ``cwd``, the extra ``writable_roots`` and the private
+                           ``tmpdir``; each writable root's ``.git`` (and the directory a ``gitdir:``
+                           file points to) and agentrt's home stay read-only; network only when
+                           ``[sandbox_workspace_write].network_access = true``;
+* ``danger-full-access`` — no sandbox at all.
+
+Unlike Codex, ``/tmp`` is not writable by default: a command gets its own ``TMPDIR`` instead
+(``private_tmpdir``), so it cannot leave files for, or read files of, other processes there.
+List ``/tmp`` in ``writable_roots`` to allow it.
+
+A missing ``.git`` is not protected, so ``git init`` works in a fresh workspace: protecting it would
+mean creating a placeholder in the user's tree (bwrap needs a mount point), and an empty ``.git``
+file breaks git for the whole subtree. agentrt's home is always protected; the sandboxes create it
+(empty, mode 0700) when it is missing, so a command cannot create it and plant a config there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
+MODES: tuple[str, ...] = get_args(SandboxMode)
+WORKSPACE_WRITE_KEYS = ("writable_roots", "network_access")
+_TABLE = "sandbox_workspace_write"
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """The confinement one command runs under. Paths are absolute."""
+
+    mode: SandboxMode
+    cwd: Path
+    writable_roots: tuple[Path, ...] = ()
+    """Extra writable roots (``[sandbox_workspace_write].writable_roots``); ``cwd`` is implied."""
+    network: bool = False
+    """Network access; honoured in ``workspace-write`` only."""
+    protected: tuple[Path, ...] = ()
+    """Read-only even inside a writable root."""
+    tmpdir: Path | None = None
+    """A private writable temp dir; children get ``TMPDIR`` pointing at it."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"sandbox_mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        for path in (self.cwd, *self.writable_roots, *self.protected):
+            if not path.is_absolute():
+                raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")
+
+    @property
+    def sandboxed(self) -> bool:
+        """False for ``danger-full-access``."""
+        return self.mode != "danger-full-access"
+
+    @property
+    def network_allowed(self) -> bool:
+        """Whether commands may use the network under this policy."""
+        return self.mode == "danger-full-access" or (self.mode == "workspace-write" and self.network)
+
+    def write_roots(self) -> tuple[Path, ...]:
+        """Where commands may write (besides /dev/null): nothing in ``read-only``."""
+        if self.mode != "workspace-write":
+            return ()
+        extra = (self.tmpdir,) if self.tmpdir is not None else ()
+        return (self.cwd, *self.writable_roots, *extra)
+
+
+def policy_for(mode: str, cwd: Path, *, home: Path, raw: Mapping[str, Any]) -> SandboxPolicy:
+    """The policy for ``mode`` in ``cwd``: ``raw`` is ``Config.raw``, ``home`` is ``Config.home``.
+
+    Validates ``[sandbox_workspace_write]`` (``writable_roots``: a list of absolute paths,
+    ``network_access``: a boolean) and raises ``ValueError`` naming the bad key.
+    """
+    if mode not in MODES:
+        raise ValueError(f"sandbox_mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    roots, network = _workspace_write_table(raw.get(_TABLE, {}))
+    cwd = Path(os.path.abspath(cwd))
+    policy = SandboxPolicy(mode, cwd, roots, network)  # type: ignore[arg-type]
+    return replace(policy, protected=protected_paths(policy, home))
+
+
+def _workspace_write_table(table: Any) -> tuple[tuple[Path, ...], bool]:
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{_TABLE}: expected a table")
+    for key in table:
+        if key not in WORKSPACE_WRITE_KEYS:
+            known = ", ".join(WORKSPACE_WRITE_KEYS)
+            raise ValueError(f"{_TABLE}.{key}: unknown key (known: {known})")
+    roots = table.get("writable_roots", [])
+    if not isinstance(roots, list) or not all(isinstance(r, str) and os.path.isabs(r) for r in roots):
+        raise ValueError(f"{_TABLE}.writable_roots: expected a list of absolute paths")
+    network = table.get("network_access", False)
+    if not isinstance(network, bool):
+        raise ValueError(f"{_TABLE}.network_access: expected true or false")
+    return tuple(Path(os.path.abspath(r)) for r in roots), network
+
+
+def protected_paths(policy: SandboxPolicy, home: Path) -> tuple[Path, ...]:
+    """Each writable root's existing ``.git`` (and its ``gitdir:`` target), and ``home``, resolved.
+
+    Only paths inside a writable root are listed; the rest are read-only anyway.
+    """
+    roots = [Path(os.path.realpath(r)) for r in (policy.cwd, *policy.writable_roots)]
+    found: list[Path] = []
+    for root in roots:
+        git = root / ".git"
+        if git.is_dir():
+            found.append(git)
+        elif git.is_file():
+            found.append(git)
+            target = _gitdir_target(git)
+            if target is not None:
+                found.append(target)
+    found.append(Path(os.path.realpath(home)))
+    out: list[Path] = []
+    for path in found:
+        if path not in out and any(_within(path, root) for root in roots):
+            out.append(path)
+    return tuple(out)
+
+
+def _gitdir_target(git_file: Path) -> Path | None:
+    try:
+        first = git_file.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    if not first.startswith("gitdir:"):
+        return None
+    target = Path(first[len("gitdir:") :].strip())
+    return Path(os.path.realpath(git_file.parent / target))
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def within_any(path: Path, roots: tuple[Path, ...]) -> bool:
+    """Whether ``path`` is one of ``roots`` or lies beneath one (lexically; resolve first)."""
+    return any(_within(path, root) for root in roots)
+
+
+def prepare_protected(policy: SandboxPolicy) -> None:
+    """Create each missing protected path as an empty 0700 directory, so it exists to be made read-only.
+
+    Raises ``OSError`` when a protected path cannot be created where it was meant to be (a symlink
+    in its way pointing elsewhere).
+    """
+    for path in policy.protected:
+        if os.path.lexists(path):
+            continue
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        if os.path.realpath(path) != os.fspath(path):
+            raise OSError(f"protected path {path} resolves elsewhere after creating it")
+
+
+@contextmanager
+def private_tmpdir(policy: SandboxPolicy, *, parent: Path | None = None) -> Iterator[SandboxPolicy]:
+    """Yield ``policy`` with a fresh private ``tmpdir`` (``workspace-write`` only); remove it after."""
+    if policy.mode != "workspace-write":
+        yield policy
+        return
+    path = Path(tempfile.mkdtemp(prefix="agentrt-tmp-", dir=parent))
+    try:
+        yield replace(policy, tmpdir=Path(os.path.realpath(path)))
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
