@@ -10,8 +10,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -76,7 +76,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     sink = Fanout([recorder, JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)])
     writer, history, thread_id = _open_rollout(home, cwd, config, options)
     try:
-        with _sandboxed(config, cwd, env) as ctx_parts:
+        async with _sandboxed(config, cwd, env) as ctx_parts:
             if not history:
                 history = _initial_history(cwd, home, config)
                 for message in history if writer is not None else ():
@@ -214,46 +214,66 @@ def _initial_history(cwd: Path, home: Path, config: Any) -> list[Message]:
     return history
 
 
-@contextmanager
-def _sandboxed(config: Any, cwd: Path, env: Mapping[str, str]) -> Iterator[dict[str, Any]]:
-    """The sandbox every command runs under, proven by its self-test, and the commands' environment."""
+@asynccontextmanager
+async def _sandboxed(config: Any, cwd: Path, env: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+    """The sandbox every command runs under and the commands' environment.
+
+    The mechanism's start-up self-test runs in a thread while the model answers the first request;
+    the first command waits for it. If nothing can enforce the mode, the run stops with the
+    diagnostic before any command runs, and at the end of the run if no command ran.
+    """
     from agentrt.agent.approvals import ApprovalGate, FixedApprover
-    from agentrt.sandbox import (
-        SandboxUnavailable,
-        build_env,
-        choose_sandbox,
-        confined_write,
-        policy_for,
-        private_tmpdir,
-    )
+    from agentrt.sandbox import confined_write, policy_for, private_tmpdir
 
     policy = policy_for(config.sandbox_mode, cwd, home=config.home, raw=config.raw)
     with private_tmpdir(policy) as policy:
+        binding = _SandboxBinding(config, policy, env)
         try:
-            box = choose_sandbox(policy)
-        except SandboxUnavailable as exc:
-            raise ExecError(str(exc)) from exc
-        try:
-            child_env = build_env(
-                env,
-                config.raw.get("shell_environment_policy"),
-                tmpdir=policy.tmpdir,
-                sandbox=box.name,
-                network=policy.network_allowed,
-            )
             yield {
                 "cwd": cwd,
-                "env": child_env,
-                "sandbox": box,
+                "ready": binding.ready,
                 "approvals": ApprovalGate(
                     config.approval_policy, FixedApprover()
                 ),  # exec never asks a person
                 "patch_write": confined_write(policy) if policy.sandboxed else None,
             }
         finally:
-            close = getattr(box, "close", None)
-            if close is not None:
-                close()
+            await binding.close()
+
+
+class _SandboxBinding:
+    def __init__(self, config: Any, policy: Any, env: Mapping[str, str]) -> None:
+        from agentrt.sandbox import choose_sandbox
+
+        self.config, self.policy, self.env = config, policy, env
+        self.task = asyncio.create_task(asyncio.to_thread(choose_sandbox, policy))
+
+    async def ready(self, ctx: ToolContext) -> None:
+        """Give ``ctx`` its proven sandbox and the matching environment (once)."""
+        from agentrt.sandbox import build_env
+
+        if ctx.sandbox is not None:
+            return
+        box = await self._box()
+        table = self.config.raw.get("shell_environment_policy")
+        ctx.env = build_env(
+            self.env, table, tmpdir=self.policy.tmpdir, sandbox=box.name, network=self.policy.network_allowed
+        )
+        ctx.sandbox = box
+
+    async def _box(self) -> Any:
+        from agentrt.sandbox import SandboxUnavailable
+
+        try:
+            return await self.task
+        except SandboxUnavailable as exc:
+            raise ExecError(str(exc)) from exc
+
+    async def close(self) -> None:
+        box = await self._box()
+        close = getattr(box, "close", None)
+        if close is not None:
+            close()
 
 
 def _make_thread(
@@ -267,7 +287,9 @@ def _make_thread(
 ) -> Thread:
     from agentrt.tools.coding import coding_tools
 
+    ready = ctx_parts.pop("ready")
     ctx = ToolContext(emit=sink.emit, ids=ItemIds(), **ctx_parts)
+    ctx.ready = lambda: ready(ctx)
     tools = ToolRegistry(coding_tools(), output_max_bytes=config.tool_output_max_bytes)
     limits = Limits(config.max_turns, config.max_wall_s, config.max_tokens)
     record = writer.append if writer is not None else (lambda kind, payload: None)

@@ -9,7 +9,7 @@ Whatever a tool returns is cut to the output budget (head and tail kept) before 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +43,8 @@ class ToolContext:
     plan: PlanState = field(default_factory=PlanState)
     approvals: ApprovalGate | None = None
     """``None``: commands run (under ``sandbox``) without any approval step."""
+    ready: Callable[[], Awaitable[None]] | None = None
+    """Awaited before a command runs: lets a session finish proving its sandbox (sets ``sandbox``, ``env``)."""
     patch_write: FileWrite | None = None
     """How ``apply_patch`` writes; ``None``: directly. A sandboxed session confines it to the policy."""
 

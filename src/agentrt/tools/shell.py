@@ -58,6 +58,8 @@ class ShellTool:
         timeout_s = args["timeout_ms"] / 1000 if args.get("timeout_ms") else ctx.default_timeout_s
         if timeout_s <= 0:
             raise ToolArgumentError("'timeout_ms' must be positive")
+        if ctx.ready is not None:
+            await ctx.ready()
         sandbox, refusal = await self._admit(argv, cwd, args, ctx)
         if refusal is not None:
             self._declined(argv, refusal, ctx)
