@@ -13,16 +13,52 @@ wall-clock timeout. The ``Sandbox`` it is given decides the OS confinement:
 * ``confined_write`` / ``write_allowed`` confine writes agentrt makes in-process (``apply_patch``).
 """
 
-from agentrt.sandbox.bwrap import BwrapSandbox
-from agentrt.sandbox.env import build_env
-from agentrt.sandbox.hygiene import become_subreaper, harden_runtime, reap_orphans
-from agentrt.sandbox.landlock import LandlockSandbox
-from agentrt.sandbox.limits import Limits
-from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.policy import SandboxMode, SandboxPolicy, policy_for, private_tmpdir
-from agentrt.sandbox.process import RunResult, run_command, use_pidfd_child_watcher
-from agentrt.sandbox.select import SandboxUnavailable, choose_sandbox
-from agentrt.sandbox.writes import confined_write, write_allowed
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agentrt.sandbox.bwrap import BwrapSandbox
+    from agentrt.sandbox.env import build_env
+    from agentrt.sandbox.hygiene import become_subreaper, harden_runtime, reap_orphans
+    from agentrt.sandbox.landlock import LandlockSandbox
+    from agentrt.sandbox.limits import Limits
+    from agentrt.sandbox.none import NoSandbox
+    from agentrt.sandbox.policy import SandboxMode, SandboxPolicy, policy_for, private_tmpdir
+    from agentrt.sandbox.process import RunResult, run_command, use_pidfd_child_watcher
+    from agentrt.sandbox.select import SandboxUnavailable, choose_sandbox
+    from agentrt.sandbox.writes import confined_write, write_allowed
+
+# Each name is imported from its module on first use, so that ``import agentrt.sandbox.process``
+# (every benchmark agent's test run goes through it) does not load bwrap, Landlock and the rest.
+_WHERE = {
+    "BwrapSandbox": "agentrt.sandbox.bwrap",
+    "LandlockSandbox": "agentrt.sandbox.landlock",
+    "Limits": "agentrt.sandbox.limits",
+    "NoSandbox": "agentrt.sandbox.none",
+    "RunResult": "agentrt.sandbox.process",
+    "SandboxMode": "agentrt.sandbox.policy",
+    "SandboxPolicy": "agentrt.sandbox.policy",
+    "SandboxUnavailable": "agentrt.sandbox.select",
+    "become_subreaper": "agentrt.sandbox.hygiene",
+    "build_env": "agentrt.sandbox.env",
+    "choose_sandbox": "agentrt.sandbox.select",
+    "confined_write": "agentrt.sandbox.writes",
+    "harden_runtime": "agentrt.sandbox.hygiene",
+    "policy_for": "agentrt.sandbox.policy",
+    "private_tmpdir": "agentrt.sandbox.policy",
+    "reap_orphans": "agentrt.sandbox.hygiene",
+    "run_command": "agentrt.sandbox.process",
+    "use_pidfd_child_watcher": "agentrt.sandbox.process",
+    "write_allowed": "agentrt.sandbox.writes",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentrt.sandbox' has no attribute {name!r}")
+    return getattr(import_module(module), name)
+
 
 __all__ = [
     "BwrapSandbox",
