@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -78,7 +77,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     try:
         async with _sandboxed(config, cwd, env) as ctx_parts:
             if not history:
-                history = _initial_history(cwd, home, config)
+                history = _initial_history(cwd, home, config, env)
                 for message in history if writer is not None else ():
                     writer.append("response_item", message)
             sink.emit("thread.started", {"thread_id": thread_id})
@@ -196,14 +195,14 @@ def _open_rollout(home: Path, cwd: Path, config: Any, options: ExecOptions) -> t
     return writer, [], writer.id
 
 
-def _initial_history(cwd: Path, home: Path, config: Any) -> list[Message]:
+def _initial_history(cwd: Path, home: Path, config: Any, env: Mapping[str, str]) -> list[Message]:
     from agentrt.agent.instructions import agents_md_message, base_instructions
 
     history: list[Message] = [{"role": "system", "content": base_instructions()}]
     agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
     if agents is not None:
         history.append(dict(agents))
-    shell = os.path.basename(os.environ.get("SHELL", "bash")) if sys.platform != "win32" else "cmd"
+    shell = os.path.basename(env.get("SHELL") or "bash")
     context = (
         "<environment_context>\n"
         f"  <cwd>{cwd}</cwd>\n  <approval_policy>{config.approval_policy}</approval_policy>\n"
