@@ -43,6 +43,8 @@ class ExecOptions:
     resume: str | None = None
     """A session id (or unique prefix), or ``"--last"``."""
     color: bool = False
+    local: str | None = None
+    """``--local``: the local model to serve for this run (``agentrt.model.models``)."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,6 +69,9 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     home = agentrt_home(env)
     flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
     config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+    local = _local_model(config, options)
+    if local is not None:
+        return await _run_local(local, home, options, env, stdout, stderr)
     cwd = options.cwd.resolve()
     _check_repo(cwd, options.skip_git_repo_check)
     schema = _load_schema(options.output_schema)
@@ -96,6 +101,28 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     if options.output_last_message is not None:
         options.output_last_message.write_text(final, encoding="utf-8")
     return 0
+
+
+def _local_model(config: Any, options: ExecOptions) -> str | None:
+    from agentrt.model.local import local_model_for_run
+
+    provider = config.provider
+    return local_model_for_run(
+        options.local, base_url=options.base_url, provider_id=provider.id, provider_url=provider.base_url,
+        model=config.model,
+    )  # fmt: skip
+
+
+async def _run_local(
+    name: str, home: Path, options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO
+) -> int:
+    """Serve ``name`` on a free loopback port for this run, run against it, and stop it."""
+    from agentrt.model.local import serve_model
+
+    async with serve_model(home, name, env, stderr=stderr, n_ctx=8192) as server:
+        flags = {**options.extra_flags, "model_provider": "local"}
+        served = replace(options, base_url=server.base_url, model=name, local=None, extra_flags=flags)
+        return await server.guard(_run(served, env, stdout, stderr))
 
 
 def _check_repo(cwd: Path, skip: bool) -> None:

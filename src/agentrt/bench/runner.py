@@ -47,6 +47,8 @@ class BenchConfig:
     dataset_label: str = "humaneval"
     keep_workspaces: bool = False
     client_factory: Callable[[Endpoint], ChatClient] = ChatClient
+    extra_meta: Callable[[], Mapping[str, object]] | None = None
+    """Called once the tasks are done, before the summary: more meta (e.g. the local server's RSS)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ async def run_bench(
         if not config.keep_workspaces:
             shutil.rmtree(work_root, ignore_errors=True)
     meta["interrupted"] = interrupted
+    meta.update(_throughput(results, wall_s))
+    if config.extra_meta is not None:
+        meta.update(config.extra_meta())
     summary = summarize(results, resources=resources, wall_s=wall_s, meta=meta)
     csv_path, summary_path = write_results(config.out_dir, results, summary, stamp=stamp)
     outcome = BenchOutcome(
@@ -129,6 +134,16 @@ async def _fan_out(
         _uncancel()
     results = [done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in config.tasks]
     return results, wall_s, sampler.report(), interrupted
+
+
+def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
+    """Completion tokens per second of model time (per stream) and per second of wall time (all)."""
+    tokens = sum(r.completion_tokens for r in results)
+    model_s = sum(r.model_s for r in results)
+    return {
+        "tokens_per_s_stream": round(tokens / model_s, 2) if model_s > 0 else None,
+        "tokens_per_s_wall": round(tokens / wall_s, 2) if wall_s > 0 else None,
+    }
 
 
 def _uncancel() -> None:

@@ -50,6 +50,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("-m", "--model", help="model id")
     p.add_argument("--base-url", help="override the provider's base URL")
+    p.add_argument(
+        "--local",
+        nargs="?",
+        const="",
+        metavar="NAME",
+        help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
+    )
     p.add_argument("-C", "--cd", type=Path, default=Path("."), metavar="DIR", help="work in DIR")
     p.add_argument(
         "-c",
@@ -91,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--last only goes with `agentrt exec resume`")
     if len(words) > 1:
         raise ValueError("give the prompt as one argument (quote it)")
+    local = _local_model(args.local, words)
     prompt = _prompt(words[0] if words else None)
     options = ExecOptions(
         prompt=prompt,
@@ -105,11 +113,27 @@ def run(args: argparse.Namespace) -> int:
         skip_git_repo_check=args.skip_git_repo_check,
         ephemeral=args.ephemeral,
         resume=resume,
+        local=local,
         extra_flags={"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval},
         color=args.color == "always"
         or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ),
     )
     return run_exec(options, os.environ, sys.stdout, sys.stderr)
+
+
+def _local_model(given: str | None, words: list[str]) -> str | None:
+    """The model ``--local`` names; a value that is no model name is the prompt (``--local "fix it"``)."""
+    if given is None:
+        return None
+    from agentrt.model.models import DEFAULT_LOCAL_MODEL, model_names
+
+    if given in model_names():
+        return given
+    if given and not words:
+        words.append(given)
+    elif given:
+        raise ValueError(f"unknown local model {given!r} (known: {', '.join(model_names())})")
+    return DEFAULT_LOCAL_MODEL
 
 
 def _resume_target(words: list[str], last: bool) -> tuple[list[str], str]:

@@ -55,6 +55,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive, help="run only the first N tasks")
     p.add_argument("--model", help="model id at the endpoint")
     p.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument(
+        "--local",
+        nargs="?",
+        const="qwen2.5-coder-1.5b",
+        metavar="NAME",
+        help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
     p.add_argument(
         "--dataset",
@@ -172,7 +179,9 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
     from agentrt.bench.runner import BenchConfig, BenchInterrupted, SimSettings, run_bench
     from agentrt.model.endpoint import resolve_endpoint
 
-    endpoint = resolve_endpoint(args.base_url, args.model, os.environ)
+    if args.local is not None and (args.base_url or args.model):
+        raise ValueError("--local starts its own server: leave out --base-url and --model")
+    endpoint = None if args.local is not None else resolve_endpoint(args.base_url, args.model, os.environ)
     if not 0.0 <= args.fail_rate <= 1.0:
         raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
     config = BenchConfig(
@@ -186,13 +195,18 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
         keep_workspaces=args.keep_workspaces,
     )
     where = "simulated model (in-process)" if endpoint is None else f"{endpoint.model} at {endpoint.base_url}"
+    if args.local is not None:
+        where = f"local model {args.local} (llama.cpp server started for this run)"
     print(
         f"agentrt bench humaneval: {len(tasks)} tasks, concurrency {config.concurrency}, {where}",
         file=sys.stderr,
     )
     progress = Progress(len(tasks), sys.stderr, enabled=not args.no_progress, label="humaneval")
     try:
-        outcome = _run_async(run_bench(config, progress.update), args.loop)
+        runner = (
+            run_bench(config, progress.update) if args.local is None else _local(config, args.local, progress)
+        )
+        outcome = _run_async(runner, args.loop)
     except BenchInterrupted as stop:
         progress.close()
         print(render_table(stop.outcome.summary))
@@ -210,6 +224,37 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
         print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _local(config: Any, name: str, progress: Any) -> Any:
+    """``run_bench`` against a llama.cpp server started for it; the server's peak RSS joins the meta."""
+    from dataclasses import replace
+
+    from agentrt.bench.runner import run_bench
+    from agentrt.config import agentrt_home
+    from agentrt.model.local import serve_model
+    from agentrt.model.models import get_model
+
+    get_model(name)
+    async with serve_model(agentrt_home(os.environ), name, os.environ, stderr=sys.stderr) as server:
+
+        def server_meta() -> dict[str, object]:
+            rss = server.peak_rss_mib()
+            return {"local_model": name, "server_peak_rss_mib": None if rss is None else round(rss, 1)}
+
+        local = replace(
+            config, endpoint=server.endpoint(name), extra_meta=server_meta, client_factory=_queued_client
+        )
+        return await server.guard(run_bench(local, progress.update))
+
+
+def _queued_client(endpoint: Any) -> Any:
+    """A client that waits out the queue: llama.cpp's server runs one request at a time, so a stream
+    can sit silent while the other agents' answers are generated."""
+    from agentrt.model.chat import Timeouts
+    from agentrt.model.client import ChatClient
+
+    return ChatClient(endpoint, timeouts=Timeouts(headers_s=1800.0, idle_s=1800.0))
 
 
 def _run_async(coro: Any, loop_name: str) -> Any:

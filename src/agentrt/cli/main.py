@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, sandbox, sessions, sim
+from agentrt.cli import agent, apply_patch, bench, model, sandbox, sessions, sim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     agent.add_parser(sub)
     bench.add_parser(sub)
+    model.add_parser(sub)
     apply_patch.add_parser(sub)
     sandbox.add_parser(sub)
     sessions.add_parser(sub)

