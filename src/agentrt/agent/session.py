@@ -176,13 +176,17 @@ def _build_model(
     params: dict[str, Any] = {}
     if schema is not None:
         params = _schema_params(schema, provider.wire_api)
+    text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
+    if text_tools and provider.wire_api == "chat":
+        from agentrt.model.text_tools import STOP
+
+        params["stop"] = STOP
     client = ChatClient(
         endpoint,
         retry=RetryPolicy(max_retries=provider.request_max_retries),
         timeouts=timeouts,
         params=params,
     )
-    text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
     if text_tools:
         from agentrt.model.text_tools import TextToolModel
 

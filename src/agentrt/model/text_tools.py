@@ -69,8 +69,11 @@ To call a tool, write a block exactly like this, with the arguments as a JSON ob
 {{"name": "<tool name>", "arguments": {{"<parameter>": <value>}}}}
 </tool_call>
 
-To call several tools, write one <tool_call> block per call, in the order they should run. Each result comes back in the next user message as <tool_response name="..." id="...">...</tool_response>.
+To call several tools, write one <tool_call> block per call, in the order they should run, then stop: each result comes back in the next user message as <tool_response name="..." id="...">...</tool_response>. Never write a <tool_response> yourself and never guess a result; wait for it.
 A reply without any <tool_call> block is your final answer."""
+
+STOP = ["<tool_response"]
+"""Stop sequences for text-protocol models: a model that starts to invent a tool result is cut off there."""
 
 _Call = tuple[str, str]
 """A parsed call: ``(name, arguments text)``."""
