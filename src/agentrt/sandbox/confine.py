@@ -110,7 +110,7 @@ _ARCHES = {
     "aarch64": (0xC00000B7, 198, 45, 0),
 }
 
-_RLIMITS = {
+RLIMITS = {  # the limit names --rlimit takes; agentrt.sandbox.limits uses the same table
     "cpu": resource.RLIMIT_CPU,
     "fsize": resource.RLIMIT_FSIZE,
     "nofile": resource.RLIMIT_NOFILE,
@@ -316,7 +316,7 @@ def _write_file(path: str, text: str) -> None:
 def set_rlimits(limits: Sequence[tuple[str, int]]) -> None:
     """Set each named limit (soft = hard), never above a hard limit this process cannot raise."""
     for name, value in limits:
-        which = _RLIMITS[name]
+        which = RLIMITS[name]
         _, hard = resource.getrlimit(which)
         if hard != resource.RLIM_INFINITY and os.geteuid() != 0:
             value = min(value, hard)
@@ -361,7 +361,7 @@ def parse_args(args: Sequence[str]) -> Options:
             opts.cgroup = value
         else:
             name, _, number = value.partition("=")
-            if name not in _RLIMITS or not number.isdigit():
+            if name not in RLIMITS or not number.isdigit():
                 raise SetupError(f"bad limit {value!r}")
             opts.rlimits.append((name, int(number)))
     if len(words) < 2:

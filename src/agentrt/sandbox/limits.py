@@ -29,14 +29,8 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-_RLIMIT_OF = {
-    "cpu": resource.RLIMIT_CPU,
-    "fsize": resource.RLIMIT_FSIZE,
-    "nofile": resource.RLIMIT_NOFILE,
-    "core": resource.RLIMIT_CORE,
-    "nproc": resource.RLIMIT_NPROC,
-    "as": resource.RLIMIT_AS,
-}
+from agentrt.sandbox.confine import RLIMITS
+
 _CGROUP_PREFIX = "agentrt-"
 
 
@@ -68,7 +62,7 @@ class Limits:
 
 
 def _clamp(name: str, value: int) -> int:
-    _, hard = resource.getrlimit(_RLIMIT_OF[name])
+    _, hard = resource.getrlimit(RLIMITS[name])
     if os.geteuid() == 0 or hard == resource.RLIM_INFINITY:
         return value
     return min(value, hard)
