@@ -69,12 +69,12 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     home = agentrt_home(env)
     flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
     config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
-    local = _local_model(config, options)
-    if local is not None:
-        return await _run_local(local, home, options, env, stdout, stderr)
     cwd = options.cwd.resolve()
     _check_repo(cwd, options.skip_git_repo_check)
     schema = _load_schema(options.output_schema)
+    local = _local_model(config, options)
+    if local is not None:  # bad input is refused above, before a model server is started
+        return await _run_local(local, home, options, env, stdout, stderr)
     model, client = _build_model(config, options, env, schema)
     recorder = Recorder()
     sink = Fanout([recorder, JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)])
