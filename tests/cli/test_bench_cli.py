@@ -63,12 +63,15 @@ def test_simulated_run_writes_csv_and_summary(tmp_path: Path) -> None:
         "4",
         "--fail-rate",
         "0.25",
+        "--temperature",
+        "0.3",
         "--out",
         str(out),
         env=clean_env(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     rows, summary = read_outputs(out)
+    assert summary["temperature"] == 0.3
     assert [r["id"] for r in rows] == [f"HumanEval/{i}" for i in range(8)]
     assert all(r["status"] == "passed" for r in rows)
     assert summary["tasks"] == 8 and summary["passed"] == 8
@@ -217,6 +220,8 @@ def test_checksum_mismatch_refuses(tmp_path: Path) -> None:
 
 def test_bad_arguments_are_usage_errors() -> None:
     assert agentrt("bench", "humaneval", "--concurrency", "0").returncode == 2
+    bad = agentrt("bench", "humaneval", "--temperature", "5")
+    assert bad.returncode == 2 and "must be between 0 and 2" in bad.stderr
     proc = agentrt("bench", "humaneval", "--model", "m")
     assert_one_line_error(proc, "needs an endpoint")
 

@@ -66,6 +66,15 @@ def test_local_provider_builtin(tmp_path: Path) -> None:
     assert not load(tmp_path, overrides=["model_provider=local", "text_tools=false"]).use_text_tools
 
 
+def test_temperature_from_provider_unless_set(tmp_path: Path) -> None:
+    assert load(tmp_path).temperature is None  # openai: not sent
+    assert load(tmp_path, overrides=["model_provider=local"]).temperature == 0.0
+    assert load(tmp_path, overrides=["model_provider=local", "model_temperature=0.7"]).temperature == 0.7
+    mine = ['model_provider="m"', 'model_providers.m.base_url="http://h"', "model_providers.m.temperature=1"]
+    assert load(tmp_path, overrides=mine).temperature == 1.0
+    assert "model_temperature: expected a number" in error(tmp_path, overrides=["model_temperature=3"])
+
+
 def test_openai_base_url_from_env(tmp_path: Path) -> None:
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_ORGANIZATION": "org-1"}
     provider = load_config(tmp_path, env=env).provider

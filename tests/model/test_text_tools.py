@@ -156,7 +156,31 @@ And an example payload:
     assert parse_tool_calls(text, NAMES) == (text, [])
     mixed = '```json\n[{"name": "shell", "arguments": {}}, {"name": "nope", "arguments": {}}]\n```'
     assert parse_tool_calls(mixed, NAMES) == (mixed, [])
-    assert parse_tool_calls('{"name": "shell", "arguments": {}} and prose', NAMES)[1] == []
+    assert parse_tool_calls('Run: {"name": "shell", "arguments": {}}', NAMES)[1] == []
+    assert parse_tool_calls('[1, {"name": "shell", "arguments": {}}]', NAMES)[1] == []
+
+
+def test_calls_next_to_an_invented_result_are_taken() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: bare call objects, then a result it wrote itself, cut off by the
+    # "<tool_response" stop sequence in the middle of its string.
+    reply = (
+        '{\n  "name": "read_file",\n  "arguments": {"path": "a.py"}\n}\n'
+        '{\n  "name": "shell",\n  "arguments": {"command": ["ls"]}\n}\n'
+        '{\n  "response": "'
+    )
+    text, calls = parse_tool_calls(reply, NAMES)
+    assert [(c.name, c.arguments) for c in calls] == [
+        ("read_file", '{"path":"a.py"}'),
+        ("shell", '{"command":["ls"]}'),
+    ]
+    assert text == '{\n  "response": "'
+    fenced = '```json\n{"name": "shell", "arguments": {"command": ["ls"]}}\n{"output": "a.py"}\n```\nDone.'
+    assert parse_tool_calls(fenced, NAMES) == ("Done.", [ToolCall("call_1", "shell", '{"command":["ls"]}')])
+    prose_after = '{"name": "shell", "arguments": {}} and then I will report.'
+    assert parse_tool_calls(prose_after, NAMES) == (
+        "and then I will report.",
+        [ToolCall("call_1", "shell", "{}")],
+    )
     assert parse_tool_calls('<tool_call>{"name": "shell"}</tool_call>', ()) == (
         '<tool_call>{"name": "shell"}</tool_call>',
         [],

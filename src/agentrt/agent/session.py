@@ -176,6 +176,8 @@ def _build_model(
     params: dict[str, Any] = {}
     if schema is not None:
         params = _schema_params(schema, provider.wire_api)
+    if config.temperature is not None:
+        params["temperature"] = config.temperature
     text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
     if text_tools and provider.wire_api == "chat":
         from agentrt.model.text_tools import STOP

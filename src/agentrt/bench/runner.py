@@ -46,7 +46,10 @@ class BenchConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     dataset_label: str = "humaneval"
     keep_workspaces: bool = False
-    client_factory: Callable[[Endpoint], ChatClient] = ChatClient
+    temperature: float | None = None
+    """Sent with every request when set; ``None`` leaves sampling to the server."""
+    client_factory: Callable[..., ChatClient] = ChatClient
+    """Called as ``client_factory(endpoint, params=...)``."""
     extra_meta: Callable[[], Mapping[str, object]] | None = None
     """Called once the tasks are done, before the summary: more meta (e.g. the local server's RSS)."""
 
@@ -77,7 +80,8 @@ async def run_bench(
     endpoint = config.endpoint
     if endpoint is None:
         sim, endpoint = await _start_sim(config)
-    client = config.client_factory(endpoint)
+    params = None if config.temperature is None else {"temperature": config.temperature}
+    client = config.client_factory(endpoint, params=params)
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
     try:
         await preflight(client)
@@ -202,6 +206,7 @@ def _meta(config: BenchConfig, endpoint: Endpoint, stamp: str) -> dict[str, obje
         "simulated": endpoint.simulated,
         "dataset": config.dataset_label,
         "max_retries": config.loop.max_retries,
+        "temperature": config.temperature,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "agentrt_version": __version__,

@@ -62,6 +62,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
     )
+    p.add_argument(
+        "--temperature",
+        type=_temperature,
+        help="sampling temperature sent with every request (default: the server's own; 0 with --local)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
     p.add_argument(
         "--dataset",
@@ -109,6 +114,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _temperature(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2, got {text}")
     return value
 
 
@@ -193,6 +205,7 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
         loop=loop_config,
         dataset_label=label,
         keep_workspaces=args.keep_workspaces,
+        temperature=0.0 if args.temperature is None and args.local is not None else args.temperature,
     )
     where = "simulated model (in-process)" if endpoint is None else f"{endpoint.model} at {endpoint.base_url}"
     if args.local is not None:
@@ -248,13 +261,13 @@ async def _local(config: Any, name: str, progress: Any) -> Any:
         return await server.guard(run_bench(local, progress.update))
 
 
-def _queued_client(endpoint: Any) -> Any:
+def _queued_client(endpoint: Any, *, params: dict[str, Any] | None = None) -> Any:
     """A client that waits out the queue: llama.cpp's server runs one request at a time, so a stream
     can sit silent while the other agents' answers are generated."""
     from agentrt.model.chat import Timeouts
     from agentrt.model.client import ChatClient
 
-    return ChatClient(endpoint, timeouts=Timeouts(headers_s=1800.0, idle_s=1800.0))
+    return ChatClient(endpoint, timeouts=Timeouts(headers_s=1800.0, idle_s=1800.0), params=params)
 
 
 def _run_async(coro: Any, loop_name: str) -> Any:

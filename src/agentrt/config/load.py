@@ -34,6 +34,7 @@ _PLAIN_FIELDS = (
     "max_tokens",
     "tool_output_max_bytes",
     "text_tools",
+    "model_temperature",
 )
 
 
@@ -54,12 +55,18 @@ class Config:
     max_tokens: int | None = None
     tool_output_max_bytes: int = 16384
     text_tools: bool | None = None
+    model_temperature: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def use_text_tools(self) -> bool:
         """Whether tool calls travel in message text: ``text_tools`` if set, else the provider's choice."""
         return self.provider.text_tools if self.text_tools is None else self.text_tools
+
+    @property
+    def temperature(self) -> float | None:
+        """The sampling temperature to send: ``model_temperature`` if set, else the provider's (or none)."""
+        return self.provider.temperature if self.model_temperature is None else self.model_temperature
 
 
 def agentrt_home(env: Mapping[str, str]) -> Path:

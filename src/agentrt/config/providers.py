@@ -28,6 +28,8 @@ class ProviderConfig:
     connect_timeout_ms: int = 10_000
     http_headers: dict[str, str] = field(default_factory=dict)
     requires_api_key: bool = True
+    temperature: float | None = None
+    """Sampling temperature sent with each request; ``None`` leaves it to the server."""
 
 
 def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -54,6 +56,9 @@ def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             "wire_api": "chat",
             "text_tools": True,
             "requires_api_key": False,
+            # llama.cpp's server samples at 0.8 unless told; small local models follow the tool
+            # protocol far more reliably when greedy.
+            "temperature": 0.0,
         },
     }
 

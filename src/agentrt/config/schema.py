@@ -42,6 +42,7 @@ PROVIDER_KEYS: Mapping[str, Spec] = MappingProxyType(
         "connect_timeout_ms": Spec("int", low=1),
         "http_headers": Spec("headers"),
         "requires_api_key": Spec("bool"),
+        "temperature": Spec("float", low=0, high=2),
     }
 )
 
@@ -58,6 +59,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "max_tokens": Spec("int", low=1),
         "tool_output_max_bytes": Spec("int", low=1),
         "text_tools": Spec("bool"),
+        "model_temperature": Spec("float", low=0, high=2),
         "sandbox_workspace_write": Spec("table"),
         "shell_environment_policy": Spec("table"),
     }

@@ -15,14 +15,17 @@ What ``parse_tool_calls`` recognises, and what it decides:
   JSON ends); the JSON may sit in a fence inside the tag; junk between the JSON and the closing tag is
   dropped. A fence that holds nothing but such tags is removed with them.
 * Fenced blocks labelled ``json``, ``tool_call``, ``tool_calls``, ``tool``, ``function_call`` or
-  unlabelled, whose whole content is JSON; and a reply that is nothing but such JSON.
+  unlabelled, whose whole content is JSON; and JSON at the very start of a reply (small models often
+  answer with bare call objects and then go on to invent the result: the text after them stays text).
 * The JSON is one object or a list of objects (or several objects in a row). A call object is
   ``{"name", "arguments"}``, ``{"function": name, "parameters"}``, ``{"tool": name, ...}`` or
   ``{"type": "function", "function": {"name", "arguments"}}``; ``parameters``, ``args``, ``input`` and
   ``tool_input`` are accepted for ``arguments``. An object with a ``description`` and no ``arguments``
   is a tool definition, not a call.
-* A block (one tag or one fence) is taken only when every object in it is a call of a tool in
-  ``tool_names``; otherwise it stays in the text untouched (it is code the model showed).
+* A block (one tag, one fence, or the JSON a reply starts with) is taken when it holds at least one
+  call, every call in it names a tool in ``tool_names`` and every value in it is an object that is not
+  a tool definition; its other objects (a ``{"response": ...}`` the model wrote for itself) are dropped
+  with it. Otherwise it stays in the text untouched (it is code or data the model showed).
 * Arguments become compact JSON when they are a JSON object, or a string that decodes to one; missing,
   null or blank arguments become ``{}``. Anything else is never turned into an object: a non-object
   value keeps its JSON text (``5``, ``["a"]``) and a string that is not JSON stays that raw string.
@@ -249,14 +252,18 @@ def _call_from_object(obj: object) -> _Call | None:
 
 
 def _calls_from_values(values: list[Any], names: Collection[str]) -> list[_Call] | None:
-    """The calls in ``values``, or ``None`` unless every object there is a call of a known tool."""
+    """The calls in ``values``; ``None`` when there is none, or one names an unknown tool, or a value is
+    not an object or is a tool definition. Other objects next to the calls (a result the model invented)
+    are dropped."""
     items: list[Any] = []
     for value in values:
         items.extend(value if isinstance(value, list) else [value])
-    calls = [_call_from_object(item) for item in items]
-    if not calls or any(c is None or c[0] not in names for c in calls):
+    if any(not isinstance(item, dict) or _is_definition(item) for item in items):
         return None
-    return [c for c in calls if c is not None]
+    calls = [c for c in map(_call_from_object, items) if c is not None]
+    if not calls or any(name not in names for name, _ in calls):
+        return None
+    return calls
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -373,12 +380,10 @@ def _fence_spans(text: str, names: Collection[str], tags: list[_Span]) -> list[_
 
 
 def _bare_span(text: str, names: Collection[str]) -> _Span | None:
-    """The whole reply, when it is nothing but JSON calls."""
+    """The JSON calls a reply starts with (what follows them stays text)."""
     values, end = _decode_values(text, _skip_ws(text, 0))
-    if not values or text[end:].strip():
-        return None
-    calls = _calls_from_values(values, names)
-    return None if calls is None else _Span(0, len(text), calls)
+    calls = _calls_from_values(values, names) if values else None
+    return None if calls is None else _Span(0, end, calls)
 
 
 def _merged(spans: list[_Span]) -> list[_Span]:
