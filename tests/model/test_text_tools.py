@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -307,12 +308,36 @@ def test_tools_instructions() -> None:
     text = tools_instructions(TOOLS)
     assert '{"name":"shell","description":"Run a shell command in the workspace.","parameters":{' in text
     assert '"name":"read_file"' in text
-    assert '<tool_call>\n{"name": "<tool name>", "arguments": {' in text
-    assert "final answer" in text
-    assert (
-        tools_instructions([{"name": "flat", "parameters": {}}]).count('{"name":"flat","parameters":{}}') == 1
-    )
+    # A worked example that fits the shell tool's own schema (a string command here), no placeholder.
+    assert '<tool_call>\n{"name": "shell", "arguments": {"command": "ls -la"}}\n</tool_call>' in text
+    assert "<tool name>" not in text and "apply_patch" not in text
+    assert "final answer" in text and "<tool_response" not in text  # naming it made models write one
+    flat = tools_instructions([{"name": "flat", "parameters": {}}])
+    assert flat.count('{"name":"flat","parameters":{}}') == 1
+    assert '<tool_call>\n{"name": "<tool name>", "arguments": {' in flat
     assert tools_instructions([]) == ""
+
+
+def test_tools_instructions_show_the_coding_tools_in_use() -> None:
+    from agentrt.tools.coding import coding_tools
+
+    text = tools_instructions([tool.spec() for tool in coding_tools()])
+    calls = [json.loads(m) for m in re.findall(r"<tool_call>\n(.*)\n</tool_call>", text)]
+    assert calls[0] == {"name": "shell", "arguments": {"command": ["ls", "-la"]}}
+    patch = calls[1]["arguments"]["input"]
+    assert calls[1]["name"] == "apply_patch" and patch.startswith("*** Begin Patch\n*** Add File: ")
+    assert patch.endswith("\n*** End Patch")
+    from agentrt.tools.apply_patch import parse_patch
+
+    assert len(parse_patch(patch)) == 1  # the example is a patch agentrt accepts
+
+
+def test_text_after_the_last_call_is_dropped_only_when_asked() -> None:
+    reply = 'Step 1:\n```json\n{"name": "shell", "arguments": {"command": "pytest"}}\n```\nThe tests passed.'
+    assert parse_tool_calls(reply, NAMES)[0] == "Step 1:\n\nThe tests passed."
+    text, calls = parse_tool_calls(reply, NAMES, drop_after_calls=True)
+    assert (text, len(calls)) == ("Step 1:", 1)
+    assert parse_tool_calls("No call. Done.", NAMES, drop_after_calls=True) == ("No call. Done.", [])
 
 
 def test_rewrite_history() -> None:
@@ -358,6 +383,7 @@ def test_rewrite_history() -> None:
 
 CALL_TEXT = (
     'I will list the files.\n<tool_call>\n{"name": "shell", "arguments": {"command": "ls -la"}}\n</tool_call>'
+    "\nThe listing shows a.py."  # a guess written before the result: the wrapper drops it
 )
 SCRIPT = ({"content": CALL_TEXT}, {"content": "There are two files."})
 
