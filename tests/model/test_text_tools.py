@@ -332,6 +332,17 @@ def test_tools_instructions_show_the_coding_tools_in_use() -> None:
     assert len(parse_patch(patch)) == 1  # the example is a patch agentrt accepts
 
 
+def test_a_call_fence_that_is_not_json_is_a_malformed_call() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: an unquoted word in the command. Ignoring the block would leave
+    # the model believing its command ran; as a call, the loop tells it the arguments are malformed.
+    raw = '{\n  "name": "shell",\n  "arguments": {"command": ["python", "-m", pytest]}\n}'
+    text, calls = parse_tool_calls(f"Run it:\n```json\n{raw}\n```\nThen report.", NAMES)
+    assert (text, calls) == ("Run it:\n\nThen report.", [ToolCall("call_1", "shell", raw)])
+    for shown in ('```json\n{"name": "Alice", x}\n```', '```\n{"id": 1, "name": "shell", x}\n```'):
+        assert parse_tool_calls(shown, NAMES) == (shown, [])
+    assert parse_tool_calls('```python\n{"name": "shell", x}\n```', NAMES)[1] == []
+
+
 def test_text_after_the_last_call_is_dropped_only_when_asked() -> None:
     reply = 'Step 1:\n```json\n{"name": "shell", "arguments": {"command": "pytest"}}\n```\nThe tests passed.'
     assert parse_tool_calls(reply, NAMES)[0] == "Step 1:\n\nThe tests passed."

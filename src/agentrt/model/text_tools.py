@@ -33,7 +33,8 @@ What ``parse_tool_calls`` recognises, and what it decides:
   agent loop reports back to the model as malformed arguments.
 * A ``<tool_call>`` tag whose content is not valid JSON, but names a known tool
   (``"name": "shell"`` anywhere in it), is still a call: its arguments are the tag's raw content, so
-  the loop can tell the model its call was malformed instead of silently ignoring it.
+  the loop can tell the model its call was malformed instead of silently ignoring it. So is a call
+  fence whose content is not JSON but opens with ``{"name": "<known tool>"`` (the object's first key).
 * With ``drop_after_calls`` (what ``TextToolModel`` asks for), the text after the last call is
   dropped: it was written before any result came back, so it can only be a guess (small models go on
   to "report" a test run that has not happened). As with native tool calls, a reply ends at its calls.
@@ -385,9 +386,23 @@ def _fence_call(text: str, fence: re.Match[str], names: Collection[str]) -> _Spa
     values, end = _decode_values(text, _skip_ws(text, fence.end()))
     after = _skip_ws(text, end)
     if not values or not text.startswith("```", after):
-        return None
+        return _malformed_fence(text, fence, names)
     calls = _calls_from_values(values, names)
     return None if calls is None else _Span(fence.start(), after + 3, calls)
+
+
+def _malformed_fence(text: str, fence: re.Match[str], names: Collection[str]) -> _Span | None:
+    """A fence that starts like a call object but is not JSON (an unquoted string, say), naming a known
+    tool: a call with the raw content as arguments, so the model hears its call was malformed."""
+    start = _skip_ws(text, fence.end())
+    close = text.find("```", start)
+    if not text.startswith("{", start) or close < 0:
+        return None
+    raw = text[start:close].strip()
+    found = _NAME_RE.match(raw, _skip_ws(raw, 1))
+    if found is None or found.group(1) not in names:
+        return None
+    return _Span(fence.start(), close + 3, [(found.group(1), raw)])
 
 
 def _fence_spans(text: str, names: Collection[str], tags: list[_Span]) -> list[_Span]:
