@@ -21,10 +21,17 @@ def build(tmp_path: Path, *overrides: str) -> tuple[object, ChatClient]:
 def test_local_provider_is_greedy_and_stops_at_an_invented_result(tmp_path: Path) -> None:
     model, client = build(tmp_path, "model_provider=local")
     assert isinstance(model, TextToolModel)
-    assert client.params == {"temperature": 0.0, "stop": STOP}
+    assert client.params == {"temperature": 0.0, "max_tokens": 2048, "stop": STOP}
 
 
 def test_model_temperature_overrides_and_openai_sends_none(tmp_path: Path) -> None:
     assert build(tmp_path, "model_provider=local", "model_temperature=0.5")[1].params["temperature"] == 0.5
     model, client = build(tmp_path)
     assert model is client and "temperature" not in client.params and "stop" not in client.params
+
+
+def test_max_output_tokens_key_follows_the_wire_api(tmp_path: Path) -> None:
+    chat = build(tmp_path, "model_provider=local", "model_max_output_tokens=64")[1]
+    assert chat.params["max_tokens"] == 64
+    responses = build(tmp_path, "model_max_output_tokens=64")[1]
+    assert responses.params == {"max_output_tokens": 64}

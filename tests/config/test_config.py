@@ -75,6 +75,16 @@ def test_temperature_from_provider_unless_set(tmp_path: Path) -> None:
     assert "model_temperature: expected a number" in error(tmp_path, overrides=["model_temperature=3"])
 
 
+def test_max_output_tokens_from_provider_unless_set(tmp_path: Path) -> None:
+    assert load(tmp_path).max_output_tokens is None
+    assert load(tmp_path, overrides=["model_provider=local"]).max_output_tokens == 2048
+    local_500 = ["model_provider=local", "model_max_output_tokens=500"]
+    assert load(tmp_path, overrides=local_500).max_output_tokens == 500
+    assert "model_max_output_tokens: expected an integer >= 1" in error(
+        tmp_path, overrides=["model_max_output_tokens=0"]
+    )
+
+
 def test_openai_base_url_from_env(tmp_path: Path) -> None:
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_ORGANIZATION": "org-1"}
     provider = load_config(tmp_path, env=env).provider

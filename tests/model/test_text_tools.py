@@ -332,12 +332,28 @@ def test_tools_instructions_show_the_coding_tools_in_use() -> None:
     assert len(parse_patch(patch)) == 1  # the example is a patch agentrt accepts
 
 
-def test_a_call_fence_that_is_not_json_is_a_malformed_call() -> None:
-    # Seen from Qwen2.5-Coder-1.5B: an unquoted word in the command. Ignoring the block would leave
-    # the model believing its command ran; as a call, the loop tells it the arguments are malformed.
+def test_a_finished_call_with_a_json_slip_is_repaired() -> None:
+    # Seen from Qwen2.5-Coder-1.5B: an unquoted word in the command, in a closed fence or tag.
     raw = '{\n  "name": "shell",\n  "arguments": {"command": ["python", "-m", pytest]}\n}'
     text, calls = parse_tool_calls(f"Run it:\n```json\n{raw}\n```\nThen report.", NAMES)
-    assert (text, calls) == ("Run it:\n\nThen report.", [ToolCall("call_1", "shell", raw)])
+    fixed = ToolCall("call_1", "shell", '{"command":["python","-m","pytest"]}')
+    assert (text, calls) == ("Run it:\n\nThen report.", [fixed])
+    assert parse_tool_calls(f"<tool_call>{raw}</tool_call>", NAMES)[1] == [fixed]
+    trailing = '```json\n{"name": "read_file", "arguments": {"file_path": "a.py",},}\n```'
+    assert parse_tool_calls(trailing, NAMES)[1] == [ToolCall("call_1", "read_file", '{"file_path":"a.py"}')]
+
+
+def test_a_call_block_that_cannot_be_repaired_safely_stays_malformed() -> None:
+    # An open string or unbalanced brackets may be a call cut short: it must not run shortened, so
+    # its raw text goes back to the model as malformed arguments.
+    for raw in (
+        '{"name": "shell", "arguments": {"command": "rm -rf /tmp/build}}',
+        '{"name": "shell", "arguments": {"command": ["ls", x]}',
+    ):
+        assert parse_tool_calls(f"```json\n{raw}\n```", NAMES)[1] == [ToolCall("call_1", "shell", raw)]
+    # A tag that is never closed is not repaired either.
+    unclosed = '<tool_call>{"name": "shell", "arguments": {"command": [ls]}}'
+    assert parse_tool_calls(unclosed, NAMES)[1][0].arguments == unclosed[len("<tool_call>") :]
     for shown in ('```json\n{"name": "Alice", x}\n```', '```\n{"id": 1, "name": "shell", x}\n```'):
         assert parse_tool_calls(shown, NAMES) == (shown, [])
     assert parse_tool_calls('```python\n{"name": "shell", x}\n```', NAMES)[1] == []

@@ -178,6 +178,9 @@ def _build_model(
         params = _schema_params(schema, provider.wire_api)
     if config.temperature is not None:
         params["temperature"] = config.temperature
+    if config.max_output_tokens is not None:
+        key = "max_output_tokens" if provider.wire_api == "responses" else "max_tokens"
+        params[key] = config.max_output_tokens
     text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
     if text_tools and provider.wire_api == "chat":
         from agentrt.model.text_tools import STOP

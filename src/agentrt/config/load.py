@@ -35,6 +35,7 @@ _PLAIN_FIELDS = (
     "tool_output_max_bytes",
     "text_tools",
     "model_temperature",
+    "model_max_output_tokens",
 )
 
 
@@ -56,6 +57,7 @@ class Config:
     tool_output_max_bytes: int = 16384
     text_tools: bool | None = None
     model_temperature: float | None = None
+    model_max_output_tokens: int | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -67,6 +69,12 @@ class Config:
     def temperature(self) -> float | None:
         """The sampling temperature to send: ``model_temperature`` if set, else the provider's (or none)."""
         return self.provider.temperature if self.model_temperature is None else self.model_temperature
+
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The cap on one reply's tokens: ``model_max_output_tokens`` if set, else the provider's (or none)."""
+        mine = self.model_max_output_tokens
+        return self.provider.max_output_tokens if mine is None else mine
 
 
 def agentrt_home(env: Mapping[str, str]) -> Path:

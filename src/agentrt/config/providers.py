@@ -30,6 +30,8 @@ class ProviderConfig:
     requires_api_key: bool = True
     temperature: float | None = None
     """Sampling temperature sent with each request; ``None`` leaves it to the server."""
+    max_output_tokens: int | None = None
+    """Cap on the tokens of one reply; ``None`` leaves it to the server."""
 
 
 def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -59,6 +61,8 @@ def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             # llama.cpp's server samples at 0.8 unless told; small local models follow the tool
             # protocol far more reliably when greedy.
             "temperature": 0.0,
+            # Greedy decoding can fall into a loop that repeats a block until the context is full.
+            "max_output_tokens": 2048,
         },
     }
 

@@ -43,6 +43,7 @@ PROVIDER_KEYS: Mapping[str, Spec] = MappingProxyType(
         "http_headers": Spec("headers"),
         "requires_api_key": Spec("bool"),
         "temperature": Spec("float", low=0, high=2),
+        "max_output_tokens": Spec("int", low=1),
     }
 )
 
@@ -60,6 +61,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "tool_output_max_bytes": Spec("int", low=1),
         "text_tools": Spec("bool"),
         "model_temperature": Spec("float", low=0, high=2),
+        "model_max_output_tokens": Spec("int", low=1),
         "sandbox_workspace_write": Spec("table"),
         "shell_environment_policy": Spec("table"),
     }

@@ -35,6 +35,8 @@ What ``parse_tool_calls`` recognises, and what it decides:
   (``"name": "shell"`` anywhere in it), is still a call: its arguments are the tag's raw content, so
   the loop can tell the model its call was malformed instead of silently ignoring it. So is a call
   fence whose content is not JSON but opens with ``{"name": "<known tool>"`` (the object's first key).
+  When such a block is finished (closing tag or fence) and its quotes and brackets balance, a slip in
+  its JSON is repaired (``json-repair``): small models write ``["python", "-m", pytest]``.
 * With ``drop_after_calls`` (what ``TextToolModel`` asks for), the text after the last call is
   dropped: it was written before any result came back, so it can only be a guess (small models go on
   to "report" a test run that has not happened). As with native tool calls, a reply ends at its calls.
@@ -313,7 +315,31 @@ def _malformed_tag(text: str, inner: int, names: Collection[str]) -> _Span | Non
     found = _NAME_RE.search(raw)
     if found is None or found.group(1) not in names:
         return None
-    return _Span(inner, end, [(found.group(1), raw)])
+    closed = nxt is not None and bool(nxt.group(1))
+    return _Span(inner, end, [_repaired(raw, found.group(1)) if closed else (found.group(1), raw)])
+
+
+_QUOTE_RE = re.compile(r'(?<!\\)"')
+
+
+def _repaired(raw: str, name: str) -> _Call:
+    """The call in a finished block whose JSON has a slip (an unquoted word, a trailing comma), repaired
+    by json-repair; else ``(name, raw)``, so the model hears that its call was malformed. Blocks with an
+    open string or unbalanced brackets are not repaired: they may be cut short, and a shortened command
+    must not run."""
+    balanced = raw.count("{") == raw.count("}") and raw.count("[") == raw.count("]")
+    if not balanced or len(_QUOTE_RE.findall(raw)) % 2:
+        return name, raw
+    from json_repair import loads  # imported only on this path: well-formed calls never need it
+
+    try:
+        call = _call_from_object(loads(raw))
+        if call is None or call[0] != name:
+            return name, raw
+        json.loads(call[1], parse_constant=_reject_constant)  # strict JSON only: no NaN slips through
+    except Exception:  # a repair library must not break parsing, whatever it meets
+        return name, raw
+    return call
 
 
 def _tag_at(text: str, inner: int, names: Collection[str]) -> _Span | None:
@@ -402,7 +428,7 @@ def _malformed_fence(text: str, fence: re.Match[str], names: Collection[str]) ->
     found = _NAME_RE.match(raw, _skip_ws(raw, 1))
     if found is None or found.group(1) not in names:
         return None
-    return _Span(fence.start(), close + 3, [(found.group(1), raw)])
+    return _Span(fence.start(), close + 3, [_repaired(raw, found.group(1))])
 
 
 def _fence_spans(text: str, names: Collection[str], tags: list[_Span]) -> list[_Span]:
