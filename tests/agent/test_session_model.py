@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agentrt.agent.session import ExecOptions, _build_model
+from agentrt.agent.instructions import base_instructions
+from agentrt.agent.session import ExecOptions, _build_model, _initial_history
 from agentrt.config import load_config
 from agentrt.model.client import ChatClient
 from agentrt.model.text_tools import STOP, TextToolModel
@@ -35,3 +36,15 @@ def test_max_output_tokens_key_follows_the_wire_api(tmp_path: Path) -> None:
     assert chat.params["max_tokens"] == 64
     responses = build(tmp_path, "model_max_output_tokens=64")[1]
     assert responses.params == {"max_output_tokens": 64}
+
+
+def test_local_models_get_the_compact_prompt(tmp_path: Path) -> None:
+    def system_prompt(*overrides: str) -> str:
+        config = load_config(tmp_path, env={}, overrides=list(overrides))
+        return str(_initial_history(tmp_path, tmp_path, config, {})[0]["content"])
+
+    compact, full = system_prompt("model_provider=local"), system_prompt()
+    assert compact == base_instructions("compact") and full == base_instructions("full")
+    assert len(compact) * 3 < len(full)
+    assert "apply_patch" in compact and "*** Add File: PATH" in compact
+    assert system_prompt("model_provider=local", "base_prompt=full") == full

@@ -273,3 +273,12 @@ def test_api_key_for(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="provider 'y' needs an API key: set Y_KEY"):
         api_key_for(required, {})
     assert api_key_for(ProviderConfig(id="z", name="Z", base_url="http://h"), {}) is None
+
+
+def test_base_prompt_from_provider_unless_set(tmp_path: Path) -> None:
+    assert load(tmp_path).base_prompt_kind == "full"
+    assert load(tmp_path, overrides=["model_provider=local"]).base_prompt_kind == "compact"
+    assert load(tmp_path, overrides=["model_provider=local", "base_prompt=full"]).base_prompt_kind == "full"
+    assert "base_prompt: expected one of full, compact, got 'tiny'" in error(
+        tmp_path, overrides=["base_prompt=tiny"]
+    )

@@ -15,11 +15,14 @@ NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
 DEFAULT_MAX_BYTES = 32768
 
 
-def base_instructions() -> str:
-    """The base system prompt of agentrt's coding agent (package data ``prompts/base.md``)."""
+def base_instructions(kind: str = "full") -> str:
+    """The base system prompt of agentrt's coding agent (package data): ``full`` is the whole guide
+    (``prompts/base.md``), ``compact`` a short one for small local models (``prompts/compact.md``;
+    Qwen2.5-Coder-1.5B follows the tool protocol with it where the long guide leads it astray)."""
     from importlib.resources import files
 
-    return (files("agentrt") / "agent" / "prompts" / "base.md").read_text(encoding="utf-8")
+    name = "compact.md" if kind == "compact" else "base.md"
+    return (files("agentrt") / "agent" / "prompts" / name).read_text(encoding="utf-8")
 
 
 def git_root(cwd: Path) -> Path | None:

@@ -234,7 +234,7 @@ def _open_rollout(home: Path, cwd: Path, config: Any, options: ExecOptions) -> t
 def _initial_history(cwd: Path, home: Path, config: Any, env: Mapping[str, str]) -> list[Message]:
     from agentrt.agent.instructions import agents_md_message, base_instructions
 
-    history: list[Message] = [{"role": "system", "content": base_instructions()}]
+    history: list[Message] = [{"role": "system", "content": base_instructions(config.base_prompt_kind)}]
     agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
     if agents is not None:
         history.append(dict(agents))

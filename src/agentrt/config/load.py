@@ -36,6 +36,7 @@ _PLAIN_FIELDS = (
     "text_tools",
     "model_temperature",
     "model_max_output_tokens",
+    "base_prompt",
 )
 
 
@@ -58,6 +59,7 @@ class Config:
     text_tools: bool | None = None
     model_temperature: float | None = None
     model_max_output_tokens: int | None = None
+    base_prompt: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,6 +71,11 @@ class Config:
     def temperature(self) -> float | None:
         """The sampling temperature to send: ``model_temperature`` if set, else the provider's (or none)."""
         return self.provider.temperature if self.model_temperature is None else self.model_temperature
+
+    @property
+    def base_prompt_kind(self) -> str:
+        """The agent's base prompt, ``full`` or ``compact``: ``base_prompt`` if set, else the provider's."""
+        return self.provider.base_prompt if self.base_prompt is None else self.base_prompt
 
     @property
     def max_output_tokens(self) -> int | None:

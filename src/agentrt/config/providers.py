@@ -32,6 +32,8 @@ class ProviderConfig:
     """Sampling temperature sent with each request; ``None`` leaves it to the server."""
     max_output_tokens: int | None = None
     """Cap on the tokens of one reply; ``None`` leaves it to the server."""
+    base_prompt: str = "full"
+    """The agent's base system prompt for this provider's models: ``full`` or ``compact``."""
 
 
 def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -63,6 +65,8 @@ def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             "temperature": 0.0,
             # Greedy decoding can fall into a loop that repeats a block until the context is full.
             "max_output_tokens": 2048,
+            # Small local models follow the short prompt; the full guide leads them astray.
+            "base_prompt": "compact",
         },
     }
 

@@ -17,6 +17,7 @@ from agentrt.config.errors import ConfigError, located
 SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
 APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
 WIRE_APIS = ("chat", "responses")
+BASE_PROMPTS = ("full", "compact")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ PROVIDER_KEYS: Mapping[str, Spec] = MappingProxyType(
         "requires_api_key": Spec("bool"),
         "temperature": Spec("float", low=0, high=2),
         "max_output_tokens": Spec("int", low=1),
+        "base_prompt": Spec("enum", BASE_PROMPTS),
     }
 )
 
@@ -62,6 +64,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "text_tools": Spec("bool"),
         "model_temperature": Spec("float", low=0, high=2),
         "model_max_output_tokens": Spec("int", low=1),
+        "base_prompt": Spec("enum", BASE_PROMPTS),
         "sandbox_workspace_write": Spec("table"),
         "shell_environment_policy": Spec("table"),
     }
