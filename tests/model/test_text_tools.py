@@ -270,6 +270,31 @@ def test_fuzz_never_raises_and_names_are_known(parts: list[str], names: tuple[st
     assert content == content.strip()
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_object(text: str) -> bool:
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        return False
+    return isinstance(value, dict)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(MARKUP | st.text(max_size=8), max_size=12), st.sampled_from(["```json\n", "<tool_call>"]))
+def test_fuzz_broken_call_blocks_are_repaired_or_kept_raw(parts: list[str], opener: str) -> None:
+    # Blocks that start like a call of a known tool and then go wrong: the repair path must not raise,
+    # and a repaired call's arguments are a strict JSON object; otherwise they are the block's raw text.
+    closer = "\n```" if opener.startswith("```") else "</tool_call>"
+    body = '{"name": "shell", "arguments": ' + "".join(parts)
+    _, calls = parse_tool_calls(f"{opener}{body}{closer}", NAMES)
+    for call in calls:
+        assert call.name in NAMES
+        assert _strict_object(call.arguments) or call.arguments in body
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.tuples(PROSE, st.sampled_from(NAMES), ARGUMENTS), max_size=4),
