@@ -336,10 +336,11 @@ def _repaired(raw: str, name: str) -> _Call:
         call = _call_from_object(loads(raw))
         if call is None or call[0] != name:
             return name, raw
-        json.loads(call[1], parse_constant=_reject_constant)  # strict JSON only: no NaN slips through
+        # A repair counts only if it yields an object in strict JSON (no NaN).
+        repaired_object = isinstance(json.loads(call[1], parse_constant=_reject_constant), dict)
     except Exception:  # a repair library must not break parsing, whatever it meets
         return name, raw
-    return call
+    return call if repaired_object else (name, raw)
 
 
 def _tag_at(text: str, inner: int, names: Collection[str]) -> _Span | None:
