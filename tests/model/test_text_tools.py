@@ -289,10 +289,11 @@ def test_fuzz_broken_call_blocks_are_repaired_or_kept_raw(parts: list[str], open
     # and a repaired call's arguments are a strict JSON object; otherwise they are the block's raw text.
     closer = "\n```" if opener.startswith("```") else "</tool_call>"
     body = '{"name": "shell", "arguments": ' + "".join(parts)
-    _, calls = parse_tool_calls(f"{opener}{body}{closer}", NAMES)
+    text = f"{opener}{body}{closer}"
+    _, calls = parse_tool_calls(text, NAMES)
     for call in calls:
         assert call.name in NAMES
-        assert _strict_object(call.arguments) or call.arguments in body
+        assert _strict_object(call.arguments) or call.arguments in text
 
 
 @settings(max_examples=150, deadline=None)

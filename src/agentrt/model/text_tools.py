@@ -330,9 +330,9 @@ def _repaired(raw: str, name: str) -> _Call:
     balanced = raw.count("{") == raw.count("}") and raw.count("[") == raw.count("]")
     if not balanced or len(_QUOTE_RE.findall(raw)) % 2:
         return name, raw
-    from json_repair import loads  # imported only on this path: well-formed calls never need it
-
     try:
+        from json_repair import loads  # imported only on this path: well-formed calls never need it
+
         call = _call_from_object(loads(raw))
         if call is None or call[0] != name:
             return name, raw
