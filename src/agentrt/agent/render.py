@@ -74,7 +74,13 @@ class HumanSink:
 
     def _on_turn_completed(self, data: dict[str, Any]) -> None:
         u = data["usage"]
-        self._line(self._paint("2", f"tokens used: input {u['input_tokens']}, output {u['output_tokens']}"))
+        if u.get("counted"):
+            text = (
+                f"tokens used: output {u['output_tokens']} (counted by agentrt: the server reported no usage)"
+            )
+        else:
+            text = f"tokens used: input {u['input_tokens']}, output {u['output_tokens']}"
+        self._line(self._paint("2", text))
 
     def _on_turn_failed(self, data: dict[str, Any]) -> None:
         self._end_stream()

@@ -50,13 +50,18 @@ class TurnUsage:
     input_tokens: int = 0
     cached_input_tokens: int = 0
     output_tokens: int = 0
+    counted: bool = False
+    """The server sent no usage for some reply: its output tokens were counted, its input is unknown."""
 
-    def as_dict(self) -> dict[str, int]:
-        return {
+    def as_dict(self) -> dict[str, int | bool]:
+        out: dict[str, int | bool] = {
             "input_tokens": self.input_tokens,
             "cached_input_tokens": self.cached_input_tokens,
             "output_tokens": self.output_tokens,
         }
+        if self.counted:
+            out["counted"] = True
+        return out
 
 
 class Thread:
@@ -126,6 +131,7 @@ class Thread:
         usage.input_tokens += completion.usage.prompt_tokens
         usage.output_tokens += completion.usage.completion_tokens
         usage.cached_input_tokens += completion.usage.cached_tokens
+        usage.counted |= completion.usage.counted
         self.record("event_msg", {"type": "token_count", "info": usage.as_dict()})
         return completion
 
