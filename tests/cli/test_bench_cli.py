@@ -240,7 +240,8 @@ def processes_with_cwd_under(root: Path) -> list[int]:
     return found
 
 
-def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_path: Path, sig: int) -> None:
     slow = [
         {
             "id": f"slow/{i}",
@@ -268,7 +269,7 @@ def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_pa
         time.sleep(0.1)
     assert len(processes_with_cwd_under(work)) >= 4, "pytest children did not start"
     t0 = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=20)
     assert time.monotonic() - t0 < 10
     assert proc.returncode == 130, stderr
@@ -278,3 +279,4 @@ def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_pa
     assert [r["status"] for r in rows] == ["error"] * 4
     time.sleep(0.2)
     assert processes_with_cwd_under(work) == []
+    assert not list(work.glob("agentrt-bench-*")), "the workspaces are removed"

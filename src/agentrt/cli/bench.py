@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ attempt for --fail-rate of the tasks; results are labelled simulated.
 
 Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json.
 Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness);
-2 bad usage or nothing could run; 130 interrupted (partial results are still written).
+2 bad usage or nothing could run; 130 interrupted by Ctrl-C or SIGTERM (partial results are still written).
 
 environment:
   LLM_BASE_URL, LLM_MODEL   endpoint and model (or OPENAI_BASE_URL, OPENAI_MODEL)
@@ -271,18 +272,22 @@ def _queued_client(endpoint: Any, *, params: dict[str, Any] | None = None) -> An
 
 
 def _run_async(coro: Any, loop_name: str) -> Any:
-    """Run ``coro`` to completion; Ctrl-C cancels it (the runner then writes partial results)."""
+    """Run ``coro`` to completion; Ctrl-C or SIGTERM cancels it (the runner then writes partial results)."""
+
+    async def main() -> Any:
+        if loop_name == "asyncio":
+            from agentrt.sandbox.process import use_pidfd_child_watcher
+
+            use_pidfd_child_watcher()
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await coro
+
     if loop_name == "uvloop":
         try:
             import uvloop
         except ImportError as exc:
             raise ValueError("--loop uvloop needs uvloop: pip install 'agentrt[fast]'") from exc
-        return uvloop.run(coro)
-
-    async def main() -> Any:
-        from agentrt.sandbox.process import use_pidfd_child_watcher
-
-        use_pidfd_child_watcher()
-        return await coro
-
+        return uvloop.run(main())
     return asyncio.run(main())
