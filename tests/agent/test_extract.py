@@ -7,7 +7,7 @@ import ast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentrt.agent.extract import assemble_module, extract_code
+from agentrt.agent.extract import assemble_module, drop_example_usage, extract_code
 
 
 def test_python_block_preferred_over_others() -> None:
@@ -89,3 +89,55 @@ def test_fenced_code_round_trips(body: str) -> None:
     code = extract_code(reply)
     assert code is not None
     assert code.rstrip("\n") == body.rstrip("\n") or (code == "\n" and body.strip("\n") == "")
+
+
+def test_example_usage_is_dropped_and_the_solution_kept() -> None:
+    # Seen from Qwen2.5-Coder-1.5B at temperature 0, on every retry: a correct function followed by a
+    # call to a `check` it never defined, which failed the module at import.
+    code = '''"""Module doc."""
+import math
+
+LIMIT = 10
+
+
+def f(x):
+    """Square root, floored."""
+    return int(math.sqrt(x))
+
+
+def check(candidate):
+    assert candidate(9) == 3
+
+
+def test_f():
+    assert f(16) == 4
+
+
+# Test the function
+check(f)
+print(f(4))
+assert f(1) == 1
+if __name__ == "__main__":
+    print("ok")
+'''
+    kept = drop_example_usage(code)
+    tree = ast.parse(kept)
+    assert [type(n).__name__ for n in tree.body] == ["Expr", "Import", "Assign", "FunctionDef", "FunctionDef"]
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["f", "check"]
+    assert (
+        kept.startswith('"""Module doc."""\nimport math') and "print" not in kept and "__main__" not in kept
+    )
+    namespace: dict[str, object] = {}
+    exec(compile(kept, "solution.py", "exec"), namespace)  # imports cleanly now
+    assert namespace["f"](16) == 4  # type: ignore[operator]
+
+
+def test_code_without_example_usage_or_that_does_not_parse_is_unchanged() -> None:
+    clean = "def f(x):\n    return x\n"
+    assert drop_example_usage(clean) is clean
+    broken = "def f(:\n    check(f)\n"
+    assert drop_example_usage(broken) == broken
+    decorated = (
+        "import functools\n\n\n@functools.cache\ndef test_g():\n    return 1\n\n\ndef g():\n    return 2\n"
+    )
+    assert drop_example_usage(decorated) == "import functools\n\n\ndef g():\n    return 2\n"

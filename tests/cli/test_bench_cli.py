@@ -65,13 +65,15 @@ def test_simulated_run_writes_csv_and_summary(tmp_path: Path) -> None:
         "0.25",
         "--temperature",
         "0.3",
+        "--max-output-tokens",
+        "900",
         "--out",
         str(out),
         env=clean_env(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     rows, summary = read_outputs(out)
-    assert summary["temperature"] == 0.3
+    assert summary["temperature"] == 0.3 and summary["max_output_tokens"] == 900
     assert [r["id"] for r in rows] == [f"HumanEval/{i}" for i in range(8)]
     assert all(r["status"] == "passed" for r in rows)
     assert summary["tasks"] == 8 and summary["passed"] == 8

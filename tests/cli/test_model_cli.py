@@ -162,3 +162,5 @@ def test_bench_local_reports_the_server_peak_rss(tmp_path: Path) -> None:
     assert summary["simulated"] is False and summary["tasks"] == 1
     assert isinstance(summary["server_peak_rss_mib"], float) and summary["server_peak_rss_mib"] > 50
     assert summary["completion_tokens"] > 0 and summary["tokens_per_s_stream"] > 0
+    # --local is greedy and capped unless told otherwise.
+    assert (summary["temperature"], summary["max_output_tokens"]) == (0.0, 1536)

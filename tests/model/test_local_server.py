@@ -122,18 +122,28 @@ def test_guard_returns_the_result_while_the_server_lives(tmp_path: Path) -> None
     assert asyncio.run(main()) == "done"
 
 
-def test_no_orphan_when_agentrt_is_killed(tmp_path: Path) -> None:
+def stubborn_stand_in(root: Path) -> Callable[[str, int], list[str]]:
+    """``stand_in``, but SIGTERM is ignored: a server busy finishing a generation acts like this."""
+    serve = stand_in(root)
+    code = "import runpy, signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + (
+        "sys.argv = sys.argv[1:]; runpy.run_module('http.server', run_name='__main__')"
+    )
+    return lambda host, port: [sys.executable, "-c", code, "http.server", *serve(host, port)[3:]]
+
+
+@pytest.mark.parametrize("kind", ["stand_in", "stubborn_stand_in"])
+def test_no_orphan_when_agentrt_is_killed(tmp_path: Path, kind: str) -> None:
     script = textwrap.dedent(
         f"""
         import asyncio, os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_local_server import stand_in
+        from test_local_server import {kind} as serve
         from agentrt.model.local import LocalServer
         from pathlib import Path
 
         async def main():
             root = Path({str(tmp_path)!r})
-            async with LocalServer(stand_in(root), env=os.environ, log_path=root / "server.log") as server:
+            async with LocalServer(serve(root), env=os.environ, log_path=root / "server.log") as server:
                 print(server.pid, flush=True)
                 await asyncio.sleep(60)
 

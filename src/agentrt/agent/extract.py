@@ -9,6 +9,13 @@ otherwise there is no code, and the attempt fails with a message saying so.
 **Module rule.** ``solution.py`` holds the whole module: names the task's prompt defines at top level
 (imports, helper functions such as ``poly`` or ``encode_cyclic``) that the extracted code does not
 define are copied in front of it, so the test's ``from solution import *`` finds them.
+
+**Example-usage rule.** Code that only exercises the solution is dropped from the extracted code
+before it is written: top-level expression statements other than a string (``check(f)``,
+``print(f(3))``), ``assert`` statements, ``if __name__ == "__main__":`` blocks and functions named
+``test_*`` (which the test module's ``from solution import *`` would hand to pytest). Small models
+end their module with a call to a ``check`` they never define; at temperature 0 they repeat it on
+every retry, so without this rule a correct function fails at import.
 """
 
 from __future__ import annotations
@@ -31,6 +38,41 @@ def extract_code(reply: str) -> str | None:
             code = max(chosen, key=len)
             return code if code.endswith("\n") else code + "\n"
     return None
+
+
+def drop_example_usage(code: str) -> str:
+    """``code`` without its top-level example usage (the rule above); unchanged if it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    lines = code.splitlines(keepends=True)
+    cut = [node for node in tree.body if _is_example_usage(node)]
+    if not cut:
+        return code
+    for node in reversed(cut):
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        del lines[first - 1 : node.end_lineno or node.lineno]
+    return re.sub(r"\n{4,}", "\n\n\n", "".join(lines)).rstrip() + "\n"  # at most two blank lines left
+
+
+def _is_example_usage(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Expr):
+        return not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str))
+    if isinstance(node, ast.Assert):
+        return True
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name.startswith("test")
+    return isinstance(node, ast.If) and _is_main_guard(node.test)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
 
 
 def assemble_module(spec: str, code: str) -> str:

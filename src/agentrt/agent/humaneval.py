@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentrt.agent.extract import assemble_module, extract_code
+from agentrt.agent.extract import assemble_module, drop_example_usage, extract_code
 from agentrt.agent.prompt import NO_CODE, retry_message, task_messages
 from agentrt.agent.result import TaskResult
 from agentrt.bench.dataset import Task
@@ -68,7 +68,7 @@ async def solve(task: Task, model: Model, workdir: Path, config: LoopConfig) -> 
             if code is None:
                 messages.append({"role": "user", "content": NO_CODE})
                 continue
-            ws.write_file("solution.py", assemble_module(task.spec, code))
+            ws.write_file("solution.py", assemble_module(task.spec, drop_example_usage(code)))
             run = await ws.run(config.pytest_argv(), timeout_s=config.test_timeout_s, env=config.test_env)
             result.test_s += run.wall_s
             if run.ok:

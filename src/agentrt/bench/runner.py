@@ -48,6 +48,8 @@ class BenchConfig:
     keep_workspaces: bool = False
     temperature: float | None = None
     """Sent with every request when set; ``None`` leaves sampling to the server."""
+    max_output_tokens: int | None = None
+    """Cap on one reply's tokens (``max_tokens``) when set; ``None`` leaves it to the server."""
     client_factory: Callable[..., ChatClient] = ChatClient
     """Called as ``client_factory(endpoint, params=...)``."""
     extra_meta: Callable[[], Mapping[str, object]] | None = None
@@ -80,8 +82,7 @@ async def run_bench(
     endpoint = config.endpoint
     if endpoint is None:
         sim, endpoint = await _start_sim(config)
-    params = None if config.temperature is None else {"temperature": config.temperature}
-    client = config.client_factory(endpoint, params=params)
+    client = config.client_factory(endpoint, params=_request_params(config))
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
     try:
         await preflight(client)
@@ -198,6 +199,15 @@ def prepare_out_dir(out_dir: Path) -> None:
         raise OSError(f"cannot write results to {raw}: {exc.strerror or exc}") from exc
 
 
+def _request_params(config: BenchConfig) -> dict[str, object] | None:
+    params: dict[str, object] = {}
+    if config.temperature is not None:
+        params["temperature"] = config.temperature
+    if config.max_output_tokens is not None:
+        params["max_tokens"] = config.max_output_tokens
+    return params or None
+
+
 def _meta(config: BenchConfig, endpoint: Endpoint, stamp: str) -> dict[str, object]:
     meta: dict[str, object] = {
         "concurrency": config.concurrency,
@@ -207,6 +217,7 @@ def _meta(config: BenchConfig, endpoint: Endpoint, stamp: str) -> dict[str, obje
         "dataset": config.dataset_label,
         "max_retries": config.loop.max_retries,
         "temperature": config.temperature,
+        "max_output_tokens": config.max_output_tokens,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "agentrt_version": __version__,

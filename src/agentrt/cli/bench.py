@@ -68,6 +68,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         type=_temperature,
         help="sampling temperature sent with every request (default: the server's own; 0 with --local)",
     )
+    p.add_argument(
+        "--max-output-tokens",
+        type=_positive,
+        metavar="N",
+        help="cap on one reply's tokens (default: none; 1536 with --local, where greedy decoding can loop)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
     p.add_argument(
         "--dataset",
@@ -116,6 +122,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _local_default(value: Any, local_default: Any, local: str | None) -> Any:
+    """``value`` if given, else ``local_default`` for a ``--local`` run, else ``None`` (the server decides)."""
+    if value is not None or local is None:
+        return value
+    return local_default
 
 
 def _temperature(text: str) -> float:
@@ -206,7 +219,8 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
         loop=loop_config,
         dataset_label=label,
         keep_workspaces=args.keep_workspaces,
-        temperature=0.0 if args.temperature is None and args.local is not None else args.temperature,
+        temperature=_local_default(args.temperature, 0.0, args.local),
+        max_output_tokens=_local_default(args.max_output_tokens, 1536, args.local),
     )
     where = "simulated model (in-process)" if endpoint is None else f"{endpoint.model} at {endpoint.base_url}"
     if args.local is not None:

@@ -326,7 +326,11 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that asks Linux to SIGTERM the child when agentrt dies; ``None`` elsewhere."""
+    """A ``preexec_fn`` that asks Linux to SIGKILL the child when agentrt dies; ``None`` elsewhere.
+
+    SIGKILL, not SIGTERM: llama.cpp's server (uvicorn) answers SIGTERM by finishing the generation in
+    flight, which took minutes once agentrt was gone and nobody read it. A clean stop goes through
+    ``LocalServer`` (TERM, grace, KILL); this is only for agentrt dying outright."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -335,7 +339,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     pr_set_pdeathsig = 1
 
     def preexec() -> None:
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
 
     return preexec
 
