@@ -10,16 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sandbox_support import MECHANISMS, make_workspace, policy, run, sandbox, skip_unless_available
+from sandbox_support import make_workspace, policy, run, sandbox
 
 from agentrt.sandbox import private_tmpdir
-
-
-@pytest.fixture(params=MECHANISMS)
-def mechanism(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    skip_unless_available(name)
-    return name
 
 
 @pytest.fixture

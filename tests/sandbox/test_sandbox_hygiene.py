@@ -12,17 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox_support import MECHANISMS, make_workspace, policy, run, skip_unless_available
+from sandbox_support import make_workspace, policy, run
 
 from agentrt.sandbox import Limits, build_env, choose_sandbox, run_command
 from agentrt.sandbox.limits import PidsCgroup
-
-
-@pytest.fixture(params=MECHANISMS)
-def mechanism(request: pytest.FixtureRequest) -> str:
-    name: str = request.param
-    skip_unless_available(name)
-    return name
 
 
 @pytest.fixture
