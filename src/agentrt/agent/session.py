@@ -181,7 +181,7 @@ def _build_model(
     if config.max_output_tokens is not None:
         key = "max_output_tokens" if provider.wire_api == "responses" else "max_tokens"
         params[key] = config.max_output_tokens
-    text_tools = config.text_tools if config.text_tools is not None else provider.text_tools
+    text_tools = config.use_text_tools
     if text_tools and provider.wire_api == "chat":
         from agentrt.model.text_tools import STOP
 
