@@ -111,10 +111,10 @@ async def run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
         one_other, close = (httpx_client if args.impl == "httpx" else aiohttp_client)(base_url)
         return await measure(one_other, close, args)  # type: ignore[arg-type]
 
-    from agentrt.model.chat import Endpoint
-    from agentrt.model.client import ChatClient
+    from agentrt.model.client import OpenAIClient
+    from agentrt.model.endpoint import Endpoint
 
-    client = ChatClient(Endpoint(base_url, "agentrt-sim", simulated=True))
+    client = OpenAIClient(Endpoint(base_url, "agentrt-sim", simulated=True))
     messages = [{"role": "user", "content": "stream please"}]
 
     async def one() -> int:

@@ -1,11 +1,17 @@
 """The seams of agentrt, in one place. Read this file first.
 
-* ``Model``      — streams one completion as typed events (``agentrt.model``).
+* ``Model``      — streams one completion as typed events (implementations: ``agentrt.model``).
 * ``Sandbox``    — turns a command into the argv that really runs, under whatever OS isolation
-                   applies (``agentrt.sandbox``); the no-op sandbox returns the argv unchanged.
-* ``EventSink``  — receives what an agent run reports (``agentrt.agent``, ``agentrt.bench``).
+                   applies (``agentrt.sandbox``); running unconfined is ``NoSandbox``, said explicitly.
+* ``Approvals``  — decides whether a command the model wrote may run, and may run outside the
+                   sandbox (policies in ``agentrt.agent.approvals``; asked by the ``shell`` tool).
+* ``EventSink``  — receives what a run reports, as the typed events of ``agentrt.events``.
 
-Everything here is a ``typing.Protocol``: implementations do not inherit from it.
+Everything here is a ``typing.Protocol``: implementations do not inherit from it. This module and
+``agentrt.events`` / ``agentrt.messages`` are the leaves: they import nothing else from agentrt.
+Dependencies run one way, checked by import-linter (``pyproject.toml``)::
+
+    interfaces, events, messages → config → model, sandbox → tools → agent → bench → cli
 """
 
 from __future__ import annotations
@@ -14,7 +20,17 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentrt.model.types import Completion, Message, StreamEvent
+from agentrt.events import EventSink
+from agentrt.messages import Completion, Message, StreamEvent
+
+__all__ = ["APPROVAL_POLICIES", "SANDBOX_MODES", "WIRE_APIS", "Approvals", "EventSink", "Model", "Sandbox"]
+
+SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
+"""What commands may touch (``-s``, ``sandbox_mode``), Codex's names."""
+APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
+"""When a person is asked before a command runs (``-a``, ``approval_policy``), Codex's names."""
+WIRE_APIS = ("chat", "responses")
+"""The request protocols a model endpoint speaks: Chat Completions or Responses."""
 
 
 class Model(Protocol):
@@ -30,6 +46,10 @@ class Model(Protocol):
         """Drain ``stream`` and return its ``Completion``."""
         ...
 
+    async def aclose(self) -> None:
+        """Release connections; the model is not used afterwards."""
+        ...
+
 
 class Sandbox(Protocol):
     name: str
@@ -38,8 +58,22 @@ class Sandbox(Protocol):
         """Return the argv to execute so that ``argv`` runs confined to what the policy allows."""
         ...
 
+    def close(self) -> None:
+        """Release what the sandbox holds (a cgroup, a helper); it is not used afterwards."""
+        ...
 
-class EventSink(Protocol):
-    def emit(self, kind: str, data: dict[str, Any]) -> None:
-        """Record one event. Must not block and must not raise."""
+
+class Approvals(Protocol):
+    """Each method returns ``None`` when the command may go ahead, else why not (told to the model)."""
+
+    async def before_run(self, argv: Sequence[str], cwd: str) -> str | None:
+        """May ``argv`` run (sandboxed)?"""
+        ...
+
+    async def escalate(self, argv: Sequence[str], cwd: str, justification: str) -> str | None:
+        """The model asked to run ``argv`` outside the sandbox: may it?"""
+        ...
+
+    async def rerun_unsandboxed(self, argv: Sequence[str], cwd: str, denial: str) -> bool:
+        """The sandbox blocked ``argv`` (``denial`` is the telling line): may it run again unconfined?"""
         ...

@@ -12,8 +12,8 @@ from agentrt.agent.approvals import (
     FixedApprover,
     TerminalApprover,
     is_known_safe,
-    looks_like_sandbox_denial,
 )
+from agentrt.sandbox.denial import looks_like_sandbox_denial
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from agentrt.agent.instructions import agents_md_message, base_instructions, discover_agents_md, git_root
+from agentrt.agent.instructions import agents_md_message, base_instructions, discover_agents_md
+from agentrt.git import git_root
 
 
 def git_init(path: Path) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import time
 
-from agentrt.agent.result import Status, TaskResult
 from agentrt.bench.progress import Progress
+from agentrt.events import TaskFinished
 
 
 class FakeTTY(io.StringIO):
@@ -14,16 +14,15 @@ class FakeTTY(io.StringIO):
         return True
 
 
-def _result(i: int) -> TaskResult:
-    status: Status = ("passed", "passed", "failed", "error")[i % 4]
-    return TaskResult(f"t{i}", status)
+def _result(i: int) -> TaskFinished:
+    return TaskFinished(f"t{i}", ("passed", "passed", "failed", "error")[i % 4])
 
 
 def test_non_tty_prints_a_line_every_ten_percent() -> None:
     out = io.StringIO()
     progress = Progress(20, out, label="humaneval")
     for i in range(20):
-        progress.update(_result(i))
+        progress.emit(_result(i))
     progress.close()
     text = out.getvalue()
     assert "\r" not in text
@@ -41,7 +40,7 @@ def test_non_tty_close_reports_an_unfinished_run() -> None:
     out = io.StringIO()
     progress = Progress(100, out)
     for i in range(15):
-        progress.update(_result(i))
+        progress.emit(_result(i))
     progress.close()
     lines = out.getvalue().splitlines()
     assert [line.split()[0] for line in lines] == ["10/100", "15/100"]
@@ -52,7 +51,7 @@ def test_small_totals_print_once_per_step() -> None:
     out = io.StringIO()
     progress = Progress(3, out)
     for i in range(3):
-        progress.update(_result(i))
+        progress.emit(_result(i))
     progress.close()
     assert [line.split()[0] for line in out.getvalue().splitlines()] == ["1/3", "2/3", "3/3"]
 
@@ -61,7 +60,7 @@ def test_tty_redraws_in_place_and_throttles() -> None:
     out = FakeTTY()
     progress = Progress(1000, out, label="bench")
     for i in range(1000):
-        progress.update(_result(i))
+        progress.emit(_result(i))
     progress.close()
     text = out.getvalue()
     assert text.startswith("\rbench [")
@@ -76,11 +75,11 @@ def test_tty_redraws_in_place_and_throttles() -> None:
 def test_tty_redraw_resumes_after_the_throttle_interval() -> None:
     out = FakeTTY()
     progress = Progress(10, out)
-    progress.update(_result(0))
-    progress.update(_result(1))
+    progress.emit(_result(0))
+    progress.emit(_result(1))
     assert out.getvalue().count("\r") == 1
     time.sleep(0.12)
-    progress.update(_result(2))
+    progress.emit(_result(2))
     assert out.getvalue().count("\r") == 2
     assert "3/10" in out.getvalue().rsplit("\r", 1)[-1]
     progress.close()
@@ -90,7 +89,7 @@ def test_disabled_writes_nothing_but_counts() -> None:
     out = FakeTTY()
     progress = Progress(4, out, enabled=False)
     for i in range(4):
-        progress.update(_result(i))
+        progress.emit(_result(i))
     progress.close()
     assert out.getvalue() == ""
     assert progress.done == 4
@@ -100,8 +99,8 @@ def test_a_closed_stream_does_not_break_the_run() -> None:
     out = io.StringIO()
     progress = Progress(2, out)
     out.close()
-    progress.update(_result(0))
-    progress.update(_result(1))
+    progress.emit(_result(0))
+    progress.emit(_result(1))
     progress.close()
     assert progress.done == 2
 

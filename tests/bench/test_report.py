@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentrt.agent.result import CSV_COLUMNS, TaskResult
 from agentrt.bench.report import (
     SUMMARY_KEYS,
     git_commit,
@@ -24,6 +23,7 @@ from agentrt.bench.report import (
     timestamp,
     write_results,
 )
+from agentrt.bench.result import CSV_COLUMNS, TaskResult
 from agentrt.bench.telemetry import ResourceReport, Sample
 
 LISTED_KEYS = [

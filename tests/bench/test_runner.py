@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 
 from agentrt.bench.dataset import DatasetError, Task, load_humaneval, load_tasks_file
+from agentrt.bench.humaneval.loop import LoopConfig
 from agentrt.bench.runner import BenchConfig, BenchOutcome, run_bench
-from agentrt.model.chat import Endpoint
+from agentrt.config import ProviderConfig
+from agentrt.events import Recorder, TaskFinished
 from agentrt.model.sim import SimConfig, start_sim_server
+from agentrt.sandbox.none import NoSandbox
+
+LOOP = LoopConfig(sandbox=NoSandbox())
 
 
 def add_task(i: int) -> Task:
@@ -32,10 +37,13 @@ def test_one_tasks_error_never_stops_the_others(tmp_path: Path) -> None:
             tasks=tuple(t.as_dict() for t in tasks), fail_rate=0.0, fault="malformed", fault_count=1
         )
         async with await start_sim_server(sim) as server:
+            provider = ProviderConfig("sim", "sim", server.base_url, requires_api_key=False)
             config = BenchConfig(
-                tasks, tmp_path / "out", concurrency=1, endpoint=Endpoint(server.base_url, sim.model)
+                tasks, tmp_path / "out", LOOP, concurrency=1, provider=provider, model=sim.model
             )
-            return await run_bench(config)
+            return await run_bench(config, recorder)
+
+    recorder = Recorder()
 
     outcome = asyncio.run(main())
     statuses = [r.status for r in outcome.results]
@@ -43,14 +51,16 @@ def test_one_tasks_error_never_stops_the_others(tmp_path: Path) -> None:
     assert "MalformedResponse" in outcome.results[0].error
     assert outcome.summary["errors"] == 1 and outcome.summary["passed"] == 3
     assert outcome.csv_path.exists() and outcome.summary_path.exists()
+    finished = [e for e in recorder.events if isinstance(e, TaskFinished)]
+    assert [(e.task_id, e.status) for e in finished] == [(r.id, r.status) for r in outcome.results]
 
 
 def test_embedded_simulator_is_labelled_and_recovers_the_failing_share(tmp_path: Path) -> None:
     tasks = [add_task(i) for i in range(10)]
-    config = BenchConfig(tasks, tmp_path / "out", concurrency=10)
+    config = BenchConfig(tasks, tmp_path / "out", LOOP, concurrency=10)
     outcome = asyncio.run(run_bench(config))
     s = outcome.summary
-    assert s["simulated"] is True and s["passed"] == 10
+    assert s["simulated"] is True and s["passed"] == 10 and s["agent"] == "loop"
     assert s["recovered"] == round(0.15 * 10) and s["first_attempt"] == 10 - round(0.15 * 10)
 
 

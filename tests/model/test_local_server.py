@@ -198,13 +198,13 @@ def test_smoke_real_llama_server_streams_through_chat_client(tmp_path: Path) -> 
     reason = _llama_ready()
     if reason is not None:
         pytest.skip(reason)
-    from agentrt.model.chat import Endpoint
-    from agentrt.model.client import ChatClient
-    from agentrt.model.types import Completion, TextDelta
+    from agentrt.messages import Completion, TextDelta
+    from agentrt.model.client import OpenAIClient
+    from agentrt.model.endpoint import Endpoint
 
     async def main() -> tuple[list[str], Completion, float | None]:
         async with serve_model(tmp_path / "home", "smollm2-135m", os.environ, stderr=sys.stderr) as server:
-            client = ChatClient(
+            client = OpenAIClient(
                 Endpoint(server.base_url, "smollm2-135m"), params={"max_tokens": 24, "temperature": 0}
             )
             assert "smollm2-135m" in await client.list_models()

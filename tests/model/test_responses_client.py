@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from agentrt.model.chat import Endpoint, Timeouts
-from agentrt.model.client import ChatClient
+from agentrt.messages import Completion, ReasoningDelta, TextDelta, ToolCallDelta
+from agentrt.model.client import OpenAIClient
+from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.errors import (
     BadRequest,
     ConnectError,
@@ -25,7 +26,6 @@ from agentrt.model.errors import (
 from agentrt.model.responses import request_body, response_error
 from agentrt.model.retry import RetryPolicy
 from agentrt.model.sim import SimConfig, SimServer, start_sim_server
-from agentrt.model.types import Completion, ReasoningDelta, TextDelta, ToolCallDelta
 
 T = TypeVar("T")
 TEXT = "alpha beta gamma delta epsilon zeta eta theta"
@@ -53,10 +53,12 @@ def script_config(*replies: Any, **kw: Any) -> SimConfig:
     return SimConfig(**(base | kw))
 
 
-def with_sim(config: SimConfig, body: Callable[[SimServer, ChatClient], Awaitable[T]], **client_kw: Any) -> T:
+def with_sim(
+    config: SimConfig, body: Callable[[SimServer, OpenAIClient], Awaitable[T]], **client_kw: Any
+) -> T:
     async def main() -> T:
         async with await start_sim_server(config) as server:
-            client = ChatClient(
+            client = OpenAIClient(
                 Endpoint(server.base_url, config.model, wire_api="responses"),
                 retry=client_kw.pop("retry", FAST_RETRY),
                 timeouts=client_kw.pop("timeouts", SHORT),
@@ -71,11 +73,11 @@ def with_sim(config: SimConfig, body: Callable[[SimServer, ChatClient], Awaitabl
     return asyncio.run(main())
 
 
-async def complete(server: SimServer, client: ChatClient) -> Completion:
+async def complete(server: SimServer, client: OpenAIClient) -> Completion:
     return await client.complete(MESSAGES)
 
 
-async def stream_all(server: SimServer, client: ChatClient) -> list[Any]:
+async def stream_all(server: SimServer, client: OpenAIClient) -> list[Any]:
     return [e async for e in client.stream(MESSAGES, TOOLS)]
 
 
@@ -158,7 +160,7 @@ def test_multi_turn_history_round_trips_function_call_outputs() -> None:
         {"content": "All done."},
     )
 
-    async def body(server: SimServer, client: ChatClient) -> list[Completion]:
+    async def body(server: SimServer, client: OpenAIClient) -> list[Completion]:
         history: list[dict[str, Any]] = list(MESSAGES)
         got = []
         for _ in range(4):
@@ -231,7 +233,7 @@ def test_both_wires_give_the_same_completion() -> None:
         async with await start_sim_server(script_config(reply)) as server:
             out = []
             for wire in ("chat", "responses"):
-                client = ChatClient(Endpoint(server.base_url, "agentrt-sim", wire_api=wire))
+                client = OpenAIClient(Endpoint(server.base_url, "agentrt-sim", wire_api=wire))
                 try:
                     out.append(await client.complete(MESSAGES, TOOLS))
                 finally:
@@ -261,7 +263,7 @@ def test_non_streamed_response_object_is_folded() -> None:
 
 
 def test_keep_alive_connection_is_reused() -> None:
-    async def body(server: SimServer, client: ChatClient) -> int:
+    async def body(server: SimServer, client: OpenAIClient) -> int:
         for _ in range(4):
             await client.complete(MESSAGES)
         return len(server.connections)
@@ -271,7 +273,7 @@ def test_keep_alive_connection_is_reused() -> None:
 
 @pytest.mark.parametrize("fault", ["rate_limit", "server_error", "hang", "stall", "truncate", "disconnect"])
 def test_transient_fault_once_then_success_after_retry(fault: str) -> None:
-    async def body(server: SimServer, client: ChatClient) -> tuple[Completion, int]:
+    async def body(server: SimServer, client: OpenAIClient) -> tuple[Completion, int]:
         return await asyncio.wait_for(client.complete(MESSAGES), 10), server.requests
 
     c, requests = with_sim(script_config(fault=fault, fault_count=1), body)
@@ -291,7 +293,7 @@ def test_transient_fault_once_then_success_after_retry(fault: str) -> None:
     ],
 )
 def test_persistent_fault_ends_in_typed_error_within_bound(fault: str, error: type[Exception]) -> None:
-    async def body(server: SimServer, client: ChatClient) -> tuple[float, int]:
+    async def body(server: SimServer, client: OpenAIClient) -> tuple[float, int]:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         with pytest.raises(error):
@@ -305,7 +307,7 @@ def test_persistent_fault_ends_in_typed_error_within_bound(fault: str, error: ty
 
 @pytest.mark.parametrize("fault", ["truncate", "stall", "disconnect"])
 def test_broken_stream_never_yields_a_completion(fault: str) -> None:
-    async def body(server: SimServer, client: ChatClient) -> list[Any]:
+    async def body(server: SimServer, client: OpenAIClient) -> list[Any]:
         seen: list[Any] = []
         with pytest.raises((TruncatedStream, ModelTimeout, ConnectError)):
             async for e in client.stream(MESSAGES):
@@ -328,7 +330,7 @@ def done(
 
 
 def with_canned(
-    bodies: list[bytes], body: Callable[[ChatClient], Awaitable[T]], **client_kw: Any
+    bodies: list[bytes], body: Callable[[OpenAIClient], Awaitable[T]], **client_kw: Any
 ) -> tuple[T, int]:
     """Serve ``bodies`` (SSE, one per request, the last one repeated) and run ``body`` against them."""
     requests: list[bytes] = []
@@ -350,7 +352,7 @@ def with_canned(
     async def main() -> T:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        client = ChatClient(
+        client = OpenAIClient(
             Endpoint(f"http://127.0.0.1:{port}/v1", "m", wire_api="responses"),
             retry=client_kw.pop("retry", FAST_RETRY),
             timeouts=SHORT,
@@ -368,7 +370,7 @@ def with_canned(
     return result, len(requests)
 
 
-async def canned_complete(client: ChatClient) -> Completion:
+async def canned_complete(client: OpenAIClient) -> Completion:
     return await client.complete(MESSAGES)
 
 
@@ -423,7 +425,7 @@ def test_failed_rate_limit_is_retried_after_the_hinted_delay() -> None:
     failed = sse({"type": "response.failed", "response": {"id": "r", "status": "failed", "error": error}})
     ok = sse({"type": "response.output_text.delta", "output_index": 0, "delta": "fine"}, done(USAGE))
 
-    async def body(client: ChatClient) -> tuple[Completion, float]:
+    async def body(client: OpenAIClient) -> tuple[Completion, float]:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         c = await client.complete(MESSAGES)

@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentrt.model.chat import Endpoint
-from agentrt.model.client import ChatClient
+from agentrt.messages import Completion, Message, TextDelta, ToolCall
+from agentrt.model.client import OpenAIClient
+from agentrt.model.endpoint import Endpoint
 from agentrt.model.sim import SimConfig, start_sim_server
 from agentrt.model.text_tools import (
     TextToolModel,
@@ -21,7 +22,6 @@ from agentrt.model.text_tools import (
     rewrite_history,
     tools_instructions,
 )
-from agentrt.model.types import Completion, Message, TextDelta, ToolCall
 
 NAMES = ("shell", "read_file", "write_file")
 TOOLS = [
@@ -345,9 +345,14 @@ def test_tools_instructions() -> None:
 
 
 def test_tools_instructions_show_the_coding_tools_in_use() -> None:
+    from agentrt.sandbox.none import NoSandbox
+    from agentrt.tools.apply_patch.fsops import local_write
     from agentrt.tools.coding import coding_tools
+    from agentrt.tools.shell import Confinement
 
-    text = tools_instructions([tool.spec() for tool in coding_tools()])
+    text = tools_instructions(
+        [tool.spec() for tool in coding_tools(Confinement(NoSandbox(), {}), local_write)]
+    )
     calls = [json.loads(m) for m in re.findall(r"<tool_call>\n(.*)\n</tool_call>", text)]
     assert calls[0] == {"name": "shell", "arguments": {"command": ["ls", "-la"]}}
     patch = calls[1]["arguments"]["input"]
@@ -502,7 +507,7 @@ def test_text_tool_model_end_to_end_with_the_simulator() -> None:
         async with await start_sim_server(SimConfig(policy="script", script=SCRIPT)) as server:
             proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
             port = proxy.sockets[0].getsockname()[1]
-            client = ChatClient(Endpoint(f"http://127.0.0.1:{port}/v1", "agentrt-sim"))
+            client = OpenAIClient(Endpoint(f"http://127.0.0.1:{port}/v1", "agentrt-sim"))
             model = TextToolModel(client)
             assert model.name == "agentrt-sim"
             try:
@@ -546,7 +551,7 @@ def test_stream_holds_back_tool_call_text() -> None:
 
     async def main() -> list[Any]:
         async with await start_sim_server(SimConfig(policy="script", script=script, tps=2000)) as server:
-            client = ChatClient(Endpoint(server.base_url, "agentrt-sim"))
+            client = OpenAIClient(Endpoint(server.base_url, "agentrt-sim"))
             try:
                 model = TextToolModel(client)
                 return [e async for e in model.stream([{"role": "user", "content": "hi"}], TOOLS)]

@@ -18,11 +18,14 @@ import pytest
 
 import agentrt
 from agentrt.sandbox import NoSandbox, RunResult, run_command, use_pidfd_child_watcher
+from agentrt.sandbox.hygiene import own_children
 
 MARKER_RE = r"\n\[\.\.\. (\d+) bytes omitted \.\.\.\]\n"
 
 
 def run(cmd: Sequence[str] | str, cwd: Path, **kwargs: Any) -> RunResult:
+    """``run_command`` unconfined unless a test passes its own sandbox."""
+    kwargs.setdefault("sandbox", NoSandbox())
     return asyncio.run(run_command(cmd, cwd=cwd, **kwargs))
 
 
@@ -31,7 +34,7 @@ def is_dead(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
             state = stat.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # reaped before the open, or between open and read
         return True
     return state in ("Z", "X")
 
@@ -43,14 +46,6 @@ def wait_dead(pid: int, within_s: float = 2.0) -> bool:
             return True
         time.sleep(0.02)
     return is_dead(pid)
-
-
-def own_children() -> set[int]:
-    children: set[int] = set()
-    for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
-            children.update(int(pid) for pid in f.read().split())
-    return children
 
 
 def split_marker(text: str) -> tuple[str, int, str]:
@@ -168,7 +163,7 @@ def test_cancellation_kills_and_reaps(tmp_path: Path) -> None:
 
     async def scenario() -> tuple[int, int]:
         cmd = "sleep 30 & echo $! > grandchild.pid; echo $$ > child.pid; wait"
-        task = asyncio.create_task(run_command(cmd, cwd=tmp_path, timeout_s=30))
+        task = asyncio.create_task(run_command(cmd, cwd=tmp_path, timeout_s=30, sandbox=NoSandbox()))
         for _ in range(500):  # child.pid is written last
             if (tmp_path / "child.pid").exists() and (tmp_path / "child.pid").read_text().endswith("\n"):
                 break
@@ -191,7 +186,9 @@ def test_cancellation_while_starting_leaves_nothing(tmp_path: Path) -> None:
     before = own_children()
 
     async def cancel_after(steps: int, cwd: Path) -> float:
-        task = asyncio.create_task(run_command("sleep 30 & echo $! > gc.pid; wait", cwd=cwd))
+        task = asyncio.create_task(
+            run_command("sleep 30 & echo $! > gc.pid; wait", cwd=cwd, sandbox=NoSandbox())
+        )
         for _ in range(steps):
             await asyncio.sleep(0)
         task.cancel()
@@ -218,7 +215,10 @@ def test_fifty_concurrent_commands(tmp_path: Path) -> None:
     before = own_children()
 
     async def scenario() -> list[RunResult]:
-        runs = (run_command(["sh", "-c", BARRIER, str(i)], cwd=tmp_path, timeout_s=30) for i in range(50))
+        runs = (
+            run_command(["sh", "-c", BARRIER, str(i)], cwd=tmp_path, timeout_s=30, sandbox=NoSandbox())
+            for i in range(50)
+        )
         return await asyncio.gather(*runs)
 
     results = asyncio.run(scenario())
@@ -273,10 +273,10 @@ PIDFD_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys, threading
     from pathlib import Path
-    from agentrt.sandbox import run_command, use_pidfd_child_watcher
+    from agentrt.sandbox import NoSandbox, run_command, use_pidfd_child_watcher
 
     async def threads_while_running(n):
-        tasks = [asyncio.create_task(run_command(["sleep", "0.6"], cwd=Path("."))) for _ in range(n)]
+        tasks = [asyncio.create_task(run_command(["sleep", "0.6"], cwd=Path("."), sandbox=NoSandbox())) for _ in range(n)]
         await asyncio.sleep(0.1)
         count = threading.active_count()
         assert all(r.ok for r in await asyncio.gather(*tasks))
@@ -290,7 +290,7 @@ PIDFD_SCRIPT = textwrap.dedent(
         return before, after
 
     async def second():
-        return (await run_command("echo again", cwd=Path("."))).stdout
+        return (await run_command("echo again", cwd=Path("."), sandbox=NoSandbox())).stdout
 
     before, after = asyncio.run(first())
     print(before, after, asyncio.run(second()).strip())

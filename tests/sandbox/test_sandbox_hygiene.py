@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from sandbox_support import make_workspace, policy, run
 
 from agentrt.sandbox import Limits, build_env, choose_sandbox, run_command
+from agentrt.sandbox.hygiene import own_children
 from agentrt.sandbox.limits import PidsCgroup
 
 
@@ -150,7 +152,7 @@ RUNTIME = """
 import asyncio, sys
 from pathlib import Path
 from agentrt.sandbox import NoSandbox, become_subreaper, choose_sandbox, policy_for, run_command
-from agentrt.sandbox.hygiene import _own_children
+from agentrt.sandbox.hygiene import own_children
 if sys.argv[1] == "1":
     become_subreaper()
 ws = Path(sys.argv[3])
@@ -159,15 +161,15 @@ box = NoSandbox() if sys.argv[4] == "none" else choose_sandbox(policy, mechanism
 orphan = ("import subprocess as s; s.Popen(['sleep', sys.argv[1]], process_group=0, "
           "stdout=s.DEVNULL, stderr=s.DEVNULL)")
 async def main():
-    await run_command([sys.executable, "-c", "import sys;" + orphan, sys.argv[2]], cwd=ws)
-    await run_command("sh -c 'sleep 0.2' & exit 0", cwd=ws)
+    await run_command([sys.executable, "-c", "import sys;" + orphan, sys.argv[2]], cwd=ws, sandbox=NoSandbox())
+    await run_command("sh -c 'sleep 0.2' & exit 0", cwd=ws, sandbox=NoSandbox())
     for _ in range(3):
         await run_command(["true"], cwd=ws, sandbox=box)
     await asyncio.sleep(0.3)
-    await run_command(["true"], cwd=ws)
+    await run_command(["true"], cwd=ws, sandbox=NoSandbox())
 asyncio.run(main())
 box.close()
-print(sorted(_own_children()))
+print(sorted(own_children()))
 """
 
 
@@ -189,3 +191,42 @@ def test_runtime_reaps_and_kills_adopted_orphans(subreaper: bool, ws: Path) -> N
     finally:
         for pid in sleepers(token):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_own_children_skips_threads_that_vanished_since_the_listing(tmp_path: Path) -> None:
+    """A thread listed in task/ whose ``children`` file is gone by the open (issue 21) is skipped."""
+    tasks = tmp_path / "task"
+    for tid, children in [("100", "11 12\n"), ("102", "13\n"), ("104", "")]:
+        (tasks / tid).mkdir(parents=True)
+        (tasks / tid / "children").write_text(children)
+    (tasks / "101").mkdir()  # listed, then exited: opening its children file gives ENOENT
+    (tasks / "103" / "children").mkdir(parents=True)  # any other OSError for one thread's file
+    assert own_children(tasks) == {11, 12, 13}
+    assert own_children(tmp_path / "no-such-dir") == set()
+
+
+def test_own_children_sees_children_of_every_thread() -> None:
+    """A child belongs to the thread that forked it: one started from a live worker thread is listed."""
+    started: list[subprocess.Popen[bytes]] = []
+    ready, done = threading.Event(), threading.Event()
+
+    def fork_and_stay() -> None:
+        started.append(subprocess.Popen(["sleep", "30"]))
+        ready.set()
+        done.wait(10)  # a thread's children move to another thread when it exits
+
+    worker = threading.Thread(target=fork_and_stay)
+    worker.start()
+    try:
+        assert ready.wait(10)
+        (child,) = started
+        main_children = Path(f"/proc/self/task/{os.getpid()}/children").read_text().split()
+        assert str(child.pid) not in main_children, "control: the main thread's file alone misses it"
+        assert child.pid in own_children()
+    finally:
+        done.set()
+        worker.join()
+        for proc in started:
+            proc.kill()
+            proc.wait()
+    assert child.pid not in own_children()

@@ -4,31 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from agentrt.agent.events import ItemIds, Recorder
-from agentrt.model.types import ToolCall
+from agentrt.events import ItemCompleted, ItemIds, ItemStarted, ItemUpdated, Recorder
+from agentrt.messages import ToolCall
+from agentrt.sandbox.none import NoSandbox
+from agentrt.tools.apply_patch.fsops import local_write
 from agentrt.tools.coding import coding_tools
-from agentrt.tools.registry import ToolContext, ToolRegistry, truncate_middle
+from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.shell import Confinement
 
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
+
+
+def unconfined_tools() -> ToolRegistry:
+    return ToolRegistry(coding_tools(Confinement(NoSandbox(), dict(os.environ)), local_write))
 
 
 def call(tmp_path: Path, name: str, args: Any, registry: ToolRegistry | None = None) -> tuple[str, Recorder]:
     recorder = Recorder()
     ctx = ToolContext(cwd=tmp_path, emit=recorder.emit, ids=ItemIds())
     raw = args if isinstance(args, str) else json.dumps(args)
-    reg = registry or ToolRegistry(coding_tools())
+    reg = registry or unconfined_tools()
     return asyncio.run(reg.dispatch(ToolCall("c1", name, raw), ctx)), recorder
 
 
 def items(recorder: Recorder) -> list[tuple[str, dict[str, Any]]]:
-    return [(kind, data["item"]) for kind, data in recorder.events if "item" in data]
+    kinds = (ItemStarted, ItemUpdated, ItemCompleted)
+    return [(e.kind, e.item.to_json()) for e in recorder.events if isinstance(e, kinds)]
 
 
 @pytest.mark.parametrize(
@@ -115,22 +122,12 @@ def test_bad_calls_never_run(tmp_path: Path) -> None:
 
 
 def test_tool_output_is_cut_head_and_tail(tmp_path: Path) -> None:
-    registry = ToolRegistry(coding_tools(), output_max_bytes=1000)
+    registry = ToolRegistry(unconfined_tools().tools.values(), output_max_bytes=1000)
     out, _ = call(
         tmp_path, "shell", {"command": ["python3", "-c", "print('H' + 'x' * 50000 + 'T')"]}, registry
     )
     assert len(out.encode()) < 1300
-    assert "bytes truncated" in out and "H" in out and "T" in out
-
-
-@given(st.text(max_size=3000), st.integers(10, 2000))
-def test_truncate_middle_bounds(text: str, limit: int) -> None:
-    out = truncate_middle(text, limit)
-    if len(text.encode()) <= limit:
-        assert out == text
-    else:
-        assert len(out.encode()) <= limit + 60
-        assert "bytes truncated" in out
+    assert "bytes omitted ...]" in out and "H" in out and "T" in out
 
 
 class DenyingSandbox:
@@ -147,14 +144,10 @@ def gated_call(tmp_path: Path, policy: str, decision: Any, args: dict[str, Any])
 
     approver = FixedApprover(decision)
     recorder = Recorder()
-    ctx = ToolContext(
-        cwd=tmp_path,
-        emit=recorder.emit,
-        ids=ItemIds(),
-        sandbox=DenyingSandbox(),
-        approvals=ApprovalGate(policy, approver),
-    )
-    output = asyncio.run(ToolRegistry(coding_tools()).dispatch(ToolCall("c", "shell", json.dumps(args)), ctx))
+    ctx = ToolContext(cwd=tmp_path, emit=recorder.emit, ids=ItemIds())
+    confinement = Confinement(DenyingSandbox(), dict(os.environ))
+    tools = ToolRegistry(coding_tools(confinement, local_write, approvals=ApprovalGate(policy, approver)))
+    output = asyncio.run(tools.dispatch(ToolCall("c", "shell", json.dumps(args)), ctx))
     return output, recorder, approver
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from agentrt.sandbox.none import NoSandbox
 from agentrt.tools import Workspace, WorkspaceError
 
 
@@ -72,34 +73,25 @@ def test_symlink_loops_cannot_hide_an_escape(ws: Workspace, outside: Path) -> No
     (ws.root / "loop").symlink_to("loop")
     (ws.root / "via-loop").symlink_to("loop/../out")
     (ws.root / "via-loop.txt").symlink_to("loop/../out/secret.txt")
-    # Python 3.11/3.12 report the loop while resolving; 3.13 resolves leniently and open() fails.
-    with pytest.raises((WorkspaceError, OSError)):
-        ws.read_file("loop")
     for rel in ["loop/../../x", "loop/../out/secret.txt", "via-loop/secret.txt", "via-loop.txt"]:
         with pytest.raises(WorkspaceError):
-            ws.read_file(rel)
+            ws.resolve(rel)
         with pytest.raises(WorkspaceError):
             ws.write_file(rel, "pwned")
     with pytest.raises(WorkspaceError):
-        ws.list_dir("loop/../out")
-    assert "via-loop" in ws.list_dir() and "via-loop/" not in ws.list_dir()
-    assert not [hit for hit in ws.search("SECRET") if "SECRET" in hit]
+        ws.resolve("loop/../out")
     assert sorted(os.listdir(outside)) == ["secret.txt"]
 
 
-def test_symlink_escapes_rejected_for_read_write_list(ws: Workspace, outside: Path) -> None:
+def test_symlink_escapes_rejected_for_resolve_and_write(ws: Workspace, outside: Path) -> None:
     for rel in ["out/secret.txt", "secret-link.txt", "../outside/secret.txt"]:
         with pytest.raises(WorkspaceError):
-            ws.read_file(rel)
+            ws.resolve(rel)
         with pytest.raises(WorkspaceError):
             ws.write_file(rel, "pwned")
     for rel in ["out/new.txt", "out/sub/new.txt", "dangling"]:
         with pytest.raises(WorkspaceError):
             ws.write_file(rel, "pwned")
-    with pytest.raises(WorkspaceError):
-        ws.list_dir("out")
-    with pytest.raises(WorkspaceError):
-        ws.search("needle", "out")
     assert sorted(os.listdir(outside)) == ["secret.txt"]
     assert (outside / "secret.txt").read_text() == "SECRET needle\n"
 
@@ -120,7 +112,7 @@ def test_write_is_atomic_and_replaces(ws: Workspace) -> None:
 def test_write_creates_parent_directories(ws: Workspace) -> None:
     ws.write_file("pkg/sub/mod.py", "x = 1\n")
     assert (ws.root / "pkg" / "sub" / "mod.py").read_text() == "x = 1\n"
-    assert ws.list_dir("pkg") == ["sub/"]
+    assert os.listdir(ws.root / "pkg") == ["sub"]
     with pytest.raises(WorkspaceError, match="directory"):
         ws.write_file("pkg", "x")
     with pytest.raises(WorkspaceError, match="directory"):
@@ -138,54 +130,8 @@ def test_write_never_goes_through_links(ws: Workspace, outside: Path) -> None:
     assert (ws.root / "to-a").is_symlink()
 
 
-def test_read_file(ws: Workspace) -> None:
-    assert ws.read_file("src/a.py") == "import os\nneedle = 1\n"
-    assert ws.read_file("inner/a.py") == "import os\nneedle = 1\n"
-    ws.write_file("big.txt", "é" * 10)
-    assert ws.read_file("big.txt", max_bytes=5) == "éé\n[... 16 bytes omitted ...]\n"
-    assert ws.read_file("big.txt", max_bytes=20) == "é" * 10
-    with pytest.raises(FileNotFoundError):
-        ws.read_file("missing.txt")
-    with pytest.raises(WorkspaceError, match="regular file"):
-        ws.read_file("src")
-
-
-def test_read_fifo_does_not_block(ws: Workspace) -> None:
-    os.mkfifo(ws.root / "pipe")
-    with pytest.raises(WorkspaceError, match="regular file"):
-        ws.read_file("pipe")
-    assert ws.search("import") == ["src/a.py:1: import os"]
-
-
-def test_list_dir(ws: Workspace) -> None:
-    ws.write_file("b.txt", "")
-    (ws.root / "a.dir").mkdir()
-    assert ws.list_dir() == ["a.dir/", "b.txt", "dangling", "inner/", "out", "secret-link.txt", "src/"]
-    assert ws.list_dir("src") == ["a.py"]
-    assert ws.list_dir("inner") == ["a.py"]
-    with pytest.raises(WorkspaceError, match="not a directory"):
-        ws.list_dir("b.txt")
-
-
-def test_search(ws: Workspace) -> None:
-    ws.write_file("docs/notes.md", "no match\nthe needle here\n" + "needle " * 200 + "\n")
-    ws.write_file("blob.bin", b"needle\0needle\n")
-    ws.write_file(".git/objects/x", "needle\n")
-    results = ws.search(r"need+le")
-    assert results[:2] == ["docs/notes.md:2: the needle here", results[1]]
-    assert results[1].startswith("docs/notes.md:3: needle needle") and results[1].endswith("chars omitted]")
-    assert results[2:] == ["src/a.py:2: needle = 1"], "directory symlinks are not descended into"
-    assert not [r for r in results if "SECRET" in r or r.startswith(("blob", ".git", "out", "secret"))]
-    assert ws.search("needle", "src") == ["src/a.py:2: needle = 1"]
-    assert ws.search("needle", "src/a.py") == ["src/a.py:2: needle = 1"]
-    assert len(ws.search("needle", max_results=2)) == 2
-    assert ws.search("nothing-matches-this") == []
-    with pytest.raises(WorkspaceError, match="regular expression"):
-        ws.search("(")
-
-
 def test_run_in_root(ws: Workspace) -> None:
-    result = asyncio.run(ws.run("pwd; cat src/a.py | wc -l", timeout_s=10))
+    result = asyncio.run(ws.run("pwd; cat src/a.py | wc -l", timeout_s=10, sandbox=NoSandbox()))
     assert result.ok
     assert result.stdout.split() == [str(ws.root), "2"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-POLICIES = ("untrusted", "on-failure", "on-request", "never")
+from agentrt.interfaces import APPROVAL_POLICIES
 
 
 class Decision(Enum):
@@ -56,15 +56,17 @@ class FixedApprover:
 
 @dataclass
 class ApprovalGate:
-    """The policy, the approver, and what this session already approved."""
+    """``Approvals`` by one of Codex's policies: the policy, the approver, and what this session approved."""
 
     policy: str
     approver: Approver = field(default_factory=FixedApprover)
     approved: set[tuple[str, ...]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        if self.policy not in POLICIES:
-            raise ValueError(f"approval policy must be one of {', '.join(POLICIES)}, got {self.policy!r}")
+        if self.policy not in APPROVAL_POLICIES:
+            raise ValueError(
+                f"approval policy must be one of {', '.join(APPROVAL_POLICIES)}, got {self.policy!r}"
+            )
 
     async def before_run(self, argv: Sequence[str], cwd: str) -> str | None:
         """``None`` when the command may run (sandboxed); otherwise why not, for the model."""
@@ -159,27 +161,6 @@ def _simple_safe(argv: list[str]) -> bool:
     if name == "sed":
         return len(argv) >= 3 and argv[1] == "-n" and all(not a.startswith("-i") for a in argv)
     return name in _SAFE
-
-
-_DENIAL_MARKERS = (
-    "permission denied",
-    "read-only file system",
-    "operation not permitted",
-    "network is unreachable",
-    "temporary failure in name resolution",
-    "could not resolve host",
-    "connection refused",
-)
-
-
-def looks_like_sandbox_denial(exit_code: int | None, output: str) -> str | None:
-    """The line that suggests the sandbox blocked a failed command, if any."""
-    if exit_code == 0:
-        return None
-    for line in output.splitlines():
-        if any(marker in line.lower() for marker in _DENIAL_MARKERS):
-            return line.strip()[:200]
-    return None
 
 
 class TerminalApprover:

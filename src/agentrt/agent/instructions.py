@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agentrt.git import git_root
+
 NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
 DEFAULT_MAX_BYTES = 32768
 
@@ -23,15 +25,6 @@ def base_instructions(kind: str = "full") -> str:
 
     name = "compact.md" if kind == "compact" else "base.md"
     return (files("agentrt") / "agent" / "prompts" / name).read_text(encoding="utf-8")
-
-
-def git_root(cwd: Path) -> Path | None:
-    """The nearest directory at or above ``cwd`` that holds ``.git`` (a directory or a file)."""
-    start = Path(cwd).absolute()
-    for directory in (start, *start.parents):
-        if (directory / ".git").exists():
-            return directory
-    return None
 
 
 def discover_agents_md(cwd: Path, home: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[Path, str]]:
@@ -105,3 +98,13 @@ def _decode_prefix(data: bytes, *, cut: bool) -> str:
             except UnicodeDecodeError:
                 continue
     return data.decode("utf-8", errors="replace")
+
+
+def environment_context(cwd: Path, *, approval_policy: str, sandbox_mode: str, shell: str) -> str:
+    """The user message that tells the agent where it works and under which rules (Codex's shape)."""
+    return (
+        "<environment_context>\n"
+        f"  <cwd>{cwd}</cwd>\n  <approval_policy>{approval_policy}</approval_policy>\n"
+        f"  <sandbox_mode>{sandbox_mode}</sandbox_mode>\n  <shell>{shell}</shell>\n"
+        "</environment_context>"
+    )

@@ -3,12 +3,28 @@ coloured diffs, the plan, and a closing usage line. Fed by the same events as th
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TextIO
 
-FILE_DIFF = "file_change.diff"
-"""Internal: ``{"path": ..., "diff": unified diff text}`` for renderers; not part of the JSONL schema."""
+from agentrt.events import (
+    AgentMessage,
+    AgentMessageDelta,
+    CommandExecution,
+    Error,
+    ErrorItem,
+    Event,
+    FileChange,
+    FileDiff,
+    ItemCompleted,
+    ItemStarted,
+    ItemUpdated,
+    Reasoning,
+    TodoList,
+    TurnCompleted,
+    TurnFailed,
+)
 
 _OUTPUT_LINES = 8
+_MARKS = {"add": "A", "delete": "D", "update": "M"}
 
 
 class HumanSink:
@@ -17,50 +33,49 @@ class HumanSink:
         self.color = color
         self._streaming = False
 
-    def emit(self, kind: str, data: dict[str, Any]) -> None:
-        handler = getattr(self, "_on_" + kind.replace(".", "_"), None)
-        if handler is not None:
-            handler(data)
-
-    # -- text ---------------------------------------------------------------------------------------
-    def _on_agent_message_delta(self, data: dict[str, Any]) -> None:
-        self._streaming = True
-        self._write(data["text"])
-
-    def _on_item_started(self, data: dict[str, Any]) -> None:
-        item = data["item"]
-        if item["type"] == "command_execution":
+    def emit(self, event: Event) -> None:
+        if isinstance(event, AgentMessageDelta):
+            self._streaming = True
+            self._write(event.text)
+        elif isinstance(event, ItemStarted) and isinstance(event.item, CommandExecution):
             self._end_stream()
-            self._line(self._paint("1", f"$ {item['command']}"))
+            self._line(self._paint("1", f"$ {event.item.command}"))
+        elif isinstance(event, ItemUpdated) and isinstance(event.item, TodoList):
+            self._plan(event.item)
+        elif isinstance(event, ItemCompleted):
+            self._completed(event)
+        elif isinstance(event, FileDiff):
+            self._diff(event.diff)
+        elif isinstance(event, TurnCompleted):
+            self._usage(event)
+        elif isinstance(event, TurnFailed):
+            self._end_stream()
+            self._line(self._paint("31", f"error: {event.message}"))
+        elif isinstance(event, Error):
+            self._line(self._paint("31", f"error: {event.message}"))
 
-    def _on_item_updated(self, data: dict[str, Any]) -> None:
-        if data["item"]["type"] == "todo_list":
-            self._plan(data["item"])
-
-    def _on_item_completed(self, data: dict[str, Any]) -> None:
-        item = data["item"]
-        kind = item["type"]
-        if kind == "agent_message":
+    def _completed(self, event: ItemCompleted) -> None:
+        item = event.item
+        if isinstance(item, AgentMessage):
             if not self._streaming:
-                self._write(item["text"])
+                self._write(item.text)
             self._end_stream(force=True)
-        elif kind == "reasoning":
-            self._line(self._paint("2;3", f"thinking: {item['text']}"))
-        elif kind == "command_execution":
+        elif isinstance(item, Reasoning):
+            self._line(self._paint("2;3", f"thinking: {item.text}"))
+        elif isinstance(item, CommandExecution):
             self._command_done(item)
-        elif kind == "file_change":
-            marks = {"add": "A", "delete": "D", "update": "M"}
-            for change in item["changes"]:
-                self._line(self._paint("1", f"{marks.get(change['kind'], '?')} {change['path']}"))
-            if item["status"] != "completed":
+        elif isinstance(item, FileChange):
+            for change in item.changes:
+                self._line(self._paint("1", f"{_MARKS.get(change.kind, '?')} {change.path}"))
+            if item.status != "completed":
                 self._line(self._paint("31", "patch failed"))
-        elif kind == "todo_list":
+        elif isinstance(item, TodoList):
             self._plan(item)
-        elif kind == "error":
-            self._line(self._paint("33", f"warning: {item['message']}"))
+        elif isinstance(item, ErrorItem):
+            self._line(self._paint("33", f"warning: {item.message}"))
 
-    def _on_file_change_diff(self, data: dict[str, Any]) -> None:
-        for line in data["diff"].splitlines():
+    def _diff(self, diff: str) -> None:
+        for line in diff.splitlines():
             code = (
                 "32"
                 if line.startswith("+")
@@ -72,26 +87,17 @@ class HumanSink:
             )
             self._line(self._paint(code, line) if code else line)
 
-    def _on_turn_completed(self, data: dict[str, Any]) -> None:
-        u = data["usage"]
-        if u.get("counted"):
-            text = (
-                f"tokens used: output {u['output_tokens']} (counted by agentrt: the server reported no usage)"
-            )
+    def _usage(self, event: TurnCompleted) -> None:
+        u = event.usage
+        if u.counted:
+            text = f"tokens used: output {u.output_tokens} (counted by agentrt: the server reported no usage)"
         else:
-            text = f"tokens used: input {u['input_tokens']}, output {u['output_tokens']}"
+            text = f"tokens used: input {u.input_tokens}, output {u.output_tokens}"
         self._line(self._paint("2", text))
 
-    def _on_turn_failed(self, data: dict[str, Any]) -> None:
-        self._end_stream()
-        self._line(self._paint("31", f"error: {data['error']['message']}"))
-
-    def _on_error(self, data: dict[str, Any]) -> None:
-        self._line(self._paint("31", f"error: {data['message']}"))
-
     # -- helpers --------------------------------------------------------------------------------
-    def _command_done(self, item: dict[str, Any]) -> None:
-        lines = str(item.get("aggregated_output") or "").rstrip("\n").splitlines()
+    def _command_done(self, item: CommandExecution) -> None:
+        lines = item.aggregated_output.rstrip("\n").splitlines()
         shown = (
             lines
             if len(lines) <= _OUTPUT_LINES
@@ -99,15 +105,15 @@ class HumanSink:
         )
         for line in shown:
             self._line(self._paint("2", f"  {line}"))
-        code = item.get("exit_code")
-        status = f"exit {code}" if code is not None else item["status"]
+        code = item.exit_code
+        status = f"exit {code}" if code is not None else item.status
         self._line(self._paint("32" if code == 0 else "31", f"  └ {status}"))
 
-    def _plan(self, item: dict[str, Any]) -> None:
+    def _plan(self, item: TodoList) -> None:
         self._end_stream()
         self._line(self._paint("1", "plan:"))
-        for entry in item["items"]:
-            self._line(f"  [{'x' if entry['completed'] else ' '}] {entry['text']}")
+        for entry in item.items:
+            self._line(f"  [{'x' if entry.completed else ' '}] {entry.text}")
 
     def _end_stream(self, force: bool = False) -> None:
         if self._streaming or force:

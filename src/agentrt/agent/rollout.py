@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from agentrt.agent.instructions import git_root
+from agentrt.events import Event, HistoryItem, ModelResponse, TurnCompleted, TurnFailed, UserMessage
+from agentrt.git import git_info
+from agentrt.messages import Message
 
 SESSIONS_DIR = "sessions"
 _PREFIX = "rollout-"
@@ -51,65 +53,6 @@ def new_session_id(ns: int | None = None) -> str:
     value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | fraction << 64 | 0b10 << 62 | rand
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def git_info(cwd: Path) -> dict[str, str] | None:
-    """``{commit_hash, branch}`` (what is known) for the repository holding ``cwd``, read from ``.git``."""
-    root = git_root(cwd)
-    if root is None:
-        return None
-    gitdir = _gitdir(root / ".git")
-    try:
-        head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    info: dict[str, str] = {}
-    if head.startswith("ref:"):
-        ref = head[4:].strip()
-        if ref.startswith("refs/heads/"):
-            info["branch"] = ref[len("refs/heads/") :]
-        commit = _resolve_ref(gitdir, ref)
-    else:
-        commit = head
-    if commit:
-        info["commit_hash"] = commit
-    return info or None
-
-
-def _gitdir(dot_git: Path) -> Path:
-    """The git directory: ``.git`` itself, or where a ``gitdir:`` file (worktree, submodule) points."""
-    if dot_git.is_file():
-        try:
-            text = dot_git.read_text(encoding="utf-8").strip()
-        except OSError:
-            return dot_git
-        if text.startswith("gitdir:"):
-            return (dot_git.parent / text[len("gitdir:") :].strip()).resolve()
-    return dot_git
-
-
-def _resolve_ref(gitdir: Path, ref: str) -> str | None:
-    """The commit a ref names: its loose file, else ``packed-refs`` (in the common dir for worktrees)."""
-    dirs = [gitdir]
-    try:
-        common = (gitdir / "commondir").read_text(encoding="utf-8").strip()
-        dirs.append((gitdir / common).resolve())
-    except OSError:
-        pass
-    for base in dirs:
-        try:
-            return (base / ref).read_text(encoding="utf-8").strip() or None
-        except OSError:
-            pass
-        try:
-            packed = (base / "packed-refs").read_text(encoding="utf-8")
-        except OSError:
-            continue
-        for line in packed.splitlines():
-            sha, _, name = line.partition(" ")
-            if name.strip() == ref and not line.startswith(("#", "^")):
-                return sha
-    return None
 
 
 class RolloutWriter:
@@ -324,7 +267,7 @@ def session_info(path: Path) -> SessionInfo | None:
     )
 
 
-def _first_prompt(fh: Any) -> str | None:
+def _first_prompt(fh: BinaryIO) -> str | None:
     """The message of the first ``event_msg``/``user_message`` within the head of the file."""
     seen = 0
     for _ in range(_HEAD_LINES):
@@ -405,3 +348,59 @@ def _find_by_id(home: Path, session_id: str) -> Path:
         f"session id {session_id!r} is ambiguous: it starts {len(matches)} session ids ({shown}); "
         "give more of it"
     )
+
+
+class RolloutSink:
+    """An ``EventSink`` that records a thread's events in its rollout file, in Codex's line kinds:
+    history items as ``response_item``, the prompt, token counts, the answer and an abort as ``event_msg``."""
+
+    def __init__(self, writer: RolloutWriter) -> None:
+        self.writer = writer
+
+    def emit(self, event: Event) -> None:
+        line = _rollout_line(event)
+        if line is not None:
+            self.writer.append(*line)
+
+
+def _rollout_line(event: Event) -> tuple[str, Mapping[str, Any]] | None:
+    if isinstance(event, HistoryItem):
+        return "response_item", event.message
+    if isinstance(event, UserMessage):
+        return "event_msg", {"type": "user_message", "message": event.text}
+    if isinstance(event, ModelResponse):
+        return "event_msg", {"type": "token_count", "info": event.turn_usage.as_dict()}
+    if isinstance(event, TurnCompleted):
+        return "event_msg", {"type": "agent_message", "message": event.final}
+    if isinstance(event, TurnFailed):
+        return "event_msg", {"type": "turn_aborted", "reason": event.reason, "message": event.message}
+    return None
+
+
+def history_from_rollout(items: list[tuple[str, dict[str, Any]]]) -> list[Message]:
+    """The model history a rollout recorded, ready to continue.
+
+    A tool call whose output was never recorded (the process died while the tool ran) gets an
+    output saying so, because an API refuses a history with an unanswered call.
+    """
+    messages: list[Message] = []
+    pending: dict[str, str] = {}
+    for kind, payload in items:
+        if kind != "response_item":
+            continue
+        if payload.get("role") != "tool":
+            _answer_missing(messages, pending)
+        messages.append(payload)
+        for call in payload.get("tool_calls") or ():
+            pending[call["id"]] = call["function"]["name"]
+        if payload.get("role") == "tool":
+            pending.pop(payload.get("tool_call_id", ""), None)
+    _answer_missing(messages, pending)
+    return messages
+
+
+def _answer_missing(messages: list[Message], pending: dict[str, str]) -> None:
+    for call_id, name in pending.items():
+        note = f"error: the session ended while {name} was running; its result is unknown"
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": note})
+    pending.clear()

@@ -15,12 +15,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from agentrt.agent.events import Fanout, ItemIds, JsonlSink, Recorder
 from agentrt.agent.render import HumanSink
-from agentrt.agent.thread import Limits, Thread, TurnStopped, history_from_rollout
-from agentrt.interfaces import EventSink, Model
-from agentrt.model.types import Message
+from agentrt.agent.rollout import RolloutSink, RolloutWriter
+from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
+from agentrt.config import Config
+from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted
+from agentrt.interfaces import Sandbox
+from agentrt.messages import Message
+from agentrt.sandbox.policy import SandboxPolicy
+from agentrt.tools.apply_patch.fsops import FileWrite, local_write
 from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.shell import Confinement
 
 
 class ExecError(Exception):
@@ -75,24 +80,30 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     local = _local_model(config, options)
     if local is not None:  # bad input is refused above, before a model server is started
         return await _run_local(local, home, options, env, stdout, stderr)
-    model, client = _build_model(config, options, env, schema)
-    recorder = Recorder()
-    sink = Fanout([recorder, JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)])
+    from agentrt.model.factory import model_for
+
+    model = model_for(config, env, base_url=options.base_url, output_schema=schema)
+    shown: EventSink = JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)
     writer, history, thread_id = _open_rollout(home, cwd, config, options)
+    sink = Fanout([shown] if writer is None else [RolloutSink(writer), shown])
     try:
-        async with _sandboxed(config, cwd, env) as ctx_parts:
+        async with _session_tools(config, cwd, env) as tools:
             if not history:
                 history = _initial_history(cwd, home, config, env)
-                for message in history if writer is not None else ():
-                    writer.append("response_item", message)
-            sink.emit("thread.started", {"thread_id": thread_id})
-            thread = _make_thread(model, config, sink, writer, history, schema, ctx_parts)
+                for message in history:
+                    if writer is not None:
+                        writer.append("response_item", message)
+            sink.emit(ThreadStarted(thread_id))
+            thread = Thread(
+                model, tools, sink, cwd=cwd, limits=_limits(config), history=history,
+                check_final=_schema_checker(schema) if schema is not None else accept_any,
+            )  # fmt: skip
             try:
                 final = await thread.run_turn(options.prompt)
             except TurnStopped:
                 return 1
     finally:
-        await client.aclose()
+        await model.aclose()
         if writer is not None:
             writer.close()
     if not options.json:
@@ -103,7 +114,11 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     return 0
 
 
-def _local_model(config: Any, options: ExecOptions) -> str | None:
+def _limits(config: Config) -> Limits:
+    return Limits(config.max_turns, config.max_wall_s, config.max_tokens)
+
+
+def _local_model(config: Config, options: ExecOptions) -> str | None:
     from agentrt.model.local import local_model_for_run
 
     provider = config.provider
@@ -126,7 +141,7 @@ async def _run_local(
 
 
 def _check_repo(cwd: Path, skip: bool) -> None:
-    from agentrt.agent.instructions import git_root
+    from agentrt.git import git_root
 
     if not cwd.is_dir():
         raise ExecError(f"working directory {cwd} does not exist")
@@ -156,64 +171,10 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
     return schema
 
 
-def _build_model(
-    config: Any, options: ExecOptions, env: Mapping[str, str], schema: dict[str, Any] | None
-) -> tuple[Model, Any]:
-    from agentrt.config import api_key_for
-    from agentrt.model.chat import Endpoint, Timeouts
-    from agentrt.model.client import ChatClient
-    from agentrt.model.retry import RetryPolicy
-
-    provider = config.provider
-    if options.base_url:
-        provider = replace(provider, base_url=options.base_url)
-    endpoint = Endpoint(
-        provider.base_url, config.model, api_key_for(provider, env), wire_api=provider.wire_api
-    )
-    timeouts = Timeouts(
-        connect_s=provider.connect_timeout_ms / 1000, idle_s=provider.stream_idle_timeout_ms / 1000
-    )
-    params: dict[str, Any] = {}
-    if schema is not None:
-        params = _schema_params(schema, provider.wire_api)
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.max_output_tokens is not None:
-        key = "max_output_tokens" if provider.wire_api == "responses" else "max_tokens"
-        params[key] = config.max_output_tokens
-    text_tools = config.use_text_tools
-    if text_tools and provider.wire_api == "chat":
-        from agentrt.model.text_tools import STOP
-
-        params["stop"] = STOP
-    client = ChatClient(
-        endpoint,
-        retry=RetryPolicy(max_retries=provider.request_max_retries),
-        timeouts=timeouts,
-        params=params,
-    )
-    if text_tools:
-        from agentrt.model.text_tools import TextToolModel
-
-        return TextToolModel(client), client
-    return client, client
-
-
-def _schema_params(schema: dict[str, Any], wire_api: str) -> dict[str, Any]:
-    if wire_api == "responses":
-        return {
-            "text": {"format": {"type": "json_schema", "name": "output", "schema": schema, "strict": True}}
-        }
-    return {
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": "output", "schema": schema, "strict": True},
-        }
-    }
-
-
-def _open_rollout(home: Path, cwd: Path, config: Any, options: ExecOptions) -> tuple[Any, list[Message], str]:
-    from agentrt.agent.rollout import RolloutWriter, find_session, read_rollout
+def _open_rollout(
+    home: Path, cwd: Path, config: Config, options: ExecOptions
+) -> tuple[RolloutWriter | None, list[Message], str]:
+    from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
 
     if options.resume is not None:
         last = options.resume == "--last"
@@ -231,27 +192,24 @@ def _open_rollout(home: Path, cwd: Path, config: Any, options: ExecOptions) -> t
     return writer, [], writer.id
 
 
-def _initial_history(cwd: Path, home: Path, config: Any, env: Mapping[str, str]) -> list[Message]:
-    from agentrt.agent.instructions import agents_md_message, base_instructions
+def _initial_history(cwd: Path, home: Path, config: Config, env: Mapping[str, str]) -> list[Message]:
+    from agentrt.agent.instructions import agents_md_message, base_instructions, environment_context
 
     history: list[Message] = [{"role": "system", "content": base_instructions(config.base_prompt_kind)}]
     agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
     if agents is not None:
         history.append(dict(agents))
     shell = os.path.basename(env.get("SHELL") or "bash")
-    context = (
-        "<environment_context>\n"
-        f"  <cwd>{cwd}</cwd>\n  <approval_policy>{config.approval_policy}</approval_policy>\n"
-        f"  <sandbox_mode>{config.sandbox_mode}</sandbox_mode>\n  <shell>{shell}</shell>\n"
-        "</environment_context>"
+    context = environment_context(
+        cwd, approval_policy=config.approval_policy, sandbox_mode=config.sandbox_mode, shell=shell
     )
     history.append({"role": "user", "content": context})
     return history
 
 
 @asynccontextmanager
-async def _sandboxed(config: Any, cwd: Path, env: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
-    """The sandbox every command runs under and the commands' environment.
+async def _session_tools(config: Config, cwd: Path, env: Mapping[str, str]) -> AsyncIterator[ToolRegistry]:
+    """The session's tools, every command and patch confined by the sandbox mode.
 
     The mechanism's start-up self-test runs in a thread while the model answers the first request;
     the first command waits for it. If nothing can enforce the mode, the run stops with the
@@ -259,44 +217,40 @@ async def _sandboxed(config: Any, cwd: Path, env: Mapping[str, str]) -> AsyncIte
     """
     from agentrt.agent.approvals import ApprovalGate, FixedApprover
     from agentrt.sandbox import confined_write, policy_for, private_tmpdir
+    from agentrt.tools.coding import coding_tools
 
     policy = policy_for(config.sandbox_mode, cwd, home=config.home, raw=config.raw)
     with private_tmpdir(policy) as policy:
         binding = _SandboxBinding(config, policy, env)
+        write: FileWrite = confined_write(policy) if policy.sandboxed else local_write
+        gate = ApprovalGate(config.approval_policy, FixedApprover())  # exec never asks a person
+        tools = coding_tools(binding.confinement, write, approvals=gate)
         try:
-            yield {
-                "cwd": cwd,
-                "ready": binding.ready,
-                "approvals": ApprovalGate(
-                    config.approval_policy, FixedApprover()
-                ),  # exec never asks a person
-                "patch_write": confined_write(policy) if policy.sandboxed else None,
-            }
+            yield ToolRegistry(tools, output_max_bytes=config.tool_output_max_bytes)
         finally:
             await binding.close()
 
 
 class _SandboxBinding:
-    def __init__(self, config: Any, policy: Any, env: Mapping[str, str]) -> None:
+    """The sandbox being proven in a thread, and the command environment that goes with it."""
+
+    def __init__(self, config: Config, policy: SandboxPolicy, env: Mapping[str, str]) -> None:
         from agentrt.sandbox import choose_sandbox
 
         self.config, self.policy, self.env = config, policy, env
         self.task = asyncio.create_task(asyncio.to_thread(choose_sandbox, policy))
 
-    async def ready(self, ctx: ToolContext) -> None:
-        """Give ``ctx`` its proven sandbox and the matching environment (once)."""
+    async def confinement(self) -> Confinement:
         from agentrt.sandbox import build_env
 
-        if ctx.sandbox is not None:
-            return
         box = await self._box()
         table = self.config.raw.get("shell_environment_policy")
-        ctx.env = build_env(
+        env = build_env(
             self.env, table, tmpdir=self.policy.tmpdir, sandbox=box.name, network=self.policy.network_allowed
         )
-        ctx.sandbox = box
+        return Confinement(box, env)
 
-    async def _box(self) -> Any:
+    async def _box(self) -> Sandbox:
         from agentrt.sandbox import SandboxUnavailable
 
         try:
@@ -306,40 +260,21 @@ class _SandboxBinding:
 
     async def close(self) -> None:
         box = await self._box()
-        close = getattr(box, "close", None)
-        if close is not None:
-            close()
+        box.close()
 
 
-def _make_thread(
-    model: Model,
-    config: Any,
-    sink: EventSink,
-    writer: Any,
-    history: list[Message],
-    schema: dict[str, Any] | None,
-    ctx_parts: dict[str, Any],
-) -> Thread:
-    from agentrt.tools.coding import coding_tools
-
-    ready = ctx_parts.pop("ready")
-    ctx = ToolContext(emit=sink.emit, ids=ItemIds(), **ctx_parts)
-    ctx.ready = lambda: ready(ctx)
-    tools = ToolRegistry(coding_tools(), output_max_bytes=config.tool_output_max_bytes)
-    limits = Limits(config.max_turns, config.max_wall_s, config.max_tokens)
-    record = writer.append if writer is not None else (lambda kind, payload: None)
-    check = _schema_checker(schema) if schema is not None else (lambda text: None)
-    return Thread(model, tools, ctx, sink, record=record, limits=limits, history=history, check_final=check)
-
-
-def _schema_checker(schema: dict[str, Any]) -> Any:
+def _schema_checker(schema: dict[str, Any]) -> FinalCheck:
     from agentrt.agent.schema import validation_error
 
-    def check(text: str) -> str | None:
+    async def check(text: str, ctx: ToolContext) -> str | None:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            return f"it must be JSON matching the output schema ({exc})"
-        return validation_error(value, schema)
+            problem: str | None = f"it must be JSON matching the output schema ({exc})"
+        else:
+            problem = validation_error(value, schema)
+        if problem is None:
+            return None
+        return f"Your final answer is not valid: {problem}. Answer again, correctly."
 
     return check

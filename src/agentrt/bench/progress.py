@@ -2,7 +2,7 @@
 
 On a TTY, one line redrawn in place with ``\\r`` (bar, done/total, outcomes, elapsed, rough ETA), at
 most about ten times a second. Anywhere else, a plain line at every 10% of the tasks and at the end,
-so logs stay readable. ``update`` only counts between redraws; a stream that fails to take a write
+so logs stay readable. It is an ``EventSink`` of ``TaskFinished`` events and only counts between redraws; a stream that fails to take a write
 (closed, broken pipe) silently turns the display off.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from agentrt.events import Event, TaskFinished
+
 if TYPE_CHECKING:
     from typing import TextIO
-
-    from agentrt.agent.result import TaskResult
 
 _REDRAW_S = 0.1
 _BAR = 24
@@ -57,10 +57,14 @@ class Progress:
         self._printed_done = 0
         self._closed = False
 
-    def update(self, result: TaskResult) -> None:
-        """Count one finished task and redraw when due."""
+    def emit(self, event: Event) -> None:
+        """An ``EventSink``: counts ``TaskFinished`` events, ignores the rest."""
+        if isinstance(event, TaskFinished):
+            self.update(event.status)
+
+    def update(self, status: str) -> None:
+        """Count one finished task (``passed``, ``failed`` or ``error``) and redraw when due."""
         self.done += 1
-        status = result.status
         if status == "passed":
             self.passed += 1
         elif status == "failed":

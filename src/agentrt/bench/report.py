@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agentrt.agent.result import CSV_COLUMNS
+from agentrt.bench.result import CSV_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from agentrt.agent.result import TaskResult
+    from agentrt.bench.result import TaskResult
     from agentrt.bench.telemetry import ResourceReport
 
 _DIGITS = 4
@@ -194,26 +194,12 @@ def timestamp() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
-def git_commit(cwd: Path | None = None) -> str | None:
-    """``git rev-parse HEAD`` in ``cwd``; None outside a repository, without commits or without git."""
-    import subprocess
+def git_commit(cwd: Path) -> str | None:
+    """The commit checked out in the repository holding ``cwd``; None outside one or before a commit."""
+    from agentrt.git import git_info
 
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    if done.returncode != 0 or not commit or any(c not in "0123456789abcdef" for c in commit):
-        return None
-    return commit
+    commit = (git_info(cwd) or {}).get("commit_hash")
+    return commit if commit and all(c in "0123456789abcdef" for c in commit) else None
 
 
 def _num(value: object, unit: str = "", digits: int = 3) -> str:

@@ -8,23 +8,31 @@ and writes the CSV and summary — also when interrupted, with the unfinished ta
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentrt import __version__
-from agentrt.agent.humaneval import LoopConfig, solve
-from agentrt.agent.result import TaskResult
 from agentrt.bench.dataset import Task
+from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
+from agentrt.bench.humaneval.loop import LoopConfig, solve
 from agentrt.bench.report import git_commit, summarize, timestamp, write_results
+from agentrt.bench.result import TaskResult
 from agentrt.bench.telemetry import ResourceSampler
-from agentrt.model.chat import Endpoint
-from agentrt.model.client import ChatClient
+from agentrt.config import ProviderConfig
+from agentrt.events import EventSink, NullSink, TaskFinished
+from agentrt.interfaces import Model
+from agentrt.model.client import OpenAIClient
+from agentrt.model.factory import RequestSettings, agent_model, build_client
+
+AGENTS = ("loop", "exec")
+"""``loop``: the contract loop (write → pytest → retry); ``exec``: the full coding agent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,19 +47,22 @@ class SimSettings:
 class BenchConfig:
     tasks: list[Task]
     out_dir: Path
+    loop: LoopConfig
+    """The contract loop's settings; with ``--agent exec``, how the harness runs its own check."""
     concurrency: int = 100
-    endpoint: Endpoint | None = None
-    """``None``: start the simulator in-process on the tasks themselves."""
+    provider: ProviderConfig | None = None
+    """The endpoint; ``None``: start the simulator in-process on the tasks themselves."""
+    model: str = "agentrt-sim"
+    agent: str = "loop"
     sim: SimSettings = field(default_factory=SimSettings)
-    loop: LoopConfig = field(default_factory=LoopConfig)
     dataset_label: str = "humaneval"
     keep_workspaces: bool = False
-    temperature: float | None = None
-    """Sent with every request when set; ``None`` leaves sampling to the server."""
-    max_output_tokens: int | None = None
-    """Cap on one reply's tokens (``max_tokens``) when set; ``None`` leaves it to the server."""
-    client_factory: Callable[..., ChatClient] = ChatClient
-    """Called as ``client_factory(endpoint, params=...)``."""
+    settings: RequestSettings = field(default_factory=RequestSettings)
+    """Temperature, reply cap and tool protocol sent with every request."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The environment API keys and header values are read from (never written)."""
+    home: Path = field(default_factory=lambda: Path.home() / ".agentrt")
+    """``AGENTRT_HOME`` (``--agent exec`` keeps it out of the sandbox's reach)."""
     extra_meta: Callable[[], Mapping[str, object]] | None = None
     """Called once the tasks are done, before the summary: more meta (e.g. the local server's RSS)."""
 
@@ -73,23 +84,28 @@ class BenchInterrupted(Exception):
         self.outcome = outcome
 
 
-async def run_bench(
-    config: BenchConfig, on_result: Callable[[TaskResult], None] = lambda r: None
-) -> BenchOutcome:
+Solver = Callable[[Task, Path], Awaitable[TaskResult]]
+
+
+async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> BenchOutcome:
+    """Run every task; ``sink`` gets a ``TaskFinished`` event as each one ends."""
+    if config.agent not in AGENTS:
+        raise ValueError(f"unknown agent {config.agent!r}; expected one of {', '.join(AGENTS)}")
     stamp = timestamp()
     prepare_out_dir(config.out_dir)
     sim = None
-    endpoint = config.endpoint
-    if endpoint is None:
-        sim, endpoint = await _start_sim(config)
-    client = config.client_factory(endpoint, params=_request_params(config))
+    provider, simulated = config.provider, config.provider is None
+    if provider is None:
+        sim, provider = await _start_sim(config)
+    client = build_client(provider, config.model, config.env, config.settings, simulated=simulated)
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
     try:
         await preflight(client)
-        if client.simulator_detected:
-            endpoint = replace(endpoint, simulated=True)  # an outside sim-server is labelled too
-        meta = _meta(config, endpoint, stamp)
-        results, wall_s, resources, interrupted = await _fan_out(config, client, work_root, on_result)
+        meta = _meta(config, client, simulated or client.simulator_detected, stamp)
+        solver = await _solver(config, agent_model(client, config.settings), work_root)
+        results, wall_s, resources, interrupted = await _fan_out(
+            config, solver, work_root, sink or NullSink()
+        )
     finally:
         await client.aclose()
         if sim is not None:
@@ -110,8 +126,56 @@ async def run_bench(
     return outcome
 
 
+async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
+    """The per-task function of ``config.agent``; for ``exec`` the sandbox is proven once, here."""
+    if config.agent == "loop":
+
+        async def contract(task: Task, workdir: Path) -> TaskResult:
+            return await solve(task, model, workdir, config.loop)
+
+        return contract
+    agents = AgentConfig(
+        mechanism=await asyncio.to_thread(prove_sandbox, work_root, config.home),
+        base_prompt=_base_prompt(config),
+        env=agent_env(config.loop.test_env or config.env),
+        home=config.home,
+        check=config.loop,
+    )
+
+    async def coding(task: Task, workdir: Path) -> TaskResult:
+        return await solve_with_agent(task, model, workdir, agents)
+
+    return coding
+
+
+def prove_sandbox(work_root: Path, home: Path) -> str:
+    """The mechanism (``bwrap`` or ``landlock``) that proves it enforces ``workspace-write`` here;
+    ``SandboxUnavailable`` says why when none does."""
+    from agentrt.sandbox import choose_sandbox, policy_for
+
+    probe = work_root / "sandbox-probe"
+    probe.mkdir()
+    box = choose_sandbox(policy_for("workspace-write", probe, home=home, raw={}))
+    box.close()
+    return box.name
+
+
+def agent_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The agents' command environment: ``base`` with agentrt's interpreter first on ``PATH``, so
+    ``python -m pytest`` finds the pytest that runs the checks."""
+    env = dict(base)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH") or os.defpath])
+    return env
+
+
+def _base_prompt(config: BenchConfig) -> str:
+    from agentrt.agent.instructions import base_instructions
+
+    return base_instructions("compact" if config.settings.text_tools else "full")
+
+
 async def _fan_out(
-    config: BenchConfig, client: ChatClient, work_root: Path, on_result: Callable[[TaskResult], None]
+    config: BenchConfig, solver: Solver, work_root: Path, sink: EventSink
 ) -> tuple[list[TaskResult], float, Any, bool]:
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(max(1, config.concurrency))
@@ -119,21 +183,19 @@ async def _fan_out(
 
     async def one(index: int, task: Task) -> None:
         async with gate:
-            result = await solve(task, client, work_root / f"{index:04d}", config.loop)
+            result = await solver(task, work_root / f"{index:04d}")
         done[task.id] = result
-        on_result(result)
+        sink.emit(TaskFinished(task.id, result.status, result.error))
 
     interrupted = False
     async with ResourceSampler() as sampler:
         started = loop.time()
-        workers = [asyncio.create_task(one(i, t)) for i, t in enumerate(config.tasks)]
         try:
-            await asyncio.gather(*workers)
+            async with asyncio.TaskGroup() as group:
+                for i, t in enumerate(config.tasks):
+                    group.create_task(one(i, t))
         except asyncio.CancelledError:
-            interrupted = True
-            for w in workers:
-                w.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            interrupted = True  # the group has cancelled and awaited every task
         wall_s = loop.time() - started
     if interrupted:
         _uncancel()
@@ -159,7 +221,7 @@ def _uncancel() -> None:
             pass
 
 
-async def preflight(client: ChatClient) -> None:
+async def preflight(client: OpenAIClient) -> None:
     """One cheap request before the fan-out, so a wrong endpoint fails once and clearly."""
     models = await client.list_models()
     if models and client.endpoint.model not in models:
@@ -172,20 +234,24 @@ async def preflight(client: ChatClient) -> None:
         )
 
 
-async def _start_sim(config: BenchConfig) -> tuple[Any, Endpoint]:
+async def _start_sim(config: BenchConfig) -> tuple[Any, ProviderConfig]:
     from agentrt.model.sim import SimConfig, start_sim_server
 
     s = config.sim
     sim_config = SimConfig(
-        policy="humaneval",
+        policy="coding-agent" if config.agent == "exec" else "humaneval",
         seed=s.seed,
         fail_rate=s.fail_rate,
         ttft_ms=s.ttft_ms,
         tps=s.tps,
         tasks=tuple(t.as_dict() for t in config.tasks),
+        model=config.model,
     )
     server = await start_sim_server(sim_config)
-    return server, Endpoint(server.base_url, sim_config.model, simulated=True)
+    provider = ProviderConfig(
+        id="sim", name="agentrt simulator", base_url=server.base_url, requires_api_key=False
+    )
+    return server, provider
 
 
 def prepare_out_dir(out_dir: Path) -> None:
@@ -199,25 +265,17 @@ def prepare_out_dir(out_dir: Path) -> None:
         raise OSError(f"cannot write results to {raw}: {exc.strerror or exc}") from exc
 
 
-def _request_params(config: BenchConfig) -> dict[str, object] | None:
-    params: dict[str, object] = {}
-    if config.temperature is not None:
-        params["temperature"] = config.temperature
-    if config.max_output_tokens is not None:
-        params["max_tokens"] = config.max_output_tokens
-    return params or None
-
-
-def _meta(config: BenchConfig, endpoint: Endpoint, stamp: str) -> dict[str, object]:
+def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str) -> dict[str, object]:
     meta: dict[str, object] = {
+        "agent": config.agent,
         "concurrency": config.concurrency,
-        "model": endpoint.model,
-        "base_url": endpoint.base_url,
-        "simulated": endpoint.simulated,
+        "model": client.endpoint.model,
+        "base_url": client.endpoint.base_url,
+        "simulated": simulated,
         "dataset": config.dataset_label,
         "max_retries": config.loop.max_retries,
-        "temperature": config.temperature,
-        "max_output_tokens": config.max_output_tokens,
+        "temperature": config.settings.temperature,
+        "max_output_tokens": config.settings.max_output_tokens,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "agentrt_version": __version__,
@@ -225,7 +283,7 @@ def _meta(config: BenchConfig, endpoint: Endpoint, stamp: str) -> dict[str, obje
         "started_at": stamp,
         "interpreter": sys.executable,
     }
-    if endpoint.simulated:
+    if simulated:
         meta["sim"] = _sim_meta(config.sim)
     return meta
 

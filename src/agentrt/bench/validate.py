@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentrt.agent.extract import assemble_module
-from agentrt.agent.humaneval import PYTEST_INI, LoopConfig
 from agentrt.bench.dataset import Task
+from agentrt.bench.humaneval.extract import assemble_module
+from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig
 from agentrt.tools.workspace import Workspace
 
 
@@ -52,6 +52,8 @@ async def _check(task: Task, workdir: Path, loop: LoopConfig) -> Validation:
     ws.write_file("pytest.ini", PYTEST_INI)
     ws.write_file("test_solution.py", task.test)
     ws.write_file("solution.py", assemble_module(task.spec, task.spec + task.solution))
-    run = await ws.run(loop.pytest_argv(), timeout_s=loop.test_timeout_s, env=loop.test_env)
+    run = await ws.run(
+        loop.pytest_argv(), timeout_s=loop.test_timeout_s, env=loop.test_env, sandbox=loop.sandbox
+    )
     tail = (run.stdout + run.stderr).strip().splitlines()
     return Validation(task.id, run.ok, tail[-1] if tail else "")

@@ -1,1 +1,9 @@
-"""The ``agentrt`` command: the only synchronous edge of agentrt. Subcommands import what they use."""
+"""The ``agentrt`` command: one module per subcommand, each with ``add_parser(sub)`` and its ``run``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TypeAlias
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+"""What ``add_parser`` of each subcommand module receives."""

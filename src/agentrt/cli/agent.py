@@ -6,7 +6,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+
+from agentrt.cli import Subparsers
+from agentrt.interfaces import APPROVAL_POLICIES, SANDBOX_MODES
 
 HELP = """\
 Run the coding agent on one task in the current git repository, without asking anything: the model
@@ -26,7 +28,7 @@ Exit status: 0 the turn ended with an answer; 1 it stopped early (limit, model e
 """
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "exec",
         aliases=["e"],
@@ -70,13 +72,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "-s",
         "--sandbox",
-        choices=("read-only", "workspace-write", "danger-full-access"),
+        choices=SANDBOX_MODES,
         help="what commands may touch (default read-only: read anywhere, write nowhere, no network)",
     )
     p.add_argument(
         "-a",
         "--ask-for-approval",
-        choices=("untrusted", "on-failure", "on-request", "never"),
+        choices=APPROVAL_POLICIES,
         help="approval policy (exec never asks a person: denials go back to the model)",
     )
     p.add_argument(

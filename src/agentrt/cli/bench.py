@@ -8,7 +8,21 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from agentrt.cli import Subparsers
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from agentrt.bench.dataset import Task
+    from agentrt.bench.humaneval.loop import LoopConfig
+    from agentrt.bench.progress import Progress
+    from agentrt.bench.runner import BenchConfig, BenchOutcome
+    from agentrt.bench.validate import Validation
+    from agentrt.config import ProviderConfig
 
 HELP = """\
 Run the agentic HumanEval loop (write solution.py -> pytest -> feed the failure back -> retry) for
@@ -31,7 +45,7 @@ environment:
 """
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite", description="Run a benchmark suite.")
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
     p = suites.add_parser(
@@ -47,6 +61,13 @@ def add_parser(sub: Any) -> None:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     env = os.environ
+    p.add_argument(
+        "--agent",
+        choices=("loop", "exec"),
+        default="loop",
+        help="loop: the contract loop (write solution.py -> pytest -> retry, the default); "
+        "exec: the full coding agent (apply_patch, shell, the OS sandbox) in a git repository per task",
+    )
     p.add_argument(
         "--concurrency",
         type=_positive,
@@ -124,7 +145,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _local_default(value: Any, local_default: Any, local: str | None) -> Any:
+def _local_default(value: T | None, local_default: T, local: str | None) -> T | None:
     """``value`` if given, else ``local_default`` for a ``--local`` run, else ``None`` (the server decides)."""
     if value is not None or local is None:
         return value
@@ -146,7 +167,8 @@ def _non_negative(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agentrt.agent.humaneval import LoopConfig
+    from agentrt.bench.humaneval.loop import LoopConfig
+    from agentrt.sandbox.none import NoSandbox
 
     tasks, label = _load_tasks(args)
     if args.export:
@@ -155,15 +177,19 @@ def run(args: argparse.Namespace) -> int:
         export_tasks(tasks, args.export)
         print(f"wrote {len(tasks)} tasks to {args.export}", file=sys.stderr)
         return 0
+    # The harness's own test runs are not confined (the tests and the checks are the harness's).
     loop_config = LoopConfig(
-        max_retries=args.max_retries, test_timeout_s=args.test_timeout, test_env=_test_env()
+        sandbox=NoSandbox(),
+        max_retries=args.max_retries,
+        test_timeout_s=args.test_timeout,
+        test_env=_test_env(),
     )
     if args.validate:
         return _run_validate(tasks, loop_config, args)
     return _run_bench(tasks, label, loop_config, args)
 
 
-def _load_tasks(args: argparse.Namespace) -> tuple[list[Any], str]:
+def _load_tasks(args: argparse.Namespace) -> tuple[list[Task], str]:
     from agentrt.bench.dataset import load_humaneval, load_tasks_file
 
     path: Path | None = args.dataset
@@ -183,12 +209,12 @@ def _test_env() -> dict[str, str]:
     return env
 
 
-def _run_validate(tasks: list[Any], loop_config: Any, args: argparse.Namespace) -> int:
+def _run_validate(tasks: list[Task], loop_config: LoopConfig, args: argparse.Namespace) -> int:
     from agentrt.bench.validate import validate
 
     failed = []
 
-    def done(v: Any) -> None:
+    def done(v: Validation) -> None:
         if not v.passed:
             failed.append(v)
             print(f"FAIL {v.id}: {v.detail}", file=sys.stderr)
@@ -199,41 +225,25 @@ def _run_validate(tasks: list[Any], loop_config: Any, args: argparse.Namespace) 
     return 0 if passed == len(results) else 1
 
 
-def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Namespace) -> int:
+def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: argparse.Namespace) -> int:
     from agentrt.bench.progress import Progress
     from agentrt.bench.report import render_table
-    from agentrt.bench.runner import BenchConfig, BenchInterrupted, SimSettings, run_bench
-    from agentrt.model.endpoint import resolve_endpoint
+    from agentrt.bench.runner import BenchInterrupted, run_bench
 
-    if args.local is not None and (args.base_url or args.model):
-        raise ValueError("--local starts its own server: leave out --base-url and --model")
-    endpoint = None if args.local is not None else resolve_endpoint(args.base_url, args.model, os.environ)
-    if not 0.0 <= args.fail_rate <= 1.0:
-        raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
-    config = BenchConfig(
-        tasks=tasks,
-        out_dir=args.out,
-        concurrency=args.concurrency if isinstance(args.concurrency, int) else _positive(args.concurrency),
-        endpoint=endpoint,
-        sim=SimSettings(args.seed, args.fail_rate, args.ttft_ms, args.tps),
-        loop=loop_config,
-        dataset_label=label,
-        keep_workspaces=args.keep_workspaces,
-        temperature=_local_default(args.temperature, 0.0, args.local),
-        max_output_tokens=_local_default(args.max_output_tokens, 1536, args.local),
-    )
-    where = "simulated model (in-process)" if endpoint is None else f"{endpoint.model} at {endpoint.base_url}"
+    config = _bench_config(tasks, label, loop_config, args)
+    where = "simulated model (in-process)"
+    if config.provider is not None:
+        where = f"{config.model} at {config.provider.base_url}"
     if args.local is not None:
         where = f"local model {args.local} (llama.cpp server started for this run)"
+    agent = "the contract loop" if args.agent == "loop" else "the coding agent"
     print(
-        f"agentrt bench humaneval: {len(tasks)} tasks, concurrency {config.concurrency}, {where}",
+        f"agentrt bench humaneval: {len(tasks)} tasks, {agent}, concurrency {config.concurrency}, {where}",
         file=sys.stderr,
     )
     progress = Progress(len(tasks), sys.stderr, enabled=not args.no_progress, label="humaneval")
     try:
-        runner = (
-            run_bench(config, progress.update) if args.local is None else _local(config, args.local, progress)
-        )
+        runner = run_bench(config, progress) if args.local is None else _local(config, args.local, progress)
         outcome = _run_async(runner, args.loop)
     except BenchInterrupted as stop:
         progress.close()
@@ -254,12 +264,64 @@ def _run_bench(tasks: list[Any], label: str, loop_config: Any, args: argparse.Na
     return 0
 
 
-async def _local(config: Any, name: str, progress: Any) -> Any:
+def _bench_config(
+    tasks: list[Task], label: str, loop_config: LoopConfig, args: argparse.Namespace
+) -> BenchConfig:
+    from agentrt.bench.runner import BenchConfig, SimSettings
+    from agentrt.config import agentrt_home
+    from agentrt.model.factory import RequestSettings
+
+    if args.local is not None and (args.base_url or args.model):
+        raise ValueError("--local starts its own server: leave out --base-url and --model")
+    provider, model = (None, "agentrt-sim") if args.local is not None else _provider(args)
+    if not 0.0 <= args.fail_rate <= 1.0:
+        raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
+    settings = RequestSettings(
+        temperature=_local_default(args.temperature, 0.0, args.local),
+        max_output_tokens=_local_default(args.max_output_tokens, 1536, args.local),
+        text_tools=args.local is not None and args.agent == "exec",
+    )
+    return BenchConfig(
+        tasks=tasks,
+        out_dir=args.out,
+        loop=loop_config,
+        concurrency=args.concurrency if isinstance(args.concurrency, int) else _positive(args.concurrency),
+        provider=provider,
+        model=model,
+        agent=args.agent,
+        sim=SimSettings(args.seed, args.fail_rate, args.ttft_ms, args.tps),
+        dataset_label=label,
+        keep_workspaces=args.keep_workspaces,
+        settings=settings,
+        env=os.environ,
+        home=agentrt_home(os.environ),
+    )
+
+
+def _provider(args: argparse.Namespace) -> tuple[ProviderConfig | None, str]:
+    """The endpoint from flags and the environment as a provider (``None``: the simulator)."""
+    from agentrt.config import ProviderConfig
+    from agentrt.model.endpoint import resolve_endpoint
+
+    endpoint = resolve_endpoint(args.base_url, args.model, os.environ)
+    if endpoint is None:
+        return None, "agentrt-sim"
+    env = os.environ
+    key_var = next((v for v in ("LLM_API_KEY", "OPENAI_API_KEY") if env.get(v)), None)
+    provider = ProviderConfig(
+        id="bench", name="benchmark endpoint", base_url=endpoint.base_url, env_key=key_var,
+        requires_api_key=False,
+    )  # fmt: skip
+    return provider, endpoint.model
+
+
+async def _local(config: BenchConfig, name: str, progress: Progress) -> BenchOutcome:
     """``run_bench`` against a llama.cpp server started for it; the server's peak RSS joins the meta."""
     from dataclasses import replace
 
     from agentrt.bench.runner import run_bench
     from agentrt.config import agentrt_home
+    from agentrt.config.providers import builtin_providers, make_provider
     from agentrt.model.local import serve_model
     from agentrt.model.models import get_model
 
@@ -270,25 +332,19 @@ async def _local(config: Any, name: str, progress: Any) -> Any:
             rss = server.peak_rss_mib()
             return {"local_model": name, "server_peak_rss_mib": None if rss is None else round(rss, 1)}
 
-        local = replace(
-            config, endpoint=server.endpoint(name), extra_meta=server_meta, client_factory=_queued_client
-        )
-        return await server.guard(run_bench(local, progress.update))
+        # llama.cpp's server runs one request at a time, so a stream can sit silent while the other
+        # agents' answers are generated: wait out the queue.
+        table = {**builtin_providers(os.environ)["local"], "base_url": server.base_url}
+        table["stream_idle_timeout_ms"] = 1_800_000
+        provider = make_provider("local", table, source="--local")
+        local = replace(config, provider=provider, model=name, extra_meta=server_meta)
+        return await server.guard(run_bench(local, progress))
 
 
-def _queued_client(endpoint: Any, *, params: dict[str, Any] | None = None) -> Any:
-    """A client that waits out the queue: llama.cpp's server runs one request at a time, so a stream
-    can sit silent while the other agents' answers are generated."""
-    from agentrt.model.chat import Timeouts
-    from agentrt.model.client import ChatClient
-
-    return ChatClient(endpoint, timeouts=Timeouts(headers_s=1800.0, idle_s=1800.0), params=params)
-
-
-def _run_async(coro: Any, loop_name: str) -> Any:
+def _run_async(coro: Coroutine[Any, Any, T], loop_name: str) -> T:
     """Run ``coro`` to completion; Ctrl-C or SIGTERM cancels it (the runner then writes partial results)."""
 
-    async def main() -> Any:
+    async def main() -> T:
         if loop_name == "asyncio":
             from agentrt.sandbox.process import use_pidfd_child_watcher
 

@@ -7,7 +7,12 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+from agentrt.cli import Subparsers
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HELP = """\
 Local models, served by llama.cpp on loopback (no network, no API key).
@@ -23,7 +28,7 @@ llama-cpp-python, built portable:
 """
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "model",
         help="list, install and serve local models (llama.cpp)",
@@ -44,7 +49,7 @@ def add_parser(sub: Any) -> None:
     serve.set_defaults(run=run_serve)
 
 
-def _home() -> Any:
+def _home() -> Path:
     from agentrt.config import agentrt_home
 
     return agentrt_home(os.environ)

@@ -15,12 +15,12 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-MODES = ("read-only", "workspace-write", "danger-full-access")
+from agentrt.cli import Subparsers
+from agentrt.interfaces import SANDBOX_MODES
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sandbox",
         help="run one command under agentrt's sandbox (bwrap or Landlock)",
@@ -29,7 +29,7 @@ def add_parser(sub: Any) -> None:
         "danger-full-access.",
     )
     p.add_argument(
-        "--mode", choices=MODES, default="workspace-write", help="sandbox mode (default: %(default)s)"
+        "--mode", choices=SANDBOX_MODES, default="workspace-write", help="sandbox mode (default: %(default)s)"
     )
     p.add_argument("--network", action="store_true", help="allow network access (workspace-write only)")
     p.add_argument("-C", dest="cwd", metavar="DIR", type=Path, help="run in DIR (default: current directory)")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+from agentrt.cli import Subparsers
+
+if TYPE_CHECKING:
+    from agentrt.agent.rollout import SessionInfo
 
 HELP = """\
 List the sessions recorded under $AGENTRT_HOME/sessions, newest first: the session id (give it,
@@ -14,7 +19,7 @@ directory's.
 """
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subparsers) -> None:
     sessions = sub.add_parser("sessions", help="list recorded sessions", description="Recorded sessions.")
     actions = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser(
@@ -62,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_table(found: list[Any], *, width: int, home: str | None) -> str:
+def render_table(found: list[SessionInfo], *, width: int, home: str | None) -> str:
     """A plain-text table: id, start time, cwd, first prompt (cut to fit ``width``)."""
     rows = [
         (info.id, _when(info.started_at), _short_path(info.cwd, home), _one_line(info.first_prompt))

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agentrt.cli import Subparsers
 
-def add_parser(sub: Any) -> None:
+
+def add_parser(sub: Subparsers) -> None:
     p = sub.add_parser(
         "sim-server",
         help="serve the simulated model (OpenAI-compatible, loopback only)",
@@ -17,9 +19,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 = pick a free one; default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--policy", choices=("humaneval", "script"), default="humaneval")
+    p.add_argument("--policy", choices=("humaneval", "coding-agent", "script"), default="humaneval")
     p.add_argument(
-        "--dataset", type=Path, help="tasks JSON for the humaneval policy (default: the built-in 100)"
+        "--dataset",
+        type=Path,
+        help="tasks JSON for the humaneval and coding-agent policies (default: the built-in 100)",
     )
     p.add_argument("--script", type=Path, help="JSON list of replies for the script policy")
     p.add_argument("--seed", type=int, default=0)
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
     tasks: tuple[dict[str, str], ...] = ()
     script: tuple[dict[str, Any], ...] = ()
-    if args.policy == "humaneval":
+    if args.policy in ("humaneval", "coding-agent"):
         loaded = load_tasks_file(args.dataset) if args.dataset else load_humaneval()
         tasks = tuple(t.as_dict() for t in loaded)
     elif args.script is None:

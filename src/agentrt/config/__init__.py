@@ -13,20 +13,17 @@ from agentrt.config.load import (
     load_config,
     parse_override,
 )
-from agentrt.config.providers import ProviderConfig, api_key_for
-from agentrt.config.schema import APPROVAL_POLICIES, SANDBOX_MODES, WIRE_APIS
+from agentrt.config.providers import ProviderConfig, api_key_for, headers_for
 
 __all__ = [
-    "APPROVAL_POLICIES",
     "DEFAULT_MODEL",
     "DEFAULT_PROVIDER",
-    "SANDBOX_MODES",
-    "WIRE_APIS",
     "Config",
     "ConfigError",
     "ProviderConfig",
     "agentrt_home",
     "api_key_for",
+    "headers_for",
     "load_config",
     "parse_override",
 ]

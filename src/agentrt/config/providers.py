@@ -27,6 +27,9 @@ class ProviderConfig:
     stream_idle_timeout_ms: int = 300_000
     connect_timeout_ms: int = 10_000
     http_headers: dict[str, str] = field(default_factory=dict)
+    """Headers sent with every request."""
+    env_http_headers: dict[str, str] = field(default_factory=dict)
+    """Header name → environment variable: sent with the variable's value when it is set and not empty."""
     requires_api_key: bool = True
     temperature: float | None = None
     """Sampling temperature sent with each request; ``None`` leaves it to the server."""
@@ -78,6 +81,16 @@ def make_provider(provider_id: str, table: Mapping[str, Any], *, source: str) ->
     values = dict(table)
     values.setdefault("name", provider_id)
     return ProviderConfig(id=provider_id, **values)
+
+
+def headers_for(provider: ProviderConfig, env: Mapping[str, str]) -> dict[str, str]:
+    """The extra headers to send: ``http_headers``, then ``env_http_headers`` whose variable is set."""
+    headers = dict(provider.http_headers)
+    for header, var in provider.env_http_headers.items():
+        value = env.get(var, "").strip()
+        if value:
+            headers[header] = value
+    return headers
 
 
 def api_key_for(provider: ProviderConfig, env: Mapping[str, str]) -> str | None:

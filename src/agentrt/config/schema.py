@@ -13,10 +13,8 @@ from types import MappingProxyType
 from typing import Any
 
 from agentrt.config.errors import ConfigError, located
+from agentrt.interfaces import APPROVAL_POLICIES, SANDBOX_MODES, WIRE_APIS
 
-SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
-APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
-WIRE_APIS = ("chat", "responses")
 BASE_PROMPTS = ("full", "compact")
 
 
@@ -42,6 +40,7 @@ PROVIDER_KEYS: Mapping[str, Spec] = MappingProxyType(
         "stream_idle_timeout_ms": Spec("int", low=1),
         "connect_timeout_ms": Spec("int", low=1),
         "http_headers": Spec("headers"),
+        "env_http_headers": Spec("headers"),
         "requires_api_key": Spec("bool"),
         "temperature": Spec("float", low=0, high=2),
         "max_output_tokens": Spec("int", low=1),

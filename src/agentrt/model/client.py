@@ -1,4 +1,9 @@
-"""``ChatClient``: the ``Model`` for any OpenAI-compatible endpoint, over Chat Completions or Responses."""
+"""``OpenAIClient``: the ``Model`` for any OpenAI-compatible endpoint, over Chat Completions or Responses.
+
+The client owns connections, retries and request headers; ``Exchange`` (``exchange.py``) owns one
+response; the endpoint's ``WireFormat`` (``wire.py``: ``ChatWire`` or ``ResponsesWire``) owns the
+request path and body and the folding of the response's events.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from agentrt.model.chat import Endpoint, Timeouts, _Exchange
+from agentrt.messages import Completion, Message, StreamEvent
+from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.errors import (
     BadRequest,
     ConnectError,
@@ -18,19 +24,21 @@ from agentrt.model.errors import (
     RateLimited,
     error_for_status,
 )
+from agentrt.model.exchange import Exchange
 from agentrt.model.http import ConnectionPool, HttpConnection, Origin, build_request, fetch
 from agentrt.model.retry import RetryPolicy
-from agentrt.model.types import Completion, Message, StreamEvent
+from agentrt.model.wire import wire_for
 
 T = TypeVar("T")
 
 
-class ChatClient:
+class OpenAIClient:
     """Streams completions; retries what is worth retrying, within the policy's bounds.
 
-    ``endpoint.wire_api`` picks the protocol: ``"chat"`` posts to ``{base}/chat/completions``,
+    ``endpoint.wire_api`` picks the wire: ``"chat"`` posts to ``{base}/chat/completions``,
     ``"responses"`` to ``{base}/responses`` (history and tools mapped by ``agentrt.model.responses``).
-    Either way the caller gets the same ``Completion`` and deltas.
+    Either way the caller gets the same ``Completion`` and deltas. ``endpoint.headers`` go with every
+    request, after the client's own (see ``request_headers``).
     """
 
     def __init__(
@@ -45,26 +53,16 @@ class ChatClient:
         self.endpoint = endpoint
         self.name = endpoint.model
         self.origin = Origin.parse(endpoint.base_url)
-        self._responses = endpoint.wire_api == "responses"
-        self._path = "/responses" if self._responses else "/chat/completions"
-        self._exchange_type: type[_Exchange] = _Exchange
-        if self._responses:  # only clients that speak Responses load its module
-            from agentrt.model.responses import ResponsesExchange
-
-            self._exchange_type = ResponsesExchange
-        self.url = endpoint.base_url.rstrip("/") + self._path
+        self.wire = wire_for(endpoint.wire_api)  # only clients that speak Responses load its module
+        self.url = endpoint.base_url.rstrip("/") + self.wire.path
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.params = dict(params or {})
         self._pool = ConnectionPool(self.timeouts.connect_s)
         self._rng = random.Random(seed)
-        self._include_usage = True
         self.simulator_detected = False
         """Set by ``list_models`` when the server said it is agentrt's simulator."""
-        headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "agentrt"}
-        if endpoint.api_key:
-            headers["Authorization"] = f"Bearer {endpoint.api_key}"
-        self._headers = headers
+        self._headers = request_headers(endpoint)
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
         async def once() -> Completion:
@@ -97,7 +95,7 @@ class ChatClient:
         retried through ``complete`` (whose result is yielded alone); a failure after it is raised.
         """
 
-        async def once() -> tuple[HttpConnection, _Exchange, bool]:
+        async def once() -> tuple[HttpConnection, Exchange, bool]:
             return await self._open(messages, tools, want_events=True)
 
         conn, exchange, _ = await self._with_retries(once)
@@ -105,8 +103,7 @@ class ChatClient:
         try:
             while not exchange.result.done() or exchange.events:
                 await exchange.wait()
-                events, exchange.events = exchange.events or [], []
-                for event in events:
+                for event in exchange.take_events():
                     yielded = True
                     yield event
         finally:
@@ -150,20 +147,6 @@ class ChatClient:
         self._pool.close()
 
     # -- one attempt ----------------------------------------------------------------------------
-    def _body(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]]) -> bytes:
-        if self._responses:
-            from agentrt.model.responses import request_body
-
-            responses = request_body(self.endpoint.model, messages, tools, self.params)
-            return json.dumps(responses, ensure_ascii=False).encode()
-        body: dict[str, Any] = {"model": self.endpoint.model, "messages": list(messages), "stream": True}
-        if self._include_usage:
-            body["stream_options"] = {"include_usage": True}
-        if tools:
-            body["tools"] = list(tools)
-        body.update(self.params)
-        return json.dumps(body, ensure_ascii=False).encode()
-
     async def _open(
         self,
         messages: Sequence[Message],
@@ -171,19 +154,19 @@ class ChatClient:
         *,
         want_events: bool,
         fresh: bool = False,
-    ) -> tuple[HttpConnection, _Exchange, bool]:
+    ) -> tuple[HttpConnection, Exchange, bool]:
         """Send the request on an idle keep-alive connection if there is one, else on a new one."""
-        body = self._body(messages, tools)
-        request = build_request(self.origin, "POST", self._path, self._headers, body)
+        body = self.wire.body(self.endpoint.model, messages, tools, self.params)
+        request = build_request(self.origin, "POST", self.wire.path, self._headers, body)
         conn = None if fresh else self._pool.take_idle(self.origin)
         reused = conn is not None
         if conn is None:
             conn = await self._pool.connect(self.origin)
-        exchange = self._exchange_type(self.url, self.timeouts, want_events)
+        exchange = Exchange(self.url, self.timeouts, self.wire, want_events)
         conn.send(request, exchange)
         return conn, exchange, reused
 
-    async def _finish(self, conn: HttpConnection, exchange: _Exchange) -> Completion:
+    async def _finish(self, conn: HttpConnection, exchange: Exchange) -> Completion:
         try:
             completion = await exchange.result
         except BaseException:
@@ -202,8 +185,7 @@ class ChatClient:
             try:
                 return await attempt()
             except BadRequest as exc:
-                if self._include_usage and "stream_options" in exc.body:
-                    self._include_usage = False  # an older server: count tokens instead
+                if self.wire.fall_back(exc):  # e.g. an older server that rejects stream_options
                     continue
                 raise
             except ModelError as exc:
@@ -215,3 +197,18 @@ class ChatClient:
                     raise
                 retries += 1
                 await asyncio.sleep(delay)
+
+
+def request_headers(endpoint: Endpoint) -> dict[str, str]:
+    """The client's own headers, then the endpoint's, each replacing one of the same name (any case).
+
+    The ``Authorization`` built from ``api_key`` stays unless the endpoint's headers set their own.
+    """
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "User-Agent": "agentrt"}
+    if endpoint.api_key:
+        headers["Authorization"] = f"Bearer {endpoint.api_key}"
+    for name, value in endpoint.headers:
+        for own in [k for k in headers if k.lower() == name.lower()]:
+            del headers[own]
+        headers[name] = value
+    return headers

@@ -1,10 +1,60 @@
-"""Which endpoint and model to talk to, from flags and the environment (read, never written)."""
+"""Which endpoint and model to talk to (``Endpoint``), how long to wait for it (``Timeouts``), and
+``resolve_endpoint``, which reads them from flags and the environment (read, never written)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from agentrt.model.chat import Endpoint
+from agentrt.interfaces import WIRE_APIS
+
+_CLIENT_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
+"""Headers the HTTP client writes itself, from the URL and the body; a configured one would break framing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    base_url: str
+    model: str
+    api_key: str | None = None
+    simulated: bool = False
+    """True when the endpoint is agentrt's own simulator; every report says so."""
+    wire_api: str = "chat"
+    """``"chat"``: ``POST {base}/chat/completions``; ``"responses"``: ``POST {base}/responses``."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra HTTP headers sent with every request (a provider's ``http_headers``/``env_http_headers``),
+    ``(name, value)`` pairs. They replace the client's own headers of the same name (case-insensitive),
+    ``User-Agent`` or even ``Authorization``; without an ``Authorization`` of their own, the one built
+    from ``api_key`` is kept."""
+
+    def __post_init__(self) -> None:
+        if self.wire_api not in WIRE_APIS:
+            raise ValueError(f"unknown wire_api {self.wire_api!r}; expected one of {', '.join(WIRE_APIS)}")
+        for name, value in self.headers:
+            if not _is_header(name, value):
+                raise ValueError(f"not a valid HTTP header: {name!r}")
+            if name.lower() in _CLIENT_HEADERS:
+                raise ValueError(f"HTTP header {name!r} cannot be configured: the client sets it")
+
+
+def _is_header(name: str, value: str) -> bool:
+    """A token for a name; a value without line breaks that HTTP/1.1 can carry (Latin-1)."""
+    if not name or not name.isascii() or any(c in name for c in ':\r\n \t"(),/;<=>?@[\\]{}'):
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return "\r" not in value and "\n" not in value
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect_s: float = 10.0
+    headers_s: float = 300.0
+    """From sending the request to the response headers."""
+    idle_s: float = 120.0
+    """Longest gap between two SSE data events (keep-alive comments do not count)."""
 
 
 def resolve_endpoint(

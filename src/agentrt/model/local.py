@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any, TextIO, TypeVar
 
-from agentrt.model.chat import Endpoint
 from agentrt.model.errors import ModelError
 from agentrt.model.models import (
     DEFAULT_LOCAL_MODEL,
@@ -35,6 +34,7 @@ from agentrt.model.models import (
     installed_file,
     model_names,
 )
+from agentrt.process_group import signal_group
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -176,9 +176,6 @@ class LocalServer:
     def returncode(self) -> int | None:
         return self._process.returncode if self._process is not None else None
 
-    def endpoint(self, model: str) -> Endpoint:
-        return Endpoint(self.base_url, model)
-
     async def __aenter__(self) -> LocalServer:
         await self.start()
         return self
@@ -283,13 +280,13 @@ class LocalServer:
         if process is not None:
             try:
                 if process.returncode is None:
-                    _signal_group(process.pid, signal.SIGTERM)
+                    signal_group(process.pid, signal.SIGTERM)
                     try:
                         await asyncio.wait_for(process.wait(), grace_s)
                     except TimeoutError:
                         pass
             finally:
-                _signal_group(process.pid, signal.SIGKILL)  # whatever is left in its group
+                signal_group(process.pid, signal.SIGKILL)  # whatever is left in its group
                 if process.returncode is None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await asyncio.shield(process.wait())
@@ -318,11 +315,6 @@ class LocalServer:
             f"the model server at {self.base_url} exited with status {self._process.returncode} "
             f"during the run{self.log_tail()}"
         )
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _die_with_parent() -> Callable[[], None] | None:

@@ -1,10 +1,10 @@
 """The OpenAI Responses API (``POST {base}/responses``) as a second wire for the same client.
 
 agentrt keeps its history in Chat Completions shape; ``request_body`` maps it to Responses
-``instructions`` + ``input`` items, and ``ResponsesExchange`` folds the streamed ``response.*`` events
+``instructions`` + ``input`` items, and ``ResponsesFold`` folds the streamed ``response.*`` events
 into the same ``Completion``, ``TextDelta`` and ``ToolCallDelta`` values the chat wire produces (plus
-``ReasoningDelta`` for a reasoning summary). The fold runs inside the connection's callbacks, like the
-chat exchange it extends; only ``response.completed`` (or ``response.incomplete``) ends a stream well.
+``ReasoningDelta`` for a reasoning summary). ``ResponsesWire`` is the ``WireFormat`` that ties the two
+to the client; only ``response.completed`` (or ``response.incomplete``) ends a stream well.
 
 History mapping (chat → Responses):
 
@@ -23,13 +23,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from agentrt.model.chat import Timeouts, _Exchange, _ToolAcc
-from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.types import (
+from agentrt.messages import (
     Completion,
     Message,
     ReasoningDelta,
@@ -38,6 +36,8 @@ from agentrt.model.types import (
     Usage,
     message_text,
 )
+from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
+from agentrt.model.wire import Emit, ToolCallParts
 
 _PARAM_NAMES = MappingProxyType(
     {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
@@ -182,28 +182,69 @@ class _Item:
     """Deltas arrived for it, so its ``output_item.done`` adds nothing."""
 
 
-class ResponsesExchange(_Exchange):
+class ResponsesWire:
+    """``WireFormat`` for the Responses API."""
+
+    path = "/responses"
+
+    def body(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        params: Mapping[str, Any],
+    ) -> bytes:
+        return json.dumps(request_body(model, messages, tools, params), ensure_ascii=False).encode()
+
+    def fall_back(self, error: BadRequest) -> bool:
+        return False  # nothing optional is sent that a server could reject
+
+    def fold(self, url: str, emit: Emit) -> ResponsesFold:
+        return ResponsesFold(url, emit)
+
+
+class ResponsesFold:
     """Folds ``response.*`` SSE events (or one plain ``response`` object) into a ``Completion``."""
 
-    _TERMINAL = "response.completed"
+    __slots__ = (
+        "_content",
+        "_deltas",
+        "_emit",
+        "_finish",
+        "_items",
+        "_part",
+        "_reasoning",
+        "_tools",
+        "_url",
+        "_usage",
+        "done",
+    )
 
-    def __init__(self, url: str, timeouts: Timeouts, want_events: bool) -> None:
-        super().__init__(url, timeouts, want_events)
+    terminal = "response.completed"
+
+    def __init__(self, url: str, emit: Emit) -> None:
+        self._url = url
+        self._emit = emit
+        self._content: list[str] = []
+        self._tools: dict[int, ToolCallParts] = {}
         self._items: dict[int, _Item] = {}
         self._reasoning: list[str] = []
         self._part: tuple[str, int, int] | None = None
+        self._deltas = 0
+        self._finish: str | None = None
+        self._usage: Mapping[str, Any] | None = None
+        self.done = False
 
-    def _on_event(self, name: str, data: str) -> None:
-        self._last = self._loop.time()
-        if self._done or self.result.done():
+    def event(self, name: str, data: str) -> None:
+        if self.done:
             return
         try:
             event = json.loads(data)
             self._dispatch(str(event.get("type") or name), event)
-        except ModelError as exc:
-            self.fail(exc)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            self.fail(MalformedResponse(f"malformed stream event from {self.url}: {data[:120]!r} ({exc})"))
+            raise MalformedResponse(
+                f"malformed stream event from {self._url}: {data[:120]!r} ({exc})"
+            ) from exc
 
     def _dispatch(self, kind: str, event: dict[str, Any]) -> None:
         match kind:
@@ -224,10 +265,10 @@ class ResponsesExchange(_Exchange):
             case "response.completed" | "response.incomplete":
                 self._on_end(event.get("response") or {}, complete=kind == "response.completed")
             case "response.failed":
-                raise response_error((event.get("response") or {}).get("error"), self.url)
+                raise response_error((event.get("response") or {}).get("error"), self._url)
             case "error":
                 raise response_error(
-                    event.get("error") if isinstance(event.get("error"), dict) else event, self.url
+                    event.get("error") if isinstance(event.get("error"), dict) else event, self._url
                 )
             case _:
                 pass  # response.created, in_progress, content_part.*, *.done texts: nothing to fold
@@ -246,12 +287,15 @@ class ResponsesExchange(_Exchange):
         if kind != "function_call":
             return
         record.tool = len(self._tools)
-        acc = self._tools[record.tool] = _ToolAcc(str(item.get("call_id") or ""), str(item.get("name") or ""))
+        parts = self._tools[record.tool] = ToolCallParts(
+            str(item.get("call_id") or ""), str(item.get("name") or "")
+        )
         args = str(item.get("arguments") or "")
         if args:
-            acc.args.append(args)
+            parts.args.append(args)
             record.streamed = True
-        self._got_delta(ToolCallDelta(record.tool, acc.id or None, acc.name or None, args))
+        self._deltas += 1
+        self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
 
     def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
         record = self._items.get(index)
@@ -260,16 +304,16 @@ class ResponsesExchange(_Exchange):
             record = self._items[index]
         if record.streamed:
             if record.kind == "function_call":
-                acc = self._tools[record.tool]
-                acc.id = acc.id or str(item.get("call_id") or "")
-                acc.name = acc.name or str(item.get("name") or "")
+                parts = self._tools[record.tool]
+                parts.id = parts.id or str(item.get("call_id") or "")
+                parts.name = parts.name or str(item.get("name") or "")
             return
         if record.kind == "message":
             text = "".join(str(p.get("text") or "") for p in item.get("content") or () if isinstance(p, dict))
             self._on_text({"output_index": index}, text)
         elif record.kind == "function_call":
-            acc = self._tools[record.tool]
-            acc.id = acc.id or str(item.get("call_id") or "")
+            parts = self._tools[record.tool]
+            parts.id = parts.id or str(item.get("call_id") or "")
             self._on_arguments({"output_index": index}, str(item.get("arguments") or ""))
         elif record.kind == "reasoning":
             for i, part in enumerate(item.get("summary") or ()):
@@ -281,16 +325,18 @@ class ResponsesExchange(_Exchange):
         if text:
             self._item(event).streamed = True
             self._content.append(text)
-            self._got_delta(TextDelta(text))
+            self._deltas += 1
+            self._emit(TextDelta(text))
 
     def _on_arguments(self, event: Mapping[str, Any], args: str) -> None:
         record = self._item(event)
         if record.tool < 0:
-            raise MalformedResponse(f"function call arguments for a {record.kind!r} item from {self.url}")
+            raise MalformedResponse(f"function call arguments for a {record.kind!r} item from {self._url}")
         if args:
             record.streamed = True
             self._tools[record.tool].args.append(args)
-            self._got_delta(ToolCallDelta(record.tool, None, None, args))
+            self._deltas += 1
+            self._emit(ToolCallDelta(record.tool, None, None, args))
 
     def _on_reasoning(self, part: tuple[str, int, int], text: str) -> None:
         if not text:
@@ -301,9 +347,7 @@ class ResponsesExchange(_Exchange):
         self._part = part
         self._reasoning.append(text)
         self._deltas += 1
-        if self.events is not None:
-            self.events.append(ReasoningDelta(text))
-            self._poke()
+        self._emit(ReasoningDelta(text))
 
     def _on_end(self, response: Mapping[str, Any], *, complete: bool) -> None:
         self._usage = response.get("usage") or None
@@ -312,9 +356,31 @@ class ResponsesExchange(_Exchange):
         else:
             reason = (response.get("incomplete_details") or {}).get("reason")
             self._finish = "content_filter" if reason == "content_filter" else "length"
-        self._done = True
+        self.done = True
 
     # -- the end ----------------------------------------------------------------------------------
+    def plain(self, body: str) -> None:
+        try:
+            doc = json.loads(body)
+            if doc.get("status") == "failed":
+                raise response_error(doc.get("error"), self._url)
+            for index, item in enumerate(doc["output"]):
+                self._on_item_done(index, item)
+            self._on_end(doc, complete=doc.get("status", "completed") == "completed")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise MalformedResponse(f"unexpected response from {self._url}: {body[:120]!r}") from None
+
+    def completion(self, ttft_s: float | None, total_s: float) -> Completion:
+        return Completion(
+            content="".join(self._content),
+            tool_calls=tuple(parts.call(i) for i, parts in sorted(self._tools.items())),
+            finish_reason=self._finish,
+            usage=self._make_usage(),
+            ttft_s=ttft_s,
+            total_s=total_s,
+            reasoning="".join(self._reasoning),
+        )
+
     def _make_usage(self) -> Usage:
         u = self._usage
         if not u:
@@ -323,28 +389,6 @@ class ResponsesExchange(_Exchange):
         return Usage(
             int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), cached_tokens=int(cached)
         )
-
-    def _completion(self) -> Completion:
-        completion = super()._completion()
-        return replace(completion, reasoning="".join(self._reasoning)) if self._reasoning else completion
-
-    def _finish_plain(self, body: str) -> None:
-        """A server that ignored ``stream: true`` and sent one ``response`` object."""
-        try:
-            doc = json.loads(body)
-            if doc.get("status") == "failed":
-                raise response_error(doc.get("error"), self.url)
-            for index, item in enumerate(doc["output"]):
-                self._on_item_done(index, item)
-            self._on_end(doc, complete=doc.get("status", "completed") == "completed")
-        except ModelError as exc:
-            self.fail(exc)
-            return
-        except (ValueError, TypeError, KeyError, AttributeError):
-            self.fail(MalformedResponse(f"unexpected response from {self.url}: {body[:120]!r}"))
-            return
-        self._ttft = self._loop.time() - self._t0
-        self._resolve()
 
 
 def response_error(err: object, url: str) -> ModelError:

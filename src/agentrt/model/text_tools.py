@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentrt.interfaces import Model
-from agentrt.model.types import Completion, Message, StreamEvent, TextDelta, ToolCall, message_text
+from agentrt.messages import Completion, Message, StreamEvent, TextDelta, ToolCall, message_text
 
 _TAG_RE = re.compile(r"<(/?)tool_call>", re.IGNORECASE)
 _OPEN_TAG_RE = re.compile(r"<tool_call>", re.IGNORECASE)
@@ -609,3 +609,6 @@ class TextToolModel:
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
         completion = await self.inner.complete(rewrite_history(messages, tools))
         return self._finish(completion, messages, tools)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

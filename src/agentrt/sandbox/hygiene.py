@@ -18,6 +18,7 @@ The CLI calls ``harden_runtime()`` and ``become_subreaper()`` once at start-up (
   collect one zombie per sandboxed command). An orphan that called ``setsid`` itself looks exactly
   like a ``run_command`` child and is left alone; under bwrap (pid namespace) and under the Landlock
   helper (a supervising subreaper) such orphans are killed before they can reach the runtime.
+* ``own_children`` lists the runtime's children (all threads'); ``reap_orphans`` and the tests use it.
 """
 
 from __future__ import annotations
@@ -68,18 +69,26 @@ def _adopted(pid: int, session: int, own_session: int, own_depth: int) -> bool:
     return session not in (pid, own_session) or _pid_ns_depth(pid) > own_depth
 
 
-def _own_children() -> set[int]:
+def own_children(task_dir: str | os.PathLike[str] = "/proc/self/task") -> set[int]:
+    """Pids of this process's children: the ``children`` files of all its threads, merged.
+
+    A child belongs to the thread that forked it, so every thread must be read. Threads come and go
+    (asyncio's child-watcher threads do) between listing ``task_dir`` and opening a thread's file;
+    such a vanished thread is skipped, whatever ``OSError`` its file gives (``FileNotFoundError``
+    once the thread is gone; one that exits after the open reads as empty). Without ``/proc``: empty.
+    ``task_dir`` is a parameter only so that tests can point it at a fake tree.
+    """
     children: set[int] = set()
     try:
-        tasks = os.listdir("/proc/self/task")
+        tasks = os.listdir(task_dir)
     except OSError:
         return children
     for task in tasks:
         try:
-            with open(f"/proc/self/task/{task}/children", encoding="ascii") as f:
+            with open(os.path.join(task_dir, task, "children"), encoding="ascii") as f:
                 children.update(int(pid) for pid in f.read().split())
         except OSError:
-            continue
+            continue  # the thread exited since the listing
     return children
 
 
@@ -87,7 +96,7 @@ def reap_orphans() -> list[int]:
     """Reap exited adopted orphans and kill those whose command is gone; return the pids reaped."""
     me, own_session, own_depth = os.getpid(), os.getsid(0), _pid_ns_depth("self")
     reaped: list[int] = []
-    for pid in sorted(_own_children()):
+    for pid in sorted(own_children()):
         info = _stat(pid)
         if info is None:
             continue

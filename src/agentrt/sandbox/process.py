@@ -2,7 +2,7 @@
 
 ``run_command`` is the one place where agentrt starts the commands a model asks for. Each call:
 
-* wraps the argv with the given ``Sandbox`` (``NoSandbox`` by default);
+* wraps the argv with the given ``Sandbox`` (always given: ``NoSandbox()`` runs it unconfined);
 * starts the child in a new session, so it leads its own process group, with stdin on /dev/null;
 * reads stdout and stderr as they arrive into two buffers capped at ``output_cap`` bytes each,
   keeping the head and the tail and counting what was dropped, so the child never blocks on a
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.interfaces import Sandbox
+from agentrt.process_group import signal_group
 from agentrt.sandbox.hygiene import reap_orphans
-from agentrt.sandbox.none import NoSandbox
+from agentrt.truncation import omission
 
-_OMITTED = "\n[... {} bytes omitted ...]\n"
 _DRAIN_S = 0.25
 """How long to wait for the pipes to close once the child exited and its group was killed."""
 _REAP_S = 5.0
@@ -109,7 +109,7 @@ class _CappedBuffer:
         omitted = self.total - len(head) - len(tail)
         return (
             head.decode("utf-8", errors="replace")
-            + _OMITTED.format(omitted)
+            + omission(omitted, "bytes")
             + tail.decode("utf-8", errors="replace")
         )
 
@@ -165,14 +165,15 @@ async def run_command(
     cmd: Sequence[str] | str,
     *,
     cwd: Path,
+    sandbox: Sandbox,
     timeout_s: float = 60.0,
     env: Mapping[str, str] | None = None,
     output_cap: int = 64 * 1024,
     grace_s: float = 2.0,
-    sandbox: Sandbox | None = None,
     max_output_bytes: int | None = None,
 ) -> RunResult:
-    """Run ``cmd`` in ``cwd`` and return what it did; a string runs through ``/bin/sh -c``.
+    """Run ``cmd`` in ``cwd`` under ``sandbox`` and return what it did; a string runs through
+    ``/bin/sh -c``. Running unconfined is asked for explicitly, with ``NoSandbox()``.
 
     ``env=None`` lets the child inherit the runtime's environment; a mapping is the child's whole
     environment. A missing executable gives exit code 127 (126 when it cannot be executed) with
@@ -186,10 +187,9 @@ async def run_command(
     if limit < 0:
         raise ValueError(f"max_output_bytes must be >= 0, got {max_output_bytes!r}")
     _check_cwd(cwd)
-    box: Sandbox = sandbox if sandbox is not None else NoSandbox()
-    full = box.wrap(argv, cwd)
+    full = sandbox.wrap(argv, cwd)
     if not full:
-        raise ValueError(f"sandbox {box.name!r} returned an empty argv")
+        raise ValueError(f"sandbox {sandbox.name!r} returned an empty argv")
     loop = asyncio.get_running_loop()
     proto = _Collector(loop, output_cap, limit)
     started = time.monotonic()
@@ -258,7 +258,7 @@ async def _finish_start(
 
 async def _kill_and_reap(transport: asyncio.SubprocessTransport, proto: _Collector) -> None:
     """SIGKILL the child's whole group and wait (boundedly) until the child has been reaped."""
-    _signal_group(transport.get_pid(), signal.SIGKILL)
+    signal_group(transport.get_pid(), signal.SIGKILL)
     await _wait_for(proto.exited, _REAP_S)
 
 
@@ -322,9 +322,9 @@ async def _supervise(pid: int, proto: _Collector, timeout_s: float, grace_s: flo
         )
     if proto.exited.done():
         return False
-    _signal_group(pid, signal.SIGTERM)
+    signal_group(pid, signal.SIGTERM)
     if not await _wait_for(proto.exited, grace_s):
-        _signal_group(pid, signal.SIGKILL)
+        signal_group(pid, signal.SIGKILL)
         await _wait_for(proto.exited, _REAP_S)
     return not proto.flooded.done()
 
@@ -337,18 +337,11 @@ async def _clear_group(pid: int, proto: _Collector, transport: asyncio.Subproces
     writer left the end of the output is imminent, so the last wait is long only when a writer
     could not be killed (one this user cannot see in /proc, or one stuck in the kernel).
     """
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     if await _wait_for(proto.closed, _DRAIN_S):
         return
     _kill_pipe_writers(_pipe_inodes(transport))
     await _wait_for(proto.closed, _REAP_S)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _pipe_inodes(transport: asyncio.SubprocessTransport) -> set[int]:
@@ -416,7 +409,7 @@ def _kill_verified(pid: int, proc_dir: str, links: set[str]) -> None:
         if _writes_to(proc_dir, links):
             pgid = os.getpgid(pid)
             if pgid not in (0, 1, os.getpgrp()):
-                _signal_group(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     except OSError:
         pass

@@ -2,23 +2,37 @@
 
 The model learns the outcome as Codex reports it: the success summary (``Success. Updated the
 following files:`` …) or the error text. Renderers get a ``file_change`` item and per-file diffs.
+The tool owns how it writes: a sandboxed session gives it a writer confined to the policy; an
+unconfined one says so by passing ``local_write``.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentrt.agent.render import FILE_DIFF
+from agentrt.events import FileChange, FileDiff, ItemCompleted, PatchChange
+from agentrt.tools.apply_patch.fsops import FileWrite
 from agentrt.tools.registry import ToolContext, function_spec
 
 _KINDS = {"AddFile": "add", "DeleteFile": "delete", "UpdateFile": "update"}
 
 
+@dataclass(frozen=True, slots=True)
+class _Target:
+    change: PatchChange
+    path: Path
+    dest: Path | None
+
+
 class ApplyPatchTool:
     name = "apply_patch"
+
+    def __init__(self, write: FileWrite) -> None:
+        self.write = write
 
     def spec(self) -> dict[str, Any]:
         return function_spec(
@@ -30,66 +44,51 @@ class ApplyPatchTool:
         )
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
-        return apply_and_report(args["input"], ctx.cwd, ctx)
+        return self.apply(args["input"], ctx.cwd, ctx)
+
+    def invocation(self, argv: Sequence[str], cwd: Path, ctx: ToolContext) -> str | None:
+        """The patch result when ``argv`` is an apply_patch invocation; ``None`` for any other command."""
+        from agentrt.tools.apply_patch import parse_invocation
+
+        found = parse_invocation(list(argv))
+        if found is None:
+            return None
+        text, workdir = (
+            (found, None) if isinstance(found, str) else (found.patch, getattr(found, "workdir", None))
+        )
+        return self.apply(text, cwd / workdir if workdir else cwd, ctx)
+
+    def apply(self, text: str, cwd: Path, ctx: ToolContext) -> str:
+        from agentrt.tools.apply_patch import PatchError, apply_patch, parse_patch
+
+        item_id = ctx.ids.new()
+        try:
+            hunks = parse_patch(text)
+        except PatchError as exc:
+            ctx.emit(ItemCompleted(FileChange(item_id, (), "failed")))
+            return f"error: {exc.message}"
+        targets = [_target(h, cwd) for h in hunks]
+        changes = tuple(t.change for t in targets)
+        before = {t.path: _read(t.path) for t in targets}
+        try:
+            result = apply_patch(text, cwd, write=self.write)
+        except PatchError as exc:
+            ctx.emit(ItemCompleted(FileChange(item_id, changes, "failed")))
+            return f"error: {exc.message}"
+        for t in targets:
+            _emit_diff(ctx, t.change.path, before[t.path], _read(t.dest or t.path))
+        ctx.emit(ItemCompleted(FileChange(item_id, changes, "completed")))
+        return str(result.summary())
 
 
-async def apply_patch_invocation(argv: Sequence[str], cwd: Path, ctx: ToolContext) -> str | None:
-    """The patch result when ``argv`` is an apply_patch invocation; ``None`` for any other command."""
-    from agentrt.tools.apply_patch import parse_invocation
-
-    found = parse_invocation(list(argv))
-    if found is None:
-        return None
-    text, workdir = (
-        (found, None) if isinstance(found, str) else (found.patch, getattr(found, "workdir", None))
-    )
-    target = cwd / workdir if workdir else cwd
-    return apply_and_report(text, target, ctx)
-
-
-def apply_and_report(text: str, cwd: Path, ctx: ToolContext) -> str:
-    from agentrt.tools.apply_patch import PatchError, apply_patch, parse_patch
-
-    item_id = ctx.ids.new()
-    try:
-        hunks = parse_patch(text)
-    except PatchError as exc:
-        _emit_change(ctx, item_id, [], "failed")
-        return f"error: {exc.message}"
-    changes = [_change(h, cwd) for h in hunks]
-    before = {c["abs"]: _read(c["abs"]) for c in changes}
-    try:
-        result = apply_patch(text, cwd, write=ctx.patch_write)
-    except PatchError as exc:
-        _emit_change(ctx, item_id, changes, "failed")
-        return f"error: {exc.message}"
-    for change in changes:
-        target = change.get("dest") or change["abs"]
-        _emit_diff(ctx, change["path"], before[change["abs"]], _read(target))
-    _emit_change(ctx, item_id, changes, "completed")
-    return str(result.summary())
-
-
-def _change(hunk: Any, cwd: Path) -> dict[str, Any]:
+def _target(hunk: Any, cwd: Path) -> _Target:
     path = Path(hunk.path)
-    absolute = path if path.is_absolute() else cwd / path
-    change: dict[str, Any] = {
-        "path": str(hunk.path),
-        "kind": _KINDS.get(type(hunk).__name__, "update"),
-        "abs": absolute,
-    }
+    change = PatchChange(str(hunk.path), _KINDS.get(type(hunk).__name__, "update"))
     move_to = getattr(hunk, "move_to", None)
+    dest = None
     if move_to:
-        dest = Path(move_to)
-        change["dest"] = dest if dest.is_absolute() else cwd / dest
-    return change
-
-
-def _emit_change(ctx: ToolContext, item_id: str, changes: list[dict[str, Any]], status: str) -> None:
-    shown = [{"path": c["path"], "kind": c["kind"]} for c in changes]
-    ctx.emit(
-        "item.completed", {"item": {"id": item_id, "type": "file_change", "changes": shown, "status": status}}
-    )
+        dest = Path(move_to) if Path(move_to).is_absolute() else cwd / move_to
+    return _Target(change, path if path.is_absolute() else cwd / path, dest)
 
 
 def _emit_diff(ctx: ToolContext, path: str, old: str, new: str) -> None:
@@ -99,7 +98,7 @@ def _emit_diff(ctx: ToolContext, path: str, old: str, new: str) -> None:
         )
     )
     if diff:
-        ctx.emit(FILE_DIFF, {"path": path, "diff": diff})
+        ctx.emit(FileDiff(path, diff))
 
 
 def _read(path: Path) -> str:

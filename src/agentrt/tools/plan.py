@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentrt.events import ItemCompleted, ItemStarted, ItemUpdated, TodoEntry, TodoList
 from agentrt.tools.registry import ToolArgumentError, ToolContext, function_spec
 
 STATUSES = ("pending", "in_progress", "completed")
 
 
 class PlanTool:
+    """Owns the plan: one ``todo_list`` item per turn, started by the first update, updated by the
+    next ones, completed when the turn ends."""
+
     name = "update_plan"
+
+    def __init__(self) -> None:
+        self.item_id: str | None = None
+        self.items: tuple[TodoEntry, ...] = ()
 
     def spec(self) -> dict[str, Any]:
         step = {
@@ -38,17 +46,19 @@ class PlanTool:
                 raise ToolArgumentError(
                     f"plan[{i}] must be {{step: string, status: one of {', '.join(STATUSES)}}}"
                 )
-            items.append({"text": s["step"], "completed": s["status"] == "completed"})
+            items.append(TodoEntry(s["step"], s["status"] == "completed"))
         if sum(1 for s in steps if s["status"] == "in_progress") > 1:
             raise ToolArgumentError("at most one step may be in_progress")
-        plan = ctx.plan
-        first = plan.item_id is None
-        if first:
-            plan.item_id = ctx.ids.new()
-        plan.items = items
-        ctx.emit("item.started" if first else "item.updated", {"item": todo_item(plan.item_id or "", items)})
+        first = self.item_id is None
+        if self.item_id is None:
+            self.item_id = ctx.ids.new()
+        self.items = tuple(items)
+        item = TodoList(self.item_id, self.items)
+        ctx.emit(ItemStarted(item) if first else ItemUpdated(item))
         return "Plan updated"
 
-
-def todo_item(item_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": item_id, "type": "todo_list", "items": items}
+    def end_turn(self, ctx: ToolContext) -> None:
+        """Complete the turn's plan item, if there is one."""
+        if self.item_id is not None:
+            ctx.emit(ItemCompleted(TodoList(self.item_id, self.items)))
+            self.item_id = None

@@ -4,49 +4,36 @@ A tool is a name, a JSON-schema ``spec`` (Chat Completions function shape) and a
 ``ToolRegistry.dispatch`` decodes and checks the arguments first: malformed JSON, a missing or
 mistyped argument, or an unknown tool go back to the model as an error text and nothing runs.
 Whatever a tool returns is cut to the output budget (head and tail kept) before the model sees it.
+A tool owns its state; the ``ToolContext`` every call gets is small.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from agentrt.agent.approvals import ApprovalGate
-from agentrt.agent.events import ItemIds
-from agentrt.interfaces import Sandbox
-from agentrt.model.types import ToolCall
-from agentrt.tools.apply_patch.fsops import FileWrite
+from agentrt.events import Event, ItemIds
+from agentrt.messages import ToolCall
+from agentrt.truncation import head_tail
 
 
 class ToolArgumentError(Exception):
     """The model's arguments do not fit the tool; the message goes back to the model."""
 
 
-@dataclass
-class PlanState:
-    item_id: str | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ToolContext:
+    """What every tool call gets: the directory it works in and where it reports.
+
+    Everything else a tool needs (a sandbox, an environment, a plan, a file writer) it owns itself.
+    """
+
     cwd: Path
-    emit: Callable[[str, dict[str, Any]], None]
+    emit: Callable[[Event], None]
     ids: ItemIds
-    env: Mapping[str, str] | None = None
-    sandbox: Sandbox | None = None
-    output_cap: int = 64 * 1024
-    default_timeout_s: float = 120.0
-    plan: PlanState = field(default_factory=PlanState)
-    approvals: ApprovalGate | None = None
-    """``None``: commands run (under ``sandbox``) without any approval step."""
-    ready: Callable[[], Awaitable[None]] | None = None
-    """Awaited before a command runs: lets a session finish proving its sandbox (sets ``sandbox``, ``env``)."""
-    patch_write: FileWrite | None = None
-    """How ``apply_patch`` writes; ``None``: directly. A sandboxed session confines it to the policy."""
 
 
 class Tool(Protocol):
@@ -55,6 +42,13 @@ class Tool(Protocol):
     def spec(self) -> dict[str, Any]: ...
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> str: ...
+
+
+@runtime_checkable
+class EndsWithTurn(Protocol):
+    """A tool with something to close when a turn ends (the plan tool's open ``todo_list`` item)."""
+
+    def end_turn(self, ctx: ToolContext) -> None: ...
 
 
 def function_spec(
@@ -94,7 +88,12 @@ class ToolRegistry:
             output = await tool.run(args, ctx)
         except ToolArgumentError as exc:
             return f"error: invalid arguments for {call.name}: {exc}. The tool did not run."
-        return truncate_middle(output, self.output_max_bytes)
+        return head_tail(output, self.output_max_bytes)
+
+    def end_turn(self, ctx: ToolContext) -> None:
+        for tool in self.tools.values():
+            if isinstance(tool, EndsWithTurn):
+                tool.end_turn(ctx)
 
 
 def decode_arguments(raw: str) -> dict[str, Any]:
@@ -133,14 +132,3 @@ def check_arguments(spec: dict[str, Any], args: Mapping[str, Any]) -> None:
             not isinstance(value, py) or (isinstance(value, bool) and expected != "boolean")
         ):
             raise ToolArgumentError(f"argument {key!r} must be of type {expected}")
-
-
-def truncate_middle(text: str, max_bytes: int) -> str:
-    """At most about ``max_bytes`` of UTF-8: the head and the tail, the cut marked with its size."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= max_bytes:
-        return text
-    half = max_bytes // 2
-    head = data[:half].decode("utf-8", "ignore")
-    tail = data[-half:].decode("utf-8", "ignore")
-    return f"{head}\n[... {len(data) - 2 * half} bytes truncated ...]\n{tail}"

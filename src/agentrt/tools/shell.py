@@ -8,18 +8,64 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentrt.agent.approvals import looks_like_sandbox_denial
-from agentrt.interfaces import Sandbox
+from agentrt.events import CommandExecution, ItemCompleted, ItemStarted
+from agentrt.interfaces import Approvals, Sandbox
+from agentrt.sandbox.denial import looks_like_sandbox_denial
 from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.process import RunResult, run_command
+from agentrt.tools.patch import ApplyPatchTool
 from agentrt.tools.registry import ToolArgumentError, ToolContext, function_spec
 
 
+@dataclass(frozen=True, slots=True)
+class Confinement:
+    """How the model's commands run: under ``sandbox``, with exactly ``env`` as their environment.
+
+    Running unconfined is said explicitly: ``Confinement(NoSandbox(), env)``.
+    """
+
+    sandbox: Sandbox
+    env: Mapping[str, str]
+
+
+ConfinementSource = Confinement | Callable[[], Awaitable[Confinement]]
+"""A confinement, or a coroutine function that gives one (awaited before the first command: a
+session may still be proving its sandbox while the model answers)."""
+
+
 class ShellTool:
+    """Owns how commands run: the confinement, the approvals, the output cap and default timeout.
+
+    A command that is really a patch goes to ``patch`` (the session's ``apply_patch`` tool).
+    """
+
     name = "shell"
+
+    def __init__(
+        self,
+        confinement: ConfinementSource,
+        patch: ApplyPatchTool,
+        *,
+        approvals: Approvals | None = None,
+        output_cap: int = 64 * 1024,
+        default_timeout_s: float = 120.0,
+    ) -> None:
+        self._confinement = confinement
+        self.patch = patch
+        self.approvals = approvals
+        """``None``: commands run (confined) with no approval step."""
+        self.output_cap = output_cap
+        self.default_timeout_s = default_timeout_s
+
+    async def confinement(self) -> Confinement:
+        if not isinstance(self._confinement, Confinement):
+            self._confinement = await self._confinement()
+        return self._confinement
 
     def spec(self) -> dict[str, Any]:
         return function_spec(
@@ -50,70 +96,60 @@ class ShellTool:
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ToolArgumentError("'command' must be a non-empty list of strings")
         cwd = resolve_dir(ctx.cwd, args.get("workdir"))
-        from agentrt.tools.patch import apply_patch_invocation
-
-        patched = await apply_patch_invocation(argv, cwd, ctx)
+        patched = self.patch.invocation(argv, cwd, ctx)
         if patched is not None:
             return patched
-        timeout_s = args["timeout_ms"] / 1000 if args.get("timeout_ms") else ctx.default_timeout_s
+        timeout_s = args["timeout_ms"] / 1000 if args.get("timeout_ms") else self.default_timeout_s
         if timeout_s <= 0:
             raise ToolArgumentError("'timeout_ms' must be positive")
-        if ctx.ready is not None:
-            await ctx.ready()
-        sandbox, refusal = await self._admit(argv, cwd, args, ctx)
+        confinement = await self.confinement()
+        sandbox, refusal = await self._admit(argv, cwd, args, confinement.sandbox)
         if refusal is not None:
             self._declined(argv, refusal, ctx)
             return f"error: {refusal}"
         output, result = await self._execute(argv, cwd, timeout_s, ctx, sandbox)
-        denial = looks_like_sandbox_denial(result.exit_code, output) if sandbox is not None else None
+        denial = looks_like_sandbox_denial(result.exit_code, output)
         if (
             denial
-            and ctx.approvals is not None
-            and await ctx.approvals.rerun_unsandboxed(argv, str(cwd), denial)
+            and sandbox is confinement.sandbox
+            and not isinstance(sandbox, NoSandbox)
+            and self.approvals is not None
+            and await self.approvals.rerun_unsandboxed(argv, str(cwd), denial)
         ):
             output, result = await self._execute(argv, cwd, timeout_s, ctx, NoSandbox())
         return _for_model(output, result)
 
     async def _admit(
-        self, argv: list[str], cwd: Path, args: dict[str, Any], ctx: ToolContext
-    ) -> tuple[Sandbox | None, str | None]:
-        """The sandbox to run under (``None``: the context's own), or why the command may not run."""
-        gate = ctx.approvals
+        self, argv: list[str], cwd: Path, args: dict[str, Any], sandbox: Sandbox
+    ) -> tuple[Sandbox, str | None]:
+        """The sandbox to run under, or why the command may not run."""
+        gate = self.approvals
         if args.get("with_escalated_permissions"):
             if gate is None:
-                return None, "running outside the sandbox cannot be requested here"
+                return sandbox, "running outside the sandbox cannot be requested here"
             refusal = await gate.escalate(argv, str(cwd), str(args.get("justification") or ""))
-            return (NoSandbox(), None) if refusal is None else (None, refusal)
+            return (NoSandbox(), None) if refusal is None else (sandbox, refusal)
         if gate is not None:
-            return ctx.sandbox, await gate.before_run(argv, str(cwd))
-        return ctx.sandbox, None
+            return sandbox, await gate.before_run(argv, str(cwd))
+        return sandbox, None
 
     def _declined(self, argv: list[str], reason: str, ctx: ToolContext) -> None:
-        item = {"id": ctx.ids.new(), "type": "command_execution", "command": shlex.join(argv)}
-        ctx.emit(
-            "item.completed",
-            {"item": {**item, "aggregated_output": reason, "exit_code": None, "status": "declined"}},
-        )
+        item = CommandExecution(ctx.ids.new(), shlex.join(argv), reason, None, "declined")
+        ctx.emit(ItemCompleted(item))
 
     async def _execute(
-        self, argv: list[str], cwd: Path, timeout_s: float, ctx: ToolContext, sandbox: Sandbox | None
+        self, argv: list[str], cwd: Path, timeout_s: float, ctx: ToolContext, sandbox: Sandbox
     ) -> tuple[str, RunResult]:
-        item_id = ctx.ids.new()
-        command = shlex.join(argv)
-        item: dict[str, Any] = {"id": item_id, "type": "command_execution", "command": command}
-        ctx.emit(
-            "item.started",
-            {"item": {**item, "aggregated_output": "", "exit_code": None, "status": "in_progress"}},
-        )
+        item = CommandExecution(ctx.ids.new(), shlex.join(argv))
+        ctx.emit(ItemStarted(item))
+        env = (await self.confinement()).env
         result = await run_command(
-            argv, cwd=cwd, timeout_s=timeout_s, env=ctx.env, output_cap=ctx.output_cap, sandbox=sandbox
+            argv, cwd=cwd, timeout_s=timeout_s, env=env, output_cap=self.output_cap, sandbox=sandbox
         )
         output = aggregate(result)
         status = "completed" if result.ok else "failed"
-        ctx.emit(
-            "item.completed",
-            {"item": {**item, "aggregated_output": output, "exit_code": result.exit_code, "status": status}},
-        )
+        done = CommandExecution(item.id, item.command, output, result.exit_code, status, result.wall_s)
+        ctx.emit(ItemCompleted(done))
         return output, result
 
 

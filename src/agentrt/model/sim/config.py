@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-POLICIES = frozenset({"humaneval", "script"})
+POLICIES = frozenset({"humaneval", "script", "coding-agent"})
 """Reply policies the simulator knows."""
 
 FAULT_MODES = frozenset(
@@ -19,7 +19,8 @@ class SimConfig:
     """Everything that decides what the simulated server replies; equal configs give equal replies."""
 
     policy: str = "humaneval"
-    """``"humaneval"`` (answer coding tasks from ``tasks``) or ``"script"`` (replay ``script``)."""
+    """``"humaneval"`` (answer coding tasks from ``tasks``), ``"coding-agent"`` (solve them with tool
+    calls, as an agent in a repository would) or ``"script"`` (replay ``script``)."""
     seed: int = 0
     fail_rate: float = 0.15
     """Fraction of humaneval tasks whose first attempt is deliberately wrong."""

@@ -1,6 +1,6 @@
 """Reply policies of the simulated model: what the assistant says, decided only by the request and config.
 
-Both policies are stateless with respect to conversations: the reply depends on the messages of the
+All policies are stateless with respect to conversations: the reply depends on the messages of the
 request alone (the number of assistant turns so far picks the attempt or script step), so replaying a
 conversation replays its replies byte for byte.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentrt.messages import message_text
 from agentrt.model.sim.config import FAULT_MODES, SimConfig
-from agentrt.model.types import message_text
 
 _TOKEN_RE = re.compile(r"\s*\S+|\s+")
 
@@ -144,23 +144,39 @@ def failing_ids(config: SimConfig) -> frozenset[str]:
     return frozenset(random.Random(config.seed).sample(ids, k))
 
 
+TaskFields = tuple[str, str, str]
+"""``(id, spec, solution)`` of one humaneval task."""
+
+
+def keyed_tasks(config: SimConfig) -> list[tuple[str, TaskFields]]:
+    """The tasks keyed by their stripped spec, longest first; ``ValueError`` on bad or repeated ids.
+
+    Specs are matched without surrounding whitespace (prompts are often stripped), longest first so
+    that a spec containing another one wins.
+    """
+    fields = [_task_fields(t, i) for i, t in enumerate(config.tasks)]
+    if len({f[0] for f in fields}) != len(fields):
+        raise ValueError("humaneval task ids must be unique")
+    keyed = [(spec.strip(), (tid, spec, solution)) for tid, spec, solution in fields]
+    return sorted(keyed, key=lambda k: len(k[0]), reverse=True)
+
+
+def find_task(tasks: Sequence[tuple[str, TaskFields]], text: str) -> TaskFields | None:
+    """The task whose stripped spec occurs in ``text`` (the longest such), if any."""
+    return next((fields for key, fields in tasks if key in text), None)
+
+
 class HumanEvalPolicy:
     """Answers a coding task found by its spec in the first user message with a fenced Python module."""
 
     def __init__(self, config: SimConfig) -> None:
-        fields = [_task_fields(t, i) for i, t in enumerate(config.tasks)]
-        if len({f[0] for f in fields}) != len(fields):
-            raise ValueError("humaneval task ids must be unique")
-        # Matched without surrounding whitespace (prompts are often stripped), longest first so that a
-        # spec containing another one wins.
-        keyed = [(spec.strip(), (tid, spec, solution)) for tid, spec, solution in fields]
-        self._tasks = sorted(keyed, key=lambda k: len(k[0]), reverse=True)
+        self._tasks = keyed_tasks(config)
         self._failing = failing_ids(config)
 
     def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
         first_user = next((m for m in messages if m.get("role") == "user"), None)
         text = message_text(first_user.get("content")) if first_user else ""
-        task = next((fields for key, fields in self._tasks if key in text), None)
+        task = find_task(self._tasks, text)
         if task is None:
             return Reply(content="I do not know this task, so I cannot write a solution for it.")
         tid, spec, solution = task
@@ -196,7 +212,116 @@ class ScriptPolicy:
         return reply
 
 
+SOLUTION_FILE = "solution.py"
+TEST_COMMAND = ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+"""The coding agent's test run; ``-p no:cacheprovider`` keeps ``.pytest_cache`` out of the repository."""
+
+
+def tool_output(message: dict[str, Any]) -> str:
+    """The text a tool result carries: the ``output`` of a JSON ``{"output", "metadata"}`` object (the
+    shell tool's shape), else the raw content."""
+    text = message_text(message.get("content"))
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text
+    output = decoded.get("output") if isinstance(decoded, dict) else None
+    return output if isinstance(output, str) else text
+
+
+def last_exit_code(messages: Sequence[dict[str, Any]]) -> int | None:
+    """``metadata.exit_code`` of the last tool result, when it is a shell result that carries one."""
+    results = [m for m in messages if m.get("role") == "tool"]
+    if not results:
+        return None
+    try:
+        code = json.loads(message_text(results[-1].get("content")))["metadata"]["exit_code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return code if isinstance(code, int) else None
+
+
+def _call(name: str, arguments: dict[str, Any]) -> ToolCallSpec:
+    return ToolCallSpec(name=name, arguments=json.dumps(arguments))
+
+
+def _shell(content: str, *argv: str) -> Reply:
+    return Reply(content=content, tool_calls=(_call("shell", {"command": list(argv)}),))
+
+
+def _patch(content: str, lines: Sequence[str]) -> Reply:
+    """An ``apply_patch`` call with one update chunk of ``lines`` (each already marked ' ', '-' or '+')."""
+    body = "\n".join(("*** Begin Patch", f"*** Update File: {SOLUTION_FILE}", "@@", *lines, "*** End Patch"))
+    return Reply(content=content, tool_calls=(_call("apply_patch", {"input": body + "\n"}),))
+
+
+def _added(body: str) -> list[str]:
+    return ["+" + line for line in body.splitlines()]
+
+
+def _fix_lines(spec: str, solution: str) -> list[str]:
+    """Replace the wrong body line with ``solution``, anchored on the spec's last line as context.
+
+    ``WRONG_BODY`` occurs once in the file already; the context line makes the chunk read like a
+    real agent's edit and pins it right after the stub.
+    """
+    context = spec.splitlines()[-1] if spec.strip() else ""
+    return [" " + context, "-" + WRONG_BODY.rstrip("\n"), *_added(solution)]
+
+
+class CodingAgentPolicy:
+    """Plays a coding agent with ``shell`` and ``apply_patch`` on a humaneval task in a repository
+    that holds the task's stub as ``solution.py`` and its tests.
+
+    The task is found by its spec in the tool results (step 0 reads the stub); then a fixed sequence
+    follows, decided by the step (the number of assistant turns) and whether the task is in the seeded
+    failing share, so a replayed conversation replays its replies:
+
+    * passing task: ``cat`` stub, append the canonical body, run the tests, final answer;
+    * failing task: ``cat`` stub, append ``WRONG_BODY``, run the tests, replace the wrong line with
+      the canonical body, run the tests again, final answer.
+    """
+
+    def __init__(self, config: SimConfig) -> None:
+        self._tasks = keyed_tasks(config)
+        self._failing = failing_ids(config)
+
+    def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
+        step = assistant_turns(messages)
+        if step == 0:
+            return _shell("Reading the stub.", "cat", SOLUTION_FILE)
+        outputs = "\n".join(tool_output(m) for m in messages if m.get("role") == "tool")
+        task = find_task(self._tasks, outputs)
+        if task is None:
+            return Reply(content="I could not identify the task.")
+        plan = self.plan(task)
+        if step < len(plan):
+            return plan[step]
+        return _final_answer(task[0], last_exit_code(messages))
+
+    def plan(self, task: TaskFields) -> list[Reply]:
+        """The tool-calling replies for ``task``, by step; every later step is the final answer."""
+        tid, spec, solution = task
+        read = _shell("Reading the stub.", "cat", SOLUTION_FILE)
+        test = _shell("Running the tests.", *TEST_COMMAND)
+        if tid not in self._failing:
+            return [read, _patch(f"Implementing {tid}.", _added(solution)), test]
+        wrong = _patch(f"Implementing {tid}.", _added(WRONG_BODY))
+        fix = _patch("The tests fail; replacing the body.", _fix_lines(spec, solution))
+        return [read, wrong, test, fix, _shell("Running the tests again.", *TEST_COMMAND)]
+
+
+def _final_answer(tid: str, exit_code: int | None) -> Reply:
+    """The closing message; it reports a failing last test run (the agent harness may have changed the
+    repository), and otherwise claims success, which the canonical body earns."""
+    if exit_code is None or exit_code == 0:
+        return Reply(content=f"Implemented {tid}; the tests pass.")
+    return Reply(content=f"Implemented {tid}, but the last test run exited with code {exit_code}.")
+
+
 def make_policy(config: SimConfig) -> Policy:
     if config.policy == "script":
         return ScriptPolicy(config)
+    if config.policy == "coding-agent":
+        return CodingAgentPolicy(config)
     return HumanEvalPolicy(config)

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Mapping
 from json.encoder import encode_basestring_ascii as _q
 from typing import Any
 
+from agentrt.messages import message_text
 from agentrt.model.sim.policies import Reply, tokens
 from agentrt.model.sim.wire import CREATED, Event, Pacing, ReplyContext, completion_tokens, tool_call_id
-from agentrt.model.types import message_text
 
 PREFIX_EVENTS = 6
 """Events sent before a stream fault strikes: for a plain text reply, the head events and two deltas."""

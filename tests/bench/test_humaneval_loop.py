@@ -6,13 +6,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from agentrt.agent.humaneval import LoopConfig, solve
-from agentrt.agent.result import TaskResult
 from agentrt.bench.dataset import Task
-from agentrt.model.chat import Endpoint, Timeouts
-from agentrt.model.client import ChatClient
+from agentrt.bench.humaneval.loop import LoopConfig, solve
+from agentrt.bench.result import TaskResult
+from agentrt.model.client import OpenAIClient
+from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.retry import RetryPolicy
 from agentrt.model.sim import SimConfig, start_sim_server
+from agentrt.sandbox.none import NoSandbox
 
 ADD = Task(
     "t/add",
@@ -25,13 +26,13 @@ ADD = Task(
 def run_solve(tmp_path: Path, config: SimConfig, task: Task = ADD, **loop_kw: Any) -> TaskResult:
     async def main() -> TaskResult:
         async with await start_sim_server(config) as server:
-            client = ChatClient(
+            client = OpenAIClient(
                 Endpoint(server.base_url, config.model, simulated=True),
                 retry=RetryPolicy(max_retries=1, base_delay_s=0.01),
                 timeouts=Timeouts(headers_s=1, idle_s=1),
             )
             try:
-                return await solve(task, client, tmp_path / "ws", LoopConfig(**loop_kw))
+                return await solve(task, client, tmp_path / "ws", LoopConfig(sandbox=NoSandbox(), **loop_kw))
             finally:
                 await client.aclose()
 

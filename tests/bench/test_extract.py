@@ -7,7 +7,7 @@ import ast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentrt.agent.extract import assemble_module, drop_example_usage, extract_code
+from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
 
 
 def test_python_block_preferred_over_others() -> None:

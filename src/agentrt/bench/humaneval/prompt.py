@@ -1,8 +1,8 @@
-"""The words agentrt says to the model in the HumanEval loop: the task prompt and the retry message."""
+"""The words agentrt says to the model on HumanEval tasks: the contract loop's prompt and retry message."""
 
 from __future__ import annotations
 
-from agentrt.model.types import Message
+from agentrt.truncation import head_tail
 
 SYSTEM = (
     "You are an expert Python programmer. You write correct, complete Python modules. "
@@ -34,25 +34,18 @@ NO_CODE = """Your reply contained no Python code block, so nothing could be test
 Reply with the complete module in a single ```python code block."""
 
 
-def task_messages(spec: str, test: str) -> list[Message]:
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": TASK.format(spec=_with_newline(spec), test=_with_newline(test))},
-    ]
+def task_prompt(spec: str, test: str) -> str:
+    """The user message that states the task (the system message is ``SYSTEM``)."""
+    return TASK.format(spec=_with_newline(spec), test=_with_newline(test))
 
 
-def retry_message(outcome: str, output: str, limit: int) -> Message:
-    return {"role": "user", "content": RETRY.format(outcome=outcome, excerpt=excerpt(output, limit))}
+def retry_message(outcome: str, output: str, limit: int) -> str:
+    return RETRY.format(outcome=outcome, excerpt=excerpt(output, limit))
 
 
 def excerpt(text: str, limit: int) -> str:
-    """At most ``limit`` characters: a little of the head, most of the tail (where pytest sums up)."""
-    text = text.strip()
-    if len(text) <= limit:
-        return text
-    head = limit // 4
-    tail = limit - head
-    return f"{text[:head]}\n[... {len(text) - limit} characters omitted ...]\n{text[-tail:]}"
+    """At most ``limit`` characters: a quarter from the head, the rest from the tail (where pytest sums up)."""
+    return head_tail(text.strip(), limit, unit="characters", head_share=0.25)
 
 
 def _with_newline(text: str) -> str:

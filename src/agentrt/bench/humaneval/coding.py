@@ -1,0 +1,140 @@
+"""The full coding agent as a benchmark subject (``agentrt bench humaneval --agent exec``).
+
+Each task gets a temporary git repository holding the task's spec as a stub ``solution.py``, its
+test module ``test_solution.py`` and a ``pytest.ini``. The agent — the same loop, tools, base prompt
+and OS sandbox (``workspace-write``, no network) as ``agentrt exec`` — gets a short instruction and
+works until it answers. Then the harness judges: it copies the agent's ``solution.py`` next to its
+own untouched copy of the tests in a fresh directory and runs pytest there; the agent's word and
+anything else it left in the repository (a changed test, a ``conftest.py``) count for nothing.
+
+Row semantics: ``attempts`` are model requests; ``first_attempt_pass`` means the task passed and the
+agent's first test run passed; ``test_s`` sums the agent's pytest runs and the harness's check.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from agentrt.agent.instructions import environment_context
+from agentrt.agent.thread import Limits, Thread, TurnStopped
+from agentrt.bench.dataset import Task
+from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, run_tests
+from agentrt.bench.result import TaskResult, TaskTelemetry
+from agentrt.events import EventSink, ItemIds, NullSink
+from agentrt.interfaces import Model
+from agentrt.messages import Message
+from agentrt.sandbox import build_env, confined_write, policy_for, private_tmpdir
+from agentrt.sandbox.none import NoSandbox
+from agentrt.sandbox.process import run_command
+from agentrt.sandbox.select import make_sandbox
+from agentrt.tools.coding import coding_tools
+from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.shell import Confinement
+from agentrt.tools.workspace import Workspace
+
+INSTRUCTION = (
+    "Implement the function in solution.py so that the tests in test_solution.py pass. "
+    "Run the tests with `python -m pytest -q` to check your work, then reply with a one-line summary."
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """What every coding agent of a run shares."""
+
+    mechanism: str
+    """The sandbox mechanism proven at the start of the run (``bwrap`` or ``landlock``)."""
+    base_prompt: str
+    """The system prompt text (read once for all agents)."""
+    env: Mapping[str, str]
+    """The base environment of the agent's commands (``PATH`` leads to agentrt's interpreter)."""
+    home: Path
+    """``AGENTRT_HOME``, which the sandbox keeps out of the agent's reach."""
+    check: LoopConfig
+    """How the harness runs its own check (interpreter, timeout, environment, sandbox)."""
+    limits: Limits = Limits(max_turns=30, max_wall_s=600.0)
+
+
+async def solve_with_agent(
+    task: Task, model: Model, workdir: Path, config: AgentConfig, sink: EventSink | None = None
+) -> TaskResult:
+    """One coding agent on one task in ``workdir`` (created); never raises but for cancellation."""
+    started = time.perf_counter()
+    telemetry = TaskTelemetry(task.id, sink)
+    result = telemetry.result
+    try:
+        repo = await _make_repo(task, workdir / "repo")
+        stopped = await _run_agent(model, repo, config, telemetry)
+        passed, first_ok = await _judge(task, repo, workdir / "check", config.check, telemetry)
+        if stopped is not None and stopped.reason == "model_error" and not passed:
+            result.status, result.error = "error", stopped.message
+        else:
+            result.status = "passed" if passed else "failed"
+            result.first_attempt_pass = passed and first_ok
+    except OSError as exc:
+        result.status, result.error = "error", f"workspace: {exc}"
+    finally:
+        result.retries = max(0, result.attempts - 1)
+        result.wall_s = time.perf_counter() - started
+    return result
+
+
+async def _make_repo(task: Task, repo: Path) -> Path:
+    repo.mkdir(parents=True)
+    ws = Workspace(repo)
+    ws.write_file("solution.py", task.spec)
+    ws.write_file("test_solution.py", task.test)
+    ws.write_file("pytest.ini", PYTEST_INI)
+    done = await run_command(
+        ["git", "init", "-q", str(ws.root)], cwd=ws.root, timeout_s=30, sandbox=NoSandbox()
+    )
+    if not done.ok:
+        raise OSError(f"git init failed: {(done.stderr or done.stdout).strip()}")
+    return ws.root
+
+
+async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventSink) -> TurnStopped | None:
+    """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
+    policy = policy_for("workspace-write", repo, home=config.home, raw={})
+    with private_tmpdir(policy) as policy:
+        box = make_sandbox(config.mechanism, policy)
+        try:
+            env = build_env(config.env, None, tmpdir=policy.tmpdir, sandbox=box.name, network=False)
+            tools = ToolRegistry(coding_tools(Confinement(box, env), confined_write(policy)))
+            thread = Thread(
+                model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config)
+            )
+            await thread.run_turn(INSTRUCTION)
+        except TurnStopped as stop:
+            return stop
+        finally:
+            box.close()
+    return None
+
+
+def _history(repo: Path, config: AgentConfig) -> list[Message]:
+    context = environment_context(repo, approval_policy="never", sandbox_mode="workspace-write", shell="bash")
+    return [{"role": "system", "content": config.base_prompt}, {"role": "user", "content": context}]
+
+
+async def _judge(
+    task: Task, repo: Path, check_dir: Path, check: LoopConfig, telemetry: TaskTelemetry
+) -> tuple[bool, bool]:
+    """(the harness's own test run passed, the agent's first test run passed or it ran none)."""
+    first_ok = telemetry.test_runs[0] if telemetry.test_runs else True
+    check_dir.mkdir()
+    ws = Workspace(check_dir)
+    ws.write_file("test_solution.py", task.test)
+    ws.write_file("pytest.ini", PYTEST_INI)
+    solution = repo / "solution.py"
+    if not solution.is_file() or solution.is_symlink():
+        return False, first_ok
+    shutil.copyfile(solution, check_dir / "solution.py")
+    ctx = ToolContext(check_dir, NullSink().emit, ItemIds())
+    run = await run_tests(ws, check, ctx)
+    telemetry.result.test_s += run.wall_s
+    return run.ok, first_ok

@@ -1,0 +1,134 @@
+"""The contract loop: write → pytest → feed the failure back → retry (at most ``max_retries``).
+
+One call of ``solve`` is one agent on one task, in its own workspace directory, driven by the one
+agent loop (``Thread``) with no tools: the model answers with a module, and the answer's check
+extracts the code, writes ``solution.py`` and runs the task's tests. A pass accepts the answer; a
+failure sends pytest's output back as the next user message. The turn's ``max_turns`` is the
+contract's ``1 + max_retries`` model replies.
+
+``solve`` never raises for anything the model or the tests do: every outcome is a ``TaskResult``
+(``passed``, ``failed`` after the last retry, or ``error`` with the reason). Only cancellation
+propagates, after its test run is killed.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentrt.agent.thread import Limits, Thread, TurnStopped
+from agentrt.bench.dataset import Task
+from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
+from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
+from agentrt.bench.result import TaskResult, TaskTelemetry
+from agentrt.events import CommandExecution, EventSink, ItemCompleted, ItemStarted
+from agentrt.interfaces import Model, Sandbox
+from agentrt.sandbox.process import RunResult
+from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.workspace import Workspace
+
+PYTEST_INI = "[pytest]\n"
+"""Written into each workspace so pytest takes it as rootdir and reads no configuration above it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopConfig:
+    sandbox: Sandbox
+    """What the test runs are confined by (``NoSandbox()`` runs them unconfined, said explicitly)."""
+    max_retries: int = 3
+    test_timeout_s: float = 60.0
+    feedback_chars: int = 2000
+    python: str = field(default_factory=lambda: sys.executable)
+    """Absolute path of the interpreter that runs pytest (never a PATH lookup or a shim)."""
+    test_env: dict[str, str] | None = None
+    """Environment of the pytest runs; ``None`` = inherit agentrt's."""
+
+    def pytest_argv(self) -> list[str]:
+        return [
+            self.python,
+            "-B",
+            "-m",
+            "pytest",
+            "-q",
+            "--tb=short",
+            "-p",
+            "no:cacheprovider",
+            "test_solution.py",
+        ]
+
+
+async def run_tests(ws: Workspace, config: LoopConfig, ctx: ToolContext) -> RunResult:
+    """One pytest run in ``ws``, reported as a ``command_execution`` item."""
+    argv = config.pytest_argv()
+    item = CommandExecution(ctx.ids.new(), shlex.join(argv))
+    ctx.emit(ItemStarted(item))
+    run = await ws.run(argv, timeout_s=config.test_timeout_s, env=config.test_env, sandbox=config.sandbox)
+    output = run.stdout + run.stderr
+    status = "completed" if run.ok else "failed"
+    ctx.emit(
+        ItemCompleted(CommandExecution(item.id, item.command, output, run.exit_code, status, run.wall_s))
+    )
+    return run
+
+
+class ContractCheck:
+    """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
+
+    def __init__(self, task: Task, ws: Workspace, config: LoopConfig) -> None:
+        self.task, self.ws, self.config = task, ws, config
+        self.passed = False
+
+    async def __call__(self, reply: str, ctx: ToolContext) -> str | None:
+        code = extract_code(reply)
+        if code is None:
+            return NO_CODE
+        self.ws.write_file("solution.py", assemble_module(self.task.spec, drop_example_usage(code)))
+        run = await run_tests(self.ws, self.config, ctx)
+        if run.ok:
+            self.passed = True
+            return None
+        return retry_message(_outcome(run), run.stdout + run.stderr, self.config.feedback_chars)
+
+
+async def solve(
+    task: Task, model: Model, workdir: Path, config: LoopConfig, sink: EventSink | None = None
+) -> TaskResult:
+    """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events."""
+    started = time.perf_counter()
+    telemetry = TaskTelemetry(task.id, sink)
+    result = telemetry.result
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        ws = Workspace(workdir)
+        ws.write_file("pytest.ini", PYTEST_INI)
+        ws.write_file("test_solution.py", task.test)
+        check = ContractCheck(task, ws, config)
+        limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
+        thread = Thread(
+            model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
+            history=[{"role": "system", "content": SYSTEM}], check_final=check, streaming=False,
+        )  # fmt: skip
+        await thread.run_turn(task_prompt(task.spec, task.test))
+        result.status = "passed"
+        result.first_attempt_pass = result.attempts == 1
+    except TurnStopped as stop:
+        if stop.reason != "max_turns":
+            result.status, result.error = "error", stop.message
+    except OSError as exc:
+        result.status, result.error = "error", f"workspace: {exc}"
+    finally:
+        result.retries = max(0, result.attempts - 1)
+        result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _outcome(run: RunResult) -> str:
+    if run.timed_out:
+        return "the test run timed out"
+    if run.signal is not None:
+        return f"the test run was killed by signal {run.signal}"
+    return f"pytest exit code {run.exit_code}"

@@ -1,0 +1,80 @@
+"""What one agent run on one task reports: a row of the benchmark CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from agentrt.events import CommandExecution, Event, EventSink, ItemCompleted, ModelResponse
+
+Status = Literal["passed", "failed", "error"]
+"""``passed``: a test run passed. ``failed``: every attempt ran and none passed.
+``error``: the run stopped on something other than a failing test (model error, cancellation)."""
+
+
+@dataclass(slots=True)
+class TaskResult:
+    id: str
+    status: Status
+    attempts: int = 0
+    """Model calls whose reply reached the test runner (or was attempted)."""
+    retries: int = 0
+    """``attempts - 1`` when at least one attempt ran."""
+    first_attempt_pass: bool = False
+    wall_s: float = 0.0
+    model_s: float = 0.0
+    """Summed over attempts: request sent to stream end."""
+    ttft_s: float | None = None
+    """Time to first token of the first attempt."""
+    test_s: float = 0.0
+    """Summed over attempts: wall time of the pytest runs."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str = ""
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "status",
+    "attempts",
+    "retries",
+    "first_attempt_pass",
+    "wall_s",
+    "model_s",
+    "ttft_s",
+    "test_s",
+    "prompt_tokens",
+    "completion_tokens",
+    "error",
+)
+
+
+class TaskTelemetry:
+    """An ``EventSink`` that turns one task's agent events into its CSV row (``result``).
+
+    Model requests (``ModelResponse``) give ``attempts``, model time, the first TTFT and tokens;
+    finished pytest commands (``CommandExecution`` items) give ``test_s`` and ``test_runs`` (whether
+    each passed). Every event is passed on to ``forward``.
+    """
+
+    def __init__(self, task_id: str, forward: EventSink | None = None) -> None:
+        self.result = TaskResult(task_id, "failed")
+        self.test_runs: list[bool] = []
+        self.forward = forward
+
+    def emit(self, event: Event) -> None:
+        r = self.result
+        if isinstance(event, ModelResponse):
+            r.attempts += 1
+            r.model_s += event.total_s
+            if r.attempts == 1:
+                r.ttft_s = event.ttft_s
+            r.prompt_tokens += event.prompt_tokens
+            r.completion_tokens += event.completion_tokens
+        elif isinstance(event, ItemCompleted) and isinstance(event.item, CommandExecution):
+            item = event.item
+            if "pytest" in item.command and item.duration_s is not None:
+                r.test_s += item.duration_s
+                self.test_runs.append(item.exit_code == 0)
+        if self.forward is not None:
+            self.forward.emit(event)

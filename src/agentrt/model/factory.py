@@ -1,0 +1,121 @@
+"""The one way from provider configuration to a model: endpoint, key, headers, timeouts, retries and
+the request parameters each wire spells its own way. ``agentrt exec`` and ``agentrt bench`` both
+come through here.
+
+::
+
+    ProviderConfig + model id + environment + RequestSettings ──build_client──▶ OpenAIClient
+    OpenAIClient + text_tools ──agent_model──▶ Model (tools as text for models that need it)
+    Config ──model_for──▶ Model (exec)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from agentrt.config import Config, ProviderConfig, api_key_for, headers_for
+from agentrt.interfaces import Model
+from agentrt.model.client import OpenAIClient
+from agentrt.model.endpoint import Endpoint, Timeouts
+from agentrt.model.retry import RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSettings:
+    """What every request of a run carries, whatever the wire."""
+
+    temperature: float | None = None
+    """``None`` leaves sampling to the server."""
+    max_output_tokens: int | None = None
+    """Cap on one reply's tokens; ``None`` leaves it to the server."""
+    output_schema: dict[str, Any] | None = None
+    """A JSON Schema the final answer must match (structured output), or ``None``."""
+    text_tools: bool = False
+    """Tools travel in the message text; the chat wire then stops generation at an invented result."""
+
+
+def build_client(
+    provider: ProviderConfig,
+    model: str,
+    env: Mapping[str, str],
+    settings: RequestSettings = RequestSettings(),
+    *,
+    simulated: bool = False,
+) -> OpenAIClient:
+    """A client for ``model`` at ``provider``; ``ConfigError`` when a required key is missing."""
+    endpoint = Endpoint(
+        provider.base_url.rstrip("/"),
+        model,
+        api_key_for(provider, env),
+        simulated=simulated,
+        wire_api=provider.wire_api,
+        headers=tuple(headers_for(provider, env).items()),
+    )
+    idle_s = provider.stream_idle_timeout_ms / 1000
+    # A server that queues requests (llama.cpp runs one at a time) may send no headers for as long as
+    # it may go silent mid-stream, so the headers deadline is never shorter than the idle one.
+    timeouts = Timeouts(
+        connect_s=provider.connect_timeout_ms / 1000, headers_s=max(300.0, idle_s), idle_s=idle_s
+    )
+    retry = RetryPolicy(max_retries=provider.request_max_retries)
+    return OpenAIClient(
+        endpoint, retry=retry, timeouts=timeouts, params=request_params(settings, provider.wire_api)
+    )
+
+
+def request_params(settings: RequestSettings, wire_api: str) -> dict[str, Any]:
+    """The body parameters for ``settings``, named as ``wire_api`` names them."""
+    params: dict[str, Any] = {}
+    responses = wire_api == "responses"
+    if settings.output_schema is not None:
+        fmt = {"name": "output", "schema": settings.output_schema, "strict": True}
+        if responses:
+            params["text"] = {"format": {"type": "json_schema", **fmt}}
+        else:
+            params["response_format"] = {"type": "json_schema", "json_schema": fmt}
+    if settings.temperature is not None:
+        params["temperature"] = settings.temperature
+    if settings.max_output_tokens is not None:
+        params["max_output_tokens" if responses else "max_tokens"] = settings.max_output_tokens
+    if settings.text_tools and not responses:
+        from agentrt.model.text_tools import STOP
+
+        params["stop"] = STOP
+    return params
+
+
+def agent_model(client: OpenAIClient, settings: RequestSettings) -> Model:
+    """``client`` as an agent's model: wrapped in the text tool protocol when the settings say so."""
+    if settings.text_tools:
+        from agentrt.model.text_tools import TextToolModel
+
+        return TextToolModel(client)
+    return client
+
+
+def settings_for(config: Config, output_schema: dict[str, Any] | None = None) -> RequestSettings:
+    return RequestSettings(
+        temperature=config.temperature,
+        max_output_tokens=config.max_output_tokens,
+        output_schema=output_schema,
+        text_tools=config.use_text_tools,
+    )
+
+
+def model_for(
+    config: Config,
+    env: Mapping[str, str],
+    *,
+    base_url: str | None = None,
+    output_schema: dict[str, Any] | None = None,
+) -> Model:
+    """The model of an ``exec`` run: the configured provider (``base_url`` replaces its URL)."""
+    provider = config.provider
+    if base_url:
+        from dataclasses import replace
+
+        provider = replace(provider, base_url=base_url)
+    settings = settings_for(config, output_schema)
+    return agent_model(build_client(provider, config.model, env, settings), settings)
