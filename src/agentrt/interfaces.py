@@ -18,19 +18,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from agentrt.events import EventSink
 from agentrt.messages import Completion, Message, StreamEvent
 
-__all__ = ["APPROVAL_POLICIES", "SANDBOX_MODES", "WIRE_APIS", "Approvals", "EventSink", "Model", "Sandbox"]
+__all__ = [
+    "APPROVAL_POLICIES",
+    "SANDBOX_MODES",
+    "WIRE_APIS",
+    "ApprovalPolicy",
+    "Approvals",
+    "EventSink",
+    "Model",
+    "Sandbox",
+    "SandboxMode",
+    "WireApi",
+]
 
-SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
+SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
 """What commands may touch (``-s``, ``sandbox_mode``), Codex's names."""
-APPROVAL_POLICIES = ("untrusted", "on-failure", "on-request", "never")
+SANDBOX_MODES: tuple[SandboxMode, ...] = get_args(SandboxMode)
+ApprovalPolicy = Literal["untrusted", "on-failure", "on-request", "never"]
 """When a person is asked before a command runs (``-a``, ``approval_policy``), Codex's names."""
-WIRE_APIS = ("chat", "responses")
+APPROVAL_POLICIES: tuple[ApprovalPolicy, ...] = get_args(ApprovalPolicy)
+WireApi = Literal["chat", "responses"]
 """The request protocols a model endpoint speaks: Chat Completions or Responses."""
+WIRE_APIS: tuple[WireApi, ...] = get_args(WireApi)
 
 
 class Model(Protocol):

@@ -70,6 +70,8 @@ async def accept_any(text: str, ctx: ToolContext) -> str | None:
 class Thread:
     """One conversation: its history, its tools, and the sink it reports to."""
 
+    __slots__ = ("check_final", "ctx", "ids", "limits", "messages", "model", "sink", "streaming", "tools")
+
     def __init__(
         self,
         model: Model,

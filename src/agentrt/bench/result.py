@@ -57,6 +57,8 @@ class TaskTelemetry:
     each passed). Every event is passed on to ``forward``.
     """
 
+    __slots__ = ("forward", "result", "test_runs")
+
     def __init__(self, task_id: str, forward: EventSink | None = None) -> None:
         self.result = TaskResult(task_id, "failed")
         self.test_runs: list[bool] = []

@@ -20,12 +20,11 @@ from typing import Any
 
 from agentrt import __version__
 from agentrt.bench.dataset import Task
-from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
 from agentrt.bench.humaneval.loop import LoopConfig, solve
 from agentrt.bench.report import git_commit, summarize, timestamp, write_results
 from agentrt.bench.result import TaskResult
 from agentrt.bench.telemetry import ResourceSampler
-from agentrt.config import ProviderConfig
+from agentrt.config.providers import ProviderConfig
 from agentrt.events import EventSink, NullSink, TaskFinished
 from agentrt.interfaces import Model
 from agentrt.model.client import OpenAIClient
@@ -134,6 +133,8 @@ async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
             return await solve(task, model, workdir, config.loop)
 
         return contract
+    from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
+
     agents = AgentConfig(
         mechanism=await asyncio.to_thread(prove_sandbox, work_root, config.home),
         base_prompt=_base_prompt(config),

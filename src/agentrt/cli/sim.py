@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from agentrt.cli import Subparsers
+from agentrt.model.sim.config import FAULT_MODES, POLICIES
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -19,7 +20,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     p.add_argument("--port", type=int, default=8765, help="TCP port (0 = pick a free one; default 8765)")
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--policy", choices=("humaneval", "coding-agent", "script"), default="humaneval")
+    p.add_argument("--policy", choices=sorted(POLICIES), default="humaneval")
     p.add_argument(
         "--dataset",
         type=Path,
@@ -36,7 +37,7 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--api-key", help="require this bearer key")
     p.add_argument(
         "--fault",
-        choices=("rate_limit", "server_error", "hang", "stall", "truncate", "malformed", "disconnect"),
+        choices=sorted(FAULT_MODES),
         help="inject this fault into the first --fault-count chat requests",
     )
     p.add_argument("--fault-count", type=int, default=1, help="requests that get the fault (-1 = all)")

@@ -84,21 +84,6 @@ class Config:
         return self.provider.max_output_tokens if mine is None else mine
 
 
-def agentrt_home(env: Mapping[str, str]) -> Path:
-    """``$AGENTRT_HOME`` (``~`` expanded with ``env['HOME']``), else ``~/.agentrt``."""
-    raw = env.get("AGENTRT_HOME", "").strip()
-    if not raw:
-        return _user_home(env) / ".agentrt"
-    if raw == "~" or raw.startswith("~/"):
-        return _user_home(env) / raw[2:]
-    return Path(raw).absolute()
-
-
-def _user_home(env: Mapping[str, str]) -> Path:
-    home = env.get("HOME")
-    return Path(home) if home else Path.home()
-
-
 def load_config(
     home: Path,
     *,

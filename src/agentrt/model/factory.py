@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentrt.config import Config, ProviderConfig, api_key_for, headers_for
+from agentrt.config.providers import ProviderConfig, api_key_for, headers_for
 from agentrt.interfaces import Model
 from agentrt.model.client import OpenAIClient
 from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from agentrt.config import Config
 
 
 @dataclass(frozen=True, slots=True)

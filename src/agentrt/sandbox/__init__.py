@@ -17,13 +17,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from agentrt.interfaces import SandboxMode
     from agentrt.sandbox.bwrap import BwrapSandbox
     from agentrt.sandbox.env import build_env
     from agentrt.sandbox.hygiene import become_subreaper, harden_runtime, reap_orphans
     from agentrt.sandbox.landlock import LandlockSandbox
     from agentrt.sandbox.limits import Limits
     from agentrt.sandbox.none import NoSandbox
-    from agentrt.sandbox.policy import SandboxMode, SandboxPolicy, policy_for, private_tmpdir
+    from agentrt.sandbox.policy import SandboxPolicy, policy_for, private_tmpdir
     from agentrt.sandbox.process import RunResult, run_command, use_pidfd_child_watcher
     from agentrt.sandbox.select import SandboxUnavailable, choose_sandbox
     from agentrt.sandbox.writes import confined_write, write_allowed
@@ -36,7 +37,7 @@ _WHERE = {
     "Limits": "agentrt.sandbox.limits",
     "NoSandbox": "agentrt.sandbox.none",
     "RunResult": "agentrt.sandbox.process",
-    "SandboxMode": "agentrt.sandbox.policy",
+    "SandboxMode": "agentrt.interfaces",
     "SandboxPolicy": "agentrt.sandbox.policy",
     "SandboxUnavailable": "agentrt.sandbox.select",
     "become_subreaper": "agentrt.sandbox.hygiene",

@@ -28,10 +28,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-SandboxMode = Literal["read-only", "workspace-write", "danger-full-access"]
-MODES: tuple[str, ...] = get_args(SandboxMode)
+from agentrt.interfaces import SANDBOX_MODES, SandboxMode
+
 WORKSPACE_WRITE_KEYS = ("writable_roots", "network_access")
 _TABLE = "sandbox_workspace_write"
 
@@ -52,8 +52,8 @@ class SandboxPolicy:
     """A private writable temp dir; children get ``TMPDIR`` pointing at it."""
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"sandbox_mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in SANDBOX_MODES:
+            raise ValueError(f"sandbox_mode: expected one of {', '.join(SANDBOX_MODES)}, got {self.mode!r}")
         for path in (self.cwd, *self.writable_roots, *self.protected):
             if not path.is_absolute():
                 raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")
@@ -82,11 +82,11 @@ def policy_for(mode: str, cwd: Path, *, home: Path, raw: Mapping[str, Any]) -> S
     Validates ``[sandbox_workspace_write]`` (``writable_roots``: a list of absolute paths,
     ``network_access``: a boolean) and raises ``ValueError`` naming the bad key.
     """
-    if mode not in MODES:
-        raise ValueError(f"sandbox_mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in SANDBOX_MODES:
+        raise ValueError(f"sandbox_mode: expected one of {', '.join(SANDBOX_MODES)}, got {mode!r}")
     roots, network = _workspace_write_table(raw.get(_TABLE, {}))
     cwd = Path(os.path.abspath(cwd))
-    policy = SandboxPolicy(mode, cwd, roots, network)  # type: ignore[arg-type]
+    policy = SandboxPolicy(mode, cwd, roots, network)
     return replace(policy, protected=protected_paths(policy, home))
 
 

@@ -70,6 +70,8 @@ def function_spec(
 
 
 class ToolRegistry:
+    __slots__ = ("output_max_bytes", "tools")
+
     def __init__(self, tools: Iterable[Tool], *, output_max_bytes: int = 16 * 1024) -> None:
         self.tools = {t.name: t for t in tools}
         self.output_max_bytes = output_max_bytes

@@ -78,6 +78,8 @@ async def run_tests(ws: Workspace, config: LoopConfig, ctx: ToolContext) -> RunR
 class ContractCheck:
     """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
 
+    __slots__ = ("config", "passed", "task", "ws")
+
     def __init__(self, task: Task, ws: Workspace, config: LoopConfig) -> None:
         self.task, self.ws, self.config = task, ws, config
         self.passed = False
