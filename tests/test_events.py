@@ -25,6 +25,8 @@ def test_values_compare_hash_and_refuse_changes() -> None:
     assert a == b and hash(a) == hash(b) and len({a, b}) == 1
     assert a != AgentMessage("item_0", "ho")
     assert ItemStarted(a) != ItemCompleted(a)  # same fields, different kinds
+    assert ItemStarted(a) == ItemStarted(b) and ItemStarted(a) != ItemStarted(AgentMessage("item_1", "hi"))
+    assert repr(ItemCompleted(a)) == "ItemCompleted(item=AgentMessage(id='item_0', text='hi'))"
     with pytest.raises(AttributeError, match="immutable"):
         a.text = "changed"  # type: ignore[misc]
     with pytest.raises(AttributeError):

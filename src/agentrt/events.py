@@ -36,8 +36,12 @@ class _Value:
 
     __slots__: tuple[str, ...] = ()
 
+    def _names(self) -> tuple[str, ...]:
+        """The fields: the slots of every class from the base down."""
+        return tuple(n for cls in reversed(type(self).__mro__) for n in cls.__dict__.get("__slots__", ()))
+
     def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._names())
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Value) and type(other) is type(self) and self._values() == other._values()
@@ -46,7 +50,7 @@ class _Value:
         return hash((type(self), self._values()))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._names())
         return f"{type(self).__name__}({shown})"
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -317,40 +321,32 @@ class TurnFailed(_Public):
         return {"error": {"message": self.message}}
 
 
-class ItemStarted(_Public):
+class _ItemEvent(_Public):
+    """An item's lifecycle step: started, updated or completed."""
+
     __slots__ = ("item",)
+    item: Item
+
+    def __init__(self, item: Item) -> None:
+        _set(self, item=item)
+
+    def payload(self) -> dict[str, Any]:
+        return {"item": self.item.to_json()}
+
+
+class ItemStarted(_ItemEvent):
+    __slots__ = ()
     kind: ClassVar[str] = "item.started"
-    item: Item
-
-    def __init__(self, item: Item) -> None:
-        _set(self, item=item)
-
-    def payload(self) -> dict[str, Any]:
-        return {"item": self.item.to_json()}
 
 
-class ItemUpdated(_Public):
-    __slots__ = ("item",)
+class ItemUpdated(_ItemEvent):
+    __slots__ = ()
     kind: ClassVar[str] = "item.updated"
-    item: Item
-
-    def __init__(self, item: Item) -> None:
-        _set(self, item=item)
-
-    def payload(self) -> dict[str, Any]:
-        return {"item": self.item.to_json()}
 
 
-class ItemCompleted(_Public):
-    __slots__ = ("item",)
+class ItemCompleted(_ItemEvent):
+    __slots__ = ()
     kind: ClassVar[str] = "item.completed"
-    item: Item
-
-    def __init__(self, item: Item) -> None:
-        _set(self, item=item)
-
-    def payload(self) -> dict[str, Any]:
-        return {"item": self.item.to_json()}
 
 
 class Error(_Public):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,3 +83,19 @@ class TaskTelemetry:
                 self.test_runs.append(item.exit_code == 0)
         if self.forward is not None:
             self.forward.emit(event)
+
+
+@contextmanager
+def task_row(task_id: str, sink: EventSink | None) -> Iterator[TaskTelemetry]:
+    """The row of one task being worked on: timed from here, and closed however the work ends — an
+    ``OSError`` becomes an ``error`` row (``workspace: …``); ``retries`` and ``wall_s`` are filled in."""
+    started = time.perf_counter()
+    telemetry = TaskTelemetry(task_id, sink)
+    result = telemetry.result
+    try:
+        yield telemetry
+    except OSError as exc:
+        result.status, result.error = "error", f"workspace: {exc}"
+    finally:
+        result.retries = max(0, result.attempts - 1)
+        result.wall_s = time.perf_counter() - started

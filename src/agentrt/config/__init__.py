@@ -6,8 +6,9 @@ name on first use: the benchmark needs ``ProviderConfig`` only, not the TOML rea
 ``load_config``.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentrt.lazy import lazy_names
 
 if TYPE_CHECKING:
     from agentrt.config.errors import ConfigError
@@ -29,11 +30,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentrt.config' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = [

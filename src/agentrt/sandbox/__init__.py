@@ -13,8 +13,9 @@ wall-clock timeout. The ``Sandbox`` it is given decides the OS confinement:
 * ``confined_write`` / ``write_allowed`` confine writes agentrt makes in-process (``apply_patch``).
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentrt.lazy import lazy_names
 
 if TYPE_CHECKING:
     from agentrt.interfaces import SandboxMode
@@ -54,11 +55,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentrt.sandbox' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = [

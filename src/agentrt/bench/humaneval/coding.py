@@ -14,7 +14,6 @@ agent's first test run passed; ``test_s`` sums the agent's pytest runs and the h
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from agentrt.agent.instructions import environment_context
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task
 from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, run_tests
-from agentrt.bench.result import TaskResult, TaskTelemetry
+from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import EventSink, ItemIds, NullSink
 from agentrt.interfaces import Model
 from agentrt.messages import Message
@@ -63,10 +62,8 @@ async def solve_with_agent(
     task: Task, model: Model, workdir: Path, config: AgentConfig, sink: EventSink | None = None
 ) -> TaskResult:
     """One coding agent on one task in ``workdir`` (created); never raises but for cancellation."""
-    started = time.perf_counter()
-    telemetry = TaskTelemetry(task.id, sink)
-    result = telemetry.result
-    try:
+    with task_row(task.id, sink) as telemetry:
+        result = telemetry.result
         repo = await _make_repo(task, workdir / "repo")
         stopped = await _run_agent(model, repo, config, telemetry)
         passed, first_ok = await _judge(task, repo, workdir / "check", config.check, telemetry)
@@ -75,12 +72,7 @@ async def solve_with_agent(
         else:
             result.status = "passed" if passed else "failed"
             result.first_attempt_pass = passed and first_ok
-    except OSError as exc:
-        result.status, result.error = "error", f"workspace: {exc}"
-    finally:
-        result.retries = max(0, result.attempts - 1)
-        result.wall_s = time.perf_counter() - started
-    return result
+    return telemetry.result
 
 
 async def _make_repo(task: Task, repo: Path) -> Path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import shlex
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task
 from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
-from agentrt.bench.result import TaskResult, TaskTelemetry
+from agentrt.bench.result import TaskResult, task_row
 from agentrt.events import CommandExecution, EventSink, ItemCompleted, ItemStarted
 from agentrt.interfaces import Model, Sandbox
 from agentrt.sandbox.process import RunResult
@@ -100,32 +99,26 @@ async def solve(
     task: Task, model: Model, workdir: Path, config: LoopConfig, sink: EventSink | None = None
 ) -> TaskResult:
     """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events."""
-    started = time.perf_counter()
-    telemetry = TaskTelemetry(task.id, sink)
-    result = telemetry.result
-    try:
+    with task_row(task.id, sink) as telemetry:
         workdir.mkdir(parents=True, exist_ok=True)
         ws = Workspace(workdir)
         ws.write_file("pytest.ini", PYTEST_INI)
         ws.write_file("test_solution.py", task.test)
-        check = ContractCheck(task, ws, config)
         limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
         thread = Thread(
             model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
-            history=[{"role": "system", "content": SYSTEM}], check_final=check, streaming=False,
+            history=[{"role": "system", "content": SYSTEM}], check_final=ContractCheck(task, ws, config),
+            streaming=False,
         )  # fmt: skip
-        await thread.run_turn(task_prompt(task.spec, task.test))
-        result.status = "passed"
-        result.first_attempt_pass = result.attempts == 1
-    except TurnStopped as stop:
-        if stop.reason != "max_turns":
-            result.status, result.error = "error", stop.message
-    except OSError as exc:
-        result.status, result.error = "error", f"workspace: {exc}"
-    finally:
-        result.retries = max(0, result.attempts - 1)
-        result.wall_s = time.perf_counter() - started
-    return result
+        result = telemetry.result
+        try:
+            await thread.run_turn(task_prompt(task.spec, task.test))
+            result.status = "passed"
+            result.first_attempt_pass = result.attempts == 1
+        except TurnStopped as stop:
+            if stop.reason != "max_turns":
+                result.status, result.error = "error", stop.message
+    return telemetry.result
 
 
 def _outcome(run: RunResult) -> str:

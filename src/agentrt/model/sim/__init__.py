@@ -7,8 +7,9 @@ second) and injectable faults, so agents and the model client can be tested and 
 a real model. Names load on first use: the CLI reads ``FAULT_MODES`` without starting anything.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentrt.lazy import lazy_names
 
 if TYPE_CHECKING:
     from agentrt.model.sim.config import FAULT_MODES, SimConfig
@@ -26,11 +27,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'agentrt.model.sim' has no attribute {name!r}")
-    return getattr(import_module(module), name)
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = (
