@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -282,3 +283,25 @@ def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_pa
     time.sleep(0.2)
     assert processes_with_cwd_under(work) == []
     assert not list(work.glob("agentrt-bench-*")), "the workspaces are removed"
+
+
+def test_agent_exec_runs_the_coding_agent_and_says_so(tmp_path: Path) -> None:
+    from agentrt.bench.runner import prove_sandbox
+    from agentrt.sandbox import SandboxUnavailable
+
+    try:
+        prove_sandbox(Path(tempfile.mkdtemp(dir=tmp_path)), tmp_path / "home")
+    except SandboxUnavailable as exc:
+        pytest.skip(f"no OS sandbox here: {exc}")
+    out = tmp_path / "results"
+    proc = agentrt(
+        "bench", "humaneval", "--agent", "exec", "--limit", "4", "--concurrency", "4",
+        "--fail-rate", "0.25", "--out", str(out), env=clean_env(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the coding agent" in proc.stderr
+    rows, summary = read_outputs(out)
+    assert summary["agent"] == "exec" and summary["passed"] == 4
+    assert (summary["first_attempt"], summary["recovered"]) == (3, 1)
+    assert sorted(int(r["attempts"]) for r in rows) == [4, 4, 4, 6]
+    assert not list(tmp_path.glob("agentrt-bench-*")), "workspaces are removed after the run"

@@ -29,9 +29,14 @@ Run the agentic HumanEval loop (write solution.py -> pytest -> feed the failure 
 every task, all agents in this one asyncio process, and report what the runtime costs: peak RSS of
 the process and of its pytest children, CPU, and per-task latency percentiles.
 
+--agent exec runs the full coding agent instead (the one `agentrt exec` runs: shell, apply_patch,
+the OS sandbox) in a temporary git repository per task; the harness then runs the task's tests on
+its own copy of them, so a task passes only on that run.
+
 With no endpoint (no --base-url, no LLM_BASE_URL/OPENAI_BASE_URL) the simulated model is started
 in-process and answers each task with its canonical solution, deliberately wrong on the first
-attempt for --fail-rate of the tasks; results are labelled simulated.
+attempt for --fail-rate of the tasks (with --agent exec it plays a coding agent: read the stub,
+patch, run the tests, fix); results are labelled simulated.
 
 Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json.
 Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness);
@@ -108,7 +113,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--validate", action="store_true", help="run each canonical solution through the test runner and exit"
     )
     p.add_argument(
-        "--max-retries", type=_non_negative, default=3, help="retries after the first attempt (default 3)"
+        "--max-retries",
+        type=_non_negative,
+        default=3,
+        help="retries after the first attempt (default 3; the contract loop only)",
     )
     p.add_argument("--test-timeout", type=float, default=60.0, help="seconds per pytest run (default 60)")
     p.add_argument("--keep-workspaces", action="store_true", help="keep each agent's workspace directory")
