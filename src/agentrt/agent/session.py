@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from agentrt.agent.render import HumanSink
 from agentrt.agent.rollout import RolloutSink, RolloutWriter
@@ -22,10 +22,12 @@ from agentrt.config import Config
 from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted
 from agentrt.interfaces import Sandbox
 from agentrt.messages import Message
-from agentrt.sandbox.policy import SandboxPolicy
-from agentrt.tools.apply_patch.fsops import FileWrite, local_write
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement
+
+if TYPE_CHECKING:
+    from agentrt.sandbox.policy import SandboxPolicy
+    from agentrt.tools.apply_patch.fsops import FileWrite
+    from agentrt.tools.shell import Confinement
 
 
 class ExecError(Exception):
@@ -217,6 +219,7 @@ async def _session_tools(config: Config, cwd: Path, env: Mapping[str, str]) -> A
     """
     from agentrt.agent.approvals import ApprovalGate, FixedApprover
     from agentrt.sandbox import confined_write, policy_for, private_tmpdir
+    from agentrt.tools.apply_patch.fsops import local_write
     from agentrt.tools.coding import coding_tools
 
     policy = policy_for(config.sandbox_mode, cwd, home=config.home, raw=config.raw)
@@ -242,6 +245,7 @@ class _SandboxBinding:
 
     async def confinement(self) -> Confinement:
         from agentrt.sandbox import build_env
+        from agentrt.tools.shell import Confinement
 
         box = await self._box()
         table = self.config.raw.get("shell_environment_policy")
