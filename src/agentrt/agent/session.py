@@ -90,11 +90,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     sink = Fanout([shown] if writer is None else [RolloutSink(writer), shown])
     try:
         async with _session_tools(config, cwd, env) as tools:
-            if not history:
-                history = _initial_history(cwd, home, config, env)
-                for message in history:
-                    if writer is not None:
-                        writer.append("response_item", message)
+            history = history or _new_history(cwd, home, config, env, writer)
             sink.emit(ThreadStarted(thread_id))
             thread = Thread(
                 model, tools, sink, cwd=cwd, limits=_limits(config), history=history,
@@ -108,12 +104,28 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
         await model.aclose()
         if writer is not None:
             writer.close()
+    _deliver(final, options, stdout)
+    return 0
+
+
+def _new_history(
+    cwd: Path, home: Path, config: Config, env: Mapping[str, str], writer: RolloutWriter | None
+) -> list[Message]:
+    """A new session's opening messages, recorded in its rollout."""
+    history = _initial_history(cwd, home, config, env)
+    if writer is not None:
+        for message in history:
+            writer.append("response_item", message)
+    return history
+
+
+def _deliver(final: str, options: ExecOptions, stdout: TextIO) -> None:
+    """The answer on stdout (unless ``--json`` printed it as an event) and in ``-o FILE``."""
     if not options.json:
         stdout.write(final + ("\n" if not final.endswith("\n") else ""))
         stdout.flush()
     if options.output_last_message is not None:
         options.output_last_message.write_text(final, encoding="utf-8")
-    return 0
 
 
 def _limits(config: Config) -> Limits:
