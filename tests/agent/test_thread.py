@@ -203,3 +203,36 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ")[-1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_an_argument_too_long_to_exec_is_a_tool_error_and_the_turn_goes_on(tmp_path: Path) -> None:
+    model = ScriptedModel([{"tool_calls": [shell_call("echo", "x" * 200_000)]}, "Used a file instead."])
+    thread, recorder = make_thread(tmp_path, model)
+    assert asyncio.run(thread.run_turn("go")) == "Used a file instead."
+    (item,) = [i for i in recorder.items() if isinstance(i, CommandExecution)]
+    assert item.exit_code == 126 and item.status == "failed"
+    assert "Argument list too long" in item.aggregated_output and "through a file" in item.aggregated_output
+
+
+class ExplodingTool:
+    name = "explode"
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": "explode", "parameters": {"type": "object", "properties": {}}},
+        }
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
+        raise RuntimeError("the tool broke")
+
+
+def test_any_fatal_error_still_reports_turn_failed_before_it_propagates(tmp_path: Path) -> None:
+    model = ScriptedModel([{"tool_calls": [{"name": "explode", "arguments": {}}]}])
+    recorder = Recorder()
+    thread = Thread(model, ToolRegistry([ExplodingTool()]), recorder, cwd=tmp_path)
+    with pytest.raises(RuntimeError, match="the tool broke"):
+        asyncio.run(thread.run_turn("go"))
+    (fail,) = failed(recorder)
+    assert fail.reason == "internal_error" and fail.message == "RuntimeError: the tool broke"
+    assert recorder.events[-1] == fail

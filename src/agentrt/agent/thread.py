@@ -7,7 +7,7 @@
 Every face drives this one loop: ``agentrt exec``, the benchmark's contract loop (no tools; the check
 writes the code and runs its tests) and the coding agent on benchmark tasks. A turn ends early only
 by raising ``TurnStopped``, which carries why (a limit, a model error); the caller decides what that
-means. Everything the loop does is reported as typed events (``agentrt.events``) to one sink: the
+means. Any other exception (a sandbox that cannot start…) still reports ``turn.failed`` first. Everything the loop does is reported as typed events (``agentrt.events``) to one sink: the
 history items (``HistoryItem``) are what the rollout file records, so a crash loses no completed item.
 """
 
@@ -117,6 +117,9 @@ class Thread:
             )
         except TurnStopped as stop:
             self.sink.emit(TurnFailed(stop.message, stop.reason))
+            raise
+        except Exception as exc:  # whatever ends a turn ends it with turn.failed, then propagates
+            self.sink.emit(TurnFailed(f"{type(exc).__name__}: {exc}", "internal_error"))
             raise
         finally:
             self.tools.end_turn(self.ctx)

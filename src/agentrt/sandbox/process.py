@@ -41,7 +41,6 @@ _DRAIN_S = 0.25
 _REAP_S = 5.0
 """How long to wait for SIGKILLed processes to be reaped, or their pipes to close, before giving up."""
 _SPAWN_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR})
-_SPAWN_NOT_EXECUTABLE = frozenset({errno.EACCES, errno.EPERM, errno.ENOEXEC, errno.EISDIR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,17 +289,20 @@ def _check_cwd(cwd: Path) -> None:
 
 
 def _spawn_failure(argv: tuple[str, ...], program: str, cwd: Path, exc: OSError, wall_s: float) -> RunResult:
-    """Turn a failed exec into the result a shell would give: 127 not found, 126 not executable."""
+    """Turn a failed exec into the result a shell would give: 127 not found, 126 could not start (not
+    executable, arguments too long, out of processes…), with the reason in stderr. Only an unusable
+    working directory raises: that is the caller's mistake, not the command's."""
     if exc.filename is not None and os.fspath(exc.filename) == os.fspath(cwd):
         raise FileNotFoundError(exc.errno, "working directory for the command is unusable", str(cwd)) from exc
-    if exc.errno in _SPAWN_NOT_FOUND:
-        code = 127
-    elif exc.errno in _SPAWN_NOT_EXECUTABLE:
-        code = 126
-    else:
-        raise exc
-    message = f"agentrt: cannot execute {program!r}: {exc.strerror or exc}\n"
-    return RunResult(argv, code, None, "", message, False, False, False, wall_s)
+    code = 127 if exc.errno in _SPAWN_NOT_FOUND else 126
+    message = f"agentrt: cannot execute {program!r}: {exc.strerror or exc}"
+    if exc.errno == errno.E2BIG:
+        longest = max((len(a.encode()) for a in argv), default=0)
+        message += (
+            f" (the longest argument is {longest} bytes; Linux allows 128 KiB per argument and about"
+            " 2 MiB in all: pass large input through a file)"
+        )
+    return RunResult(argv, code, None, "", message + "\n", False, False, False, wall_s)
 
 
 async def _wait_for(fut: asyncio.Future[None], timeout_s: float) -> bool:
