@@ -11,19 +11,18 @@ import pytest
 
 from agentrt.bench.dataset import Task, load_humaneval
 from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
-from agentrt.bench.humaneval.loop import LoopConfig
+from agentrt.bench.humaneval.loop import Confine, LoopConfig
 from agentrt.bench.runner import BenchConfig, SimSettings, agent_env, prove_sandbox, run_bench
 from agentrt.model.scripted import ScriptedModel
 from agentrt.sandbox import SandboxUnavailable
-from agentrt.sandbox.none import NoSandbox
 
-CHECK = LoopConfig(sandbox=NoSandbox(), test_env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
 @pytest.fixture(scope="module")
 def mechanism(tmp_path_factory: pytest.TempPathFactory) -> str:
     try:
-        return prove_sandbox(tmp_path_factory.mktemp("probe"), tmp_path_factory.mktemp("home"))
+        return prove_sandbox(tmp_path_factory.mktemp("home"))
     except SandboxUnavailable as exc:
         pytest.skip(f"no OS sandbox here: {exc}")
 
@@ -39,7 +38,7 @@ def test_the_coding_agent_solves_tasks_and_recovers_the_seeded_share(tmp_path: P
     config = BenchConfig(
         chosen,
         tmp_path / "out",
-        CHECK,
+        LoopConfig(confine=Confine(mechanism, tmp_path / "home"), test_env=ENV),
         agent="exec",
         concurrency=3,
         sim=SimSettings(seed=0, fail_rate=0.34),
@@ -61,7 +60,7 @@ def agent_config(tmp_path: Path, mechanism: str) -> AgentConfig:
         base_prompt="You are a test agent.",
         env=agent_env(os.environ),
         home=tmp_path / "home",
-        check=CHECK,
+        check=LoopConfig(confine=Confine(mechanism, tmp_path / "home"), test_env=ENV),
     )
 
 
@@ -120,3 +119,55 @@ def test_the_agent_cannot_write_outside_its_repository(tmp_path: Path, mechanism
     assert result.status == "failed"
     out = [m for m, _ in model.requests][-1][-1]["content"]
     assert "exit_code" in out and '"exit_code": 0' not in out
+
+
+LEAKY = """```python
+import os
+import socket
+
+
+def probe():
+    leaks = []
+    try:
+        with open(os.environ["OUTSIDE"], "w") as f:
+            f.write("pwned")
+        leaks.append("wrote outside its workspace")
+    except (OSError, KeyError):
+        pass
+    if os.environ.get("BENCH_SECRET_API_KEY"):
+        leaks.append("read the API key")
+    try:
+        socket.create_connection(("127.0.0.1", int(os.environ.get("PORT", "9"))), timeout=2).close()
+        leaks.append("reached the network")
+    except OSError:
+        pass
+    return ", ".join(leaks) or "confined"
+```"""
+
+
+@pytest.mark.parametrize("confined", [True, False])
+def test_model_written_code_under_test_is_confined(tmp_path: Path, mechanism: str, confined: bool) -> None:
+    import socket
+
+    from agentrt.bench.humaneval.loop import solve
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    outside = tmp_path / "outside.txt"
+    env = {
+        **ENV,
+        "OUTSIDE": str(outside),
+        "PORT": str(listener.getsockname()[1]),
+        "BENCH_SECRET_API_KEY": "sk-1",
+    }
+    task = Task("t/probe", 'def probe():\n    """Say how confined you are."""\n',
+                'from solution import *\n\n\ndef test_probe():\n    assert probe() == "confined"\n', None)  # fmt: skip
+    confine = Confine(mechanism, tmp_path / "home") if confined else None
+    config = LoopConfig(confine=confine, test_env=env, max_retries=0)
+    try:
+        result = asyncio.run(solve(task, ScriptedModel([LEAKY]), tmp_path / "w", config))
+    finally:
+        listener.close()
+    if confined:
+        assert result.status == "passed" and not outside.exists()
+    else:  # the same code run unconfined writes outside and reaches the network (the secret is scrubbed)
+        assert result.status == "failed" and outside.read_text() == "pwned"

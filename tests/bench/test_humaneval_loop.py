@@ -13,7 +13,6 @@ from agentrt.model.client import OpenAIClient
 from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.retry import RetryPolicy
 from agentrt.model.sim import SimConfig, start_sim_server
-from agentrt.sandbox.none import NoSandbox
 
 ADD = Task(
     "t/add",
@@ -32,7 +31,7 @@ def run_solve(tmp_path: Path, config: SimConfig, task: Task = ADD, **loop_kw: An
                 timeouts=Timeouts(headers_s=1, idle_s=1),
             )
             try:
-                return await solve(task, client, tmp_path / "ws", LoopConfig(sandbox=NoSandbox(), **loop_kw))
+                return await solve(task, client, tmp_path / "ws", LoopConfig(confine=None, **loop_kw))
             finally:
                 await client.aclose()
 

@@ -14,9 +14,8 @@ from agentrt.bench.runner import BenchConfig, BenchOutcome, run_bench
 from agentrt.config import ProviderConfig
 from agentrt.events import Recorder, TaskFinished
 from agentrt.model.sim import SimConfig, start_sim_server
-from agentrt.sandbox.none import NoSandbox
 
-LOOP = LoopConfig(sandbox=NoSandbox())
+LOOP = LoopConfig(confine=None)
 
 
 def add_task(i: int) -> Task:

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,7 +289,7 @@ def test_agent_exec_runs_the_coding_agent_and_says_so(tmp_path: Path) -> None:
     from agentrt.sandbox import SandboxUnavailable
 
     try:
-        prove_sandbox(Path(tempfile.mkdtemp(dir=tmp_path)), tmp_path / "home")
+        prove_sandbox(tmp_path / "home")
     except SandboxUnavailable as exc:
         pytest.skip(f"no OS sandbox here: {exc}")
     out = tmp_path / "results"

@@ -126,7 +126,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
 
 
 async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
-    """The per-task function of ``config.agent``; for ``exec`` the sandbox is proven once, here."""
+    """The per-task function of ``config.agent``."""
     if config.agent == "loop":
 
         async def contract(task: Task, workdir: Path) -> TaskResult:
@@ -135,8 +135,10 @@ async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
         return contract
     from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
 
+    if config.loop.confine is None:
+        raise ValueError("--agent exec runs every agent under the OS sandbox; it cannot run with --no-sandbox")
     agents = AgentConfig(
-        mechanism=await asyncio.to_thread(prove_sandbox, work_root, config.home),
+        mechanism=config.loop.confine.mechanism,
         base_prompt=_base_prompt(config),
         env=agent_env(config.loop.test_env or config.env),
         home=config.home,
@@ -149,15 +151,14 @@ async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
     return coding
 
 
-def prove_sandbox(work_root: Path, home: Path) -> str:
-    """The mechanism (``bwrap`` or ``landlock``) that proves it enforces ``workspace-write`` here;
-    ``SandboxUnavailable`` says why when none does."""
+def prove_sandbox(home: Path) -> str:
+    """The mechanism (``bwrap`` or ``landlock``) that proves, by its self-test in a fresh directory,
+    that it enforces ``workspace-write`` here; ``SandboxUnavailable`` says why when none does."""
     from agentrt.sandbox import choose_sandbox, policy_for
 
-    probe = work_root / "sandbox-probe"
-    probe.mkdir()
-    box = choose_sandbox(policy_for("workspace-write", probe, home=home, raw={}))
-    box.close()
+    with tempfile.TemporaryDirectory(prefix="agentrt-probe-") as probe:
+        box = choose_sandbox(policy_for("workspace-write", Path(probe), home=home, raw={}))
+        box.close()
     return box.name
 
 

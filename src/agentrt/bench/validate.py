@@ -11,7 +11,7 @@ from pathlib import Path
 
 from agentrt.bench.dataset import Task
 from agentrt.bench.humaneval.extract import assemble_module
-from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig
+from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, test_confinement
 from agentrt.tools.workspace import Workspace
 
 
@@ -52,8 +52,9 @@ async def _check(task: Task, workdir: Path, loop: LoopConfig) -> Validation:
     ws.write_file("pytest.ini", PYTEST_INI)
     ws.write_file("test_solution.py", task.test)
     ws.write_file("solution.py", assemble_module(task.spec, task.spec + task.solution))
-    run = await ws.run(
-        loop.pytest_argv(), timeout_s=loop.test_timeout_s, env=loop.test_env, sandbox=loop.sandbox
-    )
+    with test_confinement(ws.root, loop) as confinement:
+        run = await ws.run(
+            loop.pytest_argv(), timeout_s=loop.test_timeout_s, env=confinement.env, sandbox=confinement.sandbox
+        )
     tail = (run.stdout + run.stderr).strip().splitlines()
     return Validation(task.id, run.ok, tail[-1] if tail else "")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
 
     from agentrt.bench.dataset import Task
-    from agentrt.bench.humaneval.loop import LoopConfig
+    from agentrt.bench.humaneval.loop import Confine, LoopConfig
     from agentrt.bench.progress import Progress
     from agentrt.bench.runner import BenchConfig, BenchOutcome
     from agentrt.bench.validate import Validation
@@ -120,6 +120,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--test-timeout", type=float, default=60.0, help="seconds per pytest run (default 60)")
     p.add_argument("--keep-workspaces", action="store_true", help="keep each agent's workspace directory")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run the tests of model-written code without the OS sandbox (default: each test run is "
+        "confined to its task's directory, no network, no secrets; the contract loop only)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.add_argument(
         "--loop",
@@ -176,7 +182,6 @@ def _non_negative(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from agentrt.bench.humaneval.loop import LoopConfig
-    from agentrt.sandbox.none import NoSandbox
 
     tasks, label = _load_tasks(args)
     if args.export:
@@ -185,16 +190,30 @@ def run(args: argparse.Namespace) -> int:
         export_tasks(tasks, args.export)
         print(f"wrote {len(tasks)} tasks to {args.export}", file=sys.stderr)
         return 0
-    # The harness's own test runs are not confined (the tests and the checks are the harness's).
     loop_config = LoopConfig(
-        sandbox=NoSandbox(),
+        confine=None if args.validate or args.no_sandbox else _confine(args),
         max_retries=args.max_retries,
         test_timeout_s=args.test_timeout,
         test_env=_test_env(),
     )
-    if args.validate:
+    if args.validate:  # the dataset's own solutions, not a model's: unconfined
         return _run_validate(tasks, loop_config, args)
     return _run_bench(tasks, label, loop_config, args)
+
+
+def _confine(args: argparse.Namespace) -> Confine:
+    """The sandbox every run of model-written code gets, proven once before any work starts."""
+    from agentrt.bench.humaneval.loop import Confine
+    from agentrt.bench.runner import prove_sandbox
+    from agentrt.config import agentrt_home
+    from agentrt.sandbox import SandboxUnavailable
+
+    home = agentrt_home(os.environ)
+    try:
+        return Confine(prove_sandbox(home), home)
+    except SandboxUnavailable as exc:
+        hint = "" if args.agent == "exec" else " (or pass --no-sandbox to run the tests without one)"
+        raise ValueError(f"{exc}{hint}") from exc
 
 
 def _load_tasks(args: argparse.Namespace) -> tuple[list[Task], str]:

@@ -10,7 +10,8 @@ wall-clock timeout. The ``Sandbox`` it is given decides the OS confinement:
   ``SandboxUnavailable``;
 * ``build_env`` builds each command's environment (``[shell_environment_policy]``);
 * ``harden_runtime`` and ``become_subreaper`` are called once by the CLI;
-* ``confined_write`` / ``write_allowed`` confine writes agentrt makes in-process (``apply_patch``).
+* ``confined_write`` / ``write_allowed`` confine writes agentrt makes in-process (``apply_patch``);
+* ``scoped_sandbox`` gives one directory's work (a benchmark task) its own workspace-write sandbox.
 """
 
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from agentrt.sandbox.none import NoSandbox
     from agentrt.sandbox.policy import SandboxPolicy, policy_for, private_tmpdir
     from agentrt.sandbox.process import RunResult, run_command, use_pidfd_child_watcher
+    from agentrt.sandbox.scoped import scoped_sandbox
     from agentrt.sandbox.select import SandboxUnavailable, choose_sandbox
     from agentrt.sandbox.writes import confined_write, write_allowed
 
@@ -50,6 +52,7 @@ _WHERE = {
     "private_tmpdir": "agentrt.sandbox.policy",
     "reap_orphans": "agentrt.sandbox.hygiene",
     "run_command": "agentrt.sandbox.process",
+    "scoped_sandbox": "agentrt.sandbox.scoped",
     "use_pidfd_child_watcher": "agentrt.sandbox.process",
     "write_allowed": "agentrt.sandbox.writes",
 }
@@ -76,6 +79,7 @@ __all__ = [
     "private_tmpdir",
     "reap_orphans",
     "run_command",
+    "scoped_sandbox",
     "use_pidfd_child_watcher",
     "write_allowed",
 ]

@@ -21,15 +21,14 @@ from pathlib import Path
 from agentrt.agent.instructions import environment_context
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task
-from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, run_tests
+from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, run_tests, test_confinement
 from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import EventSink, ItemIds, NullSink
 from agentrt.interfaces import Model
 from agentrt.messages import Message
-from agentrt.sandbox import build_env, confined_write, policy_for, private_tmpdir
+from agentrt.sandbox import confined_write, policy_for, scoped_sandbox
 from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.process import run_command
-from agentrt.sandbox.select import make_sandbox
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
 from agentrt.tools.shell import Confinement
@@ -92,19 +91,13 @@ async def _make_repo(task: Task, repo: Path) -> Path:
 async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventSink) -> TurnStopped | None:
     """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
     policy = policy_for("workspace-write", repo, home=config.home, raw={})
-    with private_tmpdir(policy) as policy:
-        box = make_sandbox(config.mechanism, policy)
+    with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (box, env):
+        tools = ToolRegistry(coding_tools(Confinement(box, env), confined_write(policy)))
+        thread = Thread(model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config))
         try:
-            env = build_env(config.env, None, tmpdir=policy.tmpdir, sandbox=box.name, network=False)
-            tools = ToolRegistry(coding_tools(Confinement(box, env), confined_write(policy)))
-            thread = Thread(
-                model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config)
-            )
             await thread.run_turn(INSTRUCTION)
         except TurnStopped as stop:
             return stop
-        finally:
-            box.close()
     return None
 
 
@@ -127,6 +120,7 @@ async def _judge(
         return False, first_ok
     shutil.copyfile(solution, check_dir / "solution.py")
     ctx = ToolContext(check_dir, NullSink().emit, ItemIds())
-    run = await run_tests(ws, check, ctx)
+    with test_confinement(ws.root, check) as confinement:
+        run = await run_tests(ws, check, confinement, ctx)
     telemetry.result.test_s += run.wall_s
     return run.ok, first_ok

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import shlex
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,28 +25,43 @@ from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task
 from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
-from agentrt.bench.result import TaskResult, task_row
+from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import CommandExecution, EventSink, ItemCompleted, ItemStarted
-from agentrt.interfaces import Model, Sandbox
+from agentrt.interfaces import Model
+from agentrt.sandbox.env import build_env
+from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.process import RunResult
+from agentrt.sandbox.scoped import scoped_sandbox
 from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.shell import Confinement
 from agentrt.tools.workspace import Workspace
 
 PYTEST_INI = "[pytest]\n"
 """Written into each workspace so pytest takes it as rootdir and reads no configuration above it."""
 
 
+@dataclass(frozen=True, slots=True)
+class Confine:
+    """How model-written code is confined: a proven ``mechanism`` (``bwrap``, ``landlock``) and the
+    ``AGENTRT_HOME`` it keeps read-only."""
+
+    mechanism: str
+    home: Path
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoopConfig:
-    sandbox: Sandbox
-    """What the test runs are confined by (``NoSandbox()`` runs them unconfined, said explicitly)."""
+    confine: Confine | None
+    """What every test run is confined by: its own workspace-write sandbox around the task's directory,
+    no network, no secrets in its environment. ``None`` runs them unconfined (said explicitly: the
+    ``--validate`` runs of the dataset's own solutions, ``--no-sandbox``)."""
     max_retries: int = 3
     test_timeout_s: float = 60.0
     feedback_chars: int = 2000
     python: str = field(default_factory=lambda: sys.executable)
     """Absolute path of the interpreter that runs pytest (never a PATH lookup or a shim)."""
-    test_env: dict[str, str] | None = None
-    """Environment of the pytest runs; ``None`` = inherit agentrt's."""
+    test_env: Mapping[str, str] = field(default_factory=dict)
+    """The environment the test runs' is built from (secrets are removed from it either way)."""
 
     def pytest_argv(self) -> list[str]:
         return [
@@ -60,12 +77,27 @@ class LoopConfig:
         ]
 
 
-async def run_tests(ws: Workspace, config: LoopConfig, ctx: ToolContext) -> RunResult:
-    """One pytest run in ``ws``, reported as a ``command_execution`` item."""
+@contextmanager
+def test_confinement(root: Path, config: LoopConfig) -> Iterator[Confinement]:
+    """How the test runs in ``root`` are confined, for as long as the task lasts."""
+    if config.confine is None:
+        yield Confinement(NoSandbox(), build_env(config.test_env, None, tmpdir=None))
+        return
+    c = config.confine
+    with scoped_sandbox(root, c.mechanism, home=c.home, env=config.test_env) as (box, env):
+        yield Confinement(box, env)
+
+
+async def run_tests(
+    ws: Workspace, config: LoopConfig, confinement: Confinement, ctx: ToolContext
+) -> RunResult:
+    """One pytest run in ``ws``, confined, reported as a ``command_execution`` item."""
     argv = config.pytest_argv()
     item = CommandExecution(ctx.ids.new(), shlex.join(argv))
     ctx.emit(ItemStarted(item))
-    run = await ws.run(argv, timeout_s=config.test_timeout_s, env=config.test_env, sandbox=config.sandbox)
+    run = await ws.run(
+        argv, timeout_s=config.test_timeout_s, env=confinement.env, sandbox=confinement.sandbox
+    )
     output = run.stdout + run.stderr
     status = "completed" if run.ok else "failed"
     ctx.emit(
@@ -77,10 +109,10 @@ async def run_tests(ws: Workspace, config: LoopConfig, ctx: ToolContext) -> RunR
 class ContractCheck:
     """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
 
-    __slots__ = ("config", "passed", "task", "ws")
+    __slots__ = ("confinement", "config", "passed", "task", "ws")
 
-    def __init__(self, task: Task, ws: Workspace, config: LoopConfig) -> None:
-        self.task, self.ws, self.config = task, ws, config
+    def __init__(self, task: Task, ws: Workspace, config: LoopConfig, confinement: Confinement) -> None:
+        self.task, self.ws, self.config, self.confinement = task, ws, config, confinement
         self.passed = False
 
     async def __call__(self, reply: str, ctx: ToolContext) -> str | None:
@@ -88,7 +120,7 @@ class ContractCheck:
         if code is None:
             return NO_CODE
         self.ws.write_file("solution.py", assemble_module(self.task.spec, drop_example_usage(code)))
-        run = await run_tests(self.ws, self.config, ctx)
+        run = await run_tests(self.ws, self.config, self.confinement, ctx)
         if run.ok:
             self.passed = True
             return None
@@ -104,21 +136,33 @@ async def solve(
         ws = Workspace(workdir)
         ws.write_file("pytest.ini", PYTEST_INI)
         ws.write_file("test_solution.py", task.test)
-        limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
-        thread = Thread(
-            model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
-            history=[{"role": "system", "content": SYSTEM}], check_final=ContractCheck(task, ws, config),
-            streaming=False,
-        )  # fmt: skip
-        result = telemetry.result
-        try:
-            await thread.run_turn(task_prompt(task.spec, task.test))
-            result.status = "passed"
-            result.first_attempt_pass = result.attempts == 1
-        except TurnStopped as stop:
-            if stop.reason != "max_turns":
-                result.status, result.error = "error", stop.message
+        with test_confinement(ws.root, config) as confinement:
+            await _turn(task, model, ws, config, confinement, telemetry)
     return telemetry.result
+
+
+async def _turn(
+    task: Task,
+    model: Model,
+    ws: Workspace,
+    config: LoopConfig,
+    confinement: Confinement,
+    telemetry: TaskTelemetry,
+) -> None:
+    limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
+    check = ContractCheck(task, ws, config, confinement)
+    thread = Thread(
+        model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
+        history=[{"role": "system", "content": SYSTEM}], check_final=check, streaming=False,
+    )  # fmt: skip
+    result = telemetry.result
+    try:
+        await thread.run_turn(task_prompt(task.spec, task.test))
+        result.status = "passed"
+        result.first_attempt_pass = result.attempts == 1
+    except TurnStopped as stop:
+        if stop.reason != "max_turns":
+            result.status, result.error = "error", stop.message
 
 
 def _outcome(run: RunResult) -> str:

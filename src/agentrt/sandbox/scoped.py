@@ -1,0 +1,32 @@
+"""A sandbox scoped to one directory for one piece of work (a benchmark task's test run, an agent's
+repository): ``workspace-write`` rooted there, a private ``TMPDIR``, no network, no capabilities, and
+an environment without secrets — made before the work and released after it.
+
+The mechanism is proven once by the caller (``choose_sandbox`` on any directory); each scope then
+builds that mechanism's sandbox for its own root without repeating the self-test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from agentrt.interfaces import Sandbox
+from agentrt.sandbox.env import build_env
+from agentrt.sandbox.policy import policy_for, private_tmpdir
+from agentrt.sandbox.select import make_sandbox
+
+
+@contextmanager
+def scoped_sandbox(
+    root: Path, mechanism: str, *, home: Path, env: Mapping[str, str]
+) -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    """``(sandbox, environment)`` for commands that may write only under ``root``."""
+    policy = policy_for("workspace-write", root, home=home, raw={})
+    with private_tmpdir(policy) as policy:
+        box = make_sandbox(mechanism, policy)
+        try:
+            yield box, build_env(env, None, tmpdir=policy.tmpdir, sandbox=box.name, network=False)
+        finally:
+            box.close()
