@@ -15,11 +15,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agentrt.agent.rollout import (
     RolloutWriter,
     SessionError,
     find_session,
+    history_from_rollout,
     list_sessions,
     read_rollout,
 )
@@ -121,17 +124,143 @@ def test_torn_last_line_is_skipped_and_cut_on_resume(tmp_path: Path) -> None:
     assert len(rollout.items) == 3
 
 
-def test_invalid_middle_line_names_the_line(tmp_path: Path) -> None:
+def line(kind: str, payload: object) -> bytes:
+    return json.dumps({"timestamp": "x", "type": kind, "payload": payload}).encode() + b"\n"
+
+
+def test_not_a_rollout_or_missing_is_a_session_error(tmp_path: Path) -> None:
+    other = tmp_path / "x.jsonl"
+    other.write_bytes(line("event_msg", {}))
+    with pytest.raises(SessionError, match="first line is not session_meta"):
+        read_rollout(other)
+    with pytest.raises(SessionError, match="first line is not session_meta"):
+        RolloutWriter.resume(other)
+    with pytest.raises(SessionError, match=r"cannot read .*missing\.jsonl"):
+        read_rollout(tmp_path / "missing.jsonl")
+    with pytest.raises(SessionError, match=r"cannot read .*missing\.jsonl"):
+        RolloutWriter.resume(tmp_path / "missing.jsonl")
+
+
+def test_garbage_last_line_is_set_aside_on_resume_and_the_next_resume_works(tmp_path: Path) -> None:
+    path = new_session(tmp_path, tmp_path, "hi").path
+    good = path.read_bytes()
+    with open(path, "ab") as fh:
+        fh.write(b"garbage\n")
+    rollout = read_rollout(path)
+    assert len(rollout.items) == 2
+    assert rollout.damage is not None and f"{path}:4:" in rollout.damage
+    with RolloutWriter.resume(path) as writer:
+        writer.append("event_msg", {"type": "agent_message", "message": "ok"})
+    aside = list(path.parent.glob(path.name + ".damaged-*"))
+    assert [p.read_bytes() for p in aside] == [b"garbage\n"]
+    assert writer.note is not None and str(aside[0]) in writer.note and f"{path}:4:" in writer.note
+    assert path.read_bytes().startswith(good)
+    assert read_rollout(path).damage is None
+    with RolloutWriter.resume(path) as again:
+        again.append("event_msg", {"type": "agent_message", "message": "again"})
+    assert again.note is None
+    assert [p.get("message") for _, p in read_rollout(path).items] == [None, "hi", "ok", "again"]
+
+
+def test_garbage_in_the_middle_keeps_the_valid_prefix_and_sets_the_rest_aside(tmp_path: Path) -> None:
+    path = new_session(tmp_path, tmp_path).path
+    good = path.read_bytes()
+    rest = b"not json\n" + line("event_msg", {"type": "agent_message", "message": "after"})
+    with open(path, "ab") as fh:
+        fh.write(rest)
+    rollout = read_rollout(path)
+    assert [kind for kind, _ in rollout.items] == ["turn_context"]
+    assert rollout.damage is not None and f"{path}:3: invalid rollout line" in rollout.damage
+    with RolloutWriter.resume(path) as writer:
+        pass
+    assert path.read_bytes() == good
+    assert [p.read_bytes() for p in path.parent.glob(path.name + ".damaged-*")] == [rest]
+    assert writer.note is not None and "2 lines" in writer.note
+    assert [i.id for i in list_sessions(tmp_path)] == [writer.id]  # the set-aside file is no session
+
+
+def test_unterminated_valid_last_line_is_kept_by_resume(tmp_path: Path) -> None:
     path = new_session(tmp_path, tmp_path).path
     with open(path, "ab") as fh:
-        fh.write(b"not json\n")
-        fh.write(b'{"timestamp":"x","type":"event_msg","payload":{}}\n')
-    with pytest.raises(ValueError, match=r":3: invalid rollout line"):
-        read_rollout(path)
-    other = tmp_path / "x.jsonl"
-    other.write_text('{"timestamp":"x","type":"event_msg","payload":{}}\n')
-    with pytest.raises(ValueError, match="first line is not session_meta"):
-        read_rollout(other)
+        fh.write(line("event_msg", {"type": "agent_message", "message": "kept"})[:-1])
+    assert read_rollout(path).items[-1][1]["message"] == "kept"
+    with RolloutWriter.resume(path) as writer:
+        writer.append("event_msg", {"type": "agent_message", "message": "next"})
+    assert writer.note is None
+    assert [p.get("message") for _, p in read_rollout(path).items] == [None, "kept", "next"]
+
+
+def test_tool_call_without_function_names_the_file_and_line(tmp_path: Path) -> None:
+    path = new_session(tmp_path, tmp_path).path
+    with open(path, "ab") as fh:
+        fh.write(line("response_item", {"role": "user", "content": "hi"}))
+        fh.write(line("response_item", {"role": "assistant", "tool_calls": [{"id": "c1"}]}))
+    rollout = read_rollout(path)
+    with pytest.raises(SessionError, match=rf"^{re.escape(str(path))}:4: .*'function'"):
+        history_from_rollout(rollout)
+    with pytest.raises(SessionError, match="^rollout item 3: "):
+        history_from_rollout(rollout.items)
+
+
+SCALAR = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+KEYS = st.sampled_from(["role", "content", "tool_calls", "tool_call_id", "id", "function", "name", "type"])
+JSON = st.recursive(
+    SCALAR,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(KEYS | st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+ID = st.sampled_from(["c1", "c2"]) | JSON
+CALL = st.fixed_dictionaries(
+    {}, optional={"id": ID, "function": st.fixed_dictionaries({}, optional={"name": ID}) | JSON}
+)
+ROLES = st.sampled_from(["assistant", "tool", "user", "system"])
+MESSAGE = st.fixed_dictionaries(
+    {"role": ROLES},
+    optional={"tool_calls": st.lists(CALL, max_size=3) | JSON, "tool_call_id": ID, "content": JSON},
+)
+LINE = st.one_of(
+    st.binary(max_size=40),
+    JSON.map(lambda v: json.dumps(v).encode()),
+    st.builds(line, st.sampled_from(["response_item", "event_msg", "session_meta"]), JSON | MESSAGE),
+    st.builds(lambda n: b"[" * n, st.integers(1, 200_000)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(LINE, max_size=6), first=st.booleans())
+def test_random_lines_raise_nothing_but_session_error(
+    tmp_path: Path, lines: list[bytes], first: bool
+) -> None:
+    path = tmp_path / "fuzz.jsonl"
+    head = [line("session_meta", {"id": "x"})] if first else []
+    path.write_bytes(b"\n".join([*head, *lines]))
+    for aside in tmp_path.glob("fuzz.jsonl.damaged-*"):
+        aside.unlink()
+    try:
+        before = read_rollout(path)
+    except SessionError:
+        return
+    try:
+        history_from_rollout(before)
+    except SessionError:
+        pass
+    with RolloutWriter.resume(path) as writer:  # the valid lines stay, and only they
+        writer.append("event_msg", {"n": 1})
+    after = read_rollout(path)
+    assert after.damage is None and after.items == [*before.items, ("event_msg", {"n": 1})]
+    assert (writer.note is None) == (before.damage is None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["response_item", "event_msg"]), MESSAGE), max_size=6))
+def test_random_items_raise_nothing_but_session_error(items: list[tuple[str, dict[str, object]]]) -> None:
+    try:
+        history = history_from_rollout(items)
+    except SessionError:
+        return
+    json.dumps(history)  # still JSON, ready to send
 
 
 KILL_LOOP = textwrap.dedent(

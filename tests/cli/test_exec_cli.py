@@ -473,3 +473,33 @@ def test_workspace_write_protects_git_and_hides_the_runtimes_secrets(
     assert canary not in output
     assert not (git_repo / ".git" / "hooks" / "pre-commit").exists()
     assert (git_repo / ".git" / "config").read_text() == config_before
+
+
+def test_a_damaged_rollout_is_resumed_from_its_valid_prefix_twice(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim(["First answer.", "Second answer.", "Third answer."]))
+    assert run_exec(home, git_repo, "--json", "begin").returncode == 0
+    rollout = next((home / "sessions").rglob("rollout-*.jsonl"))
+    with rollout.open("a") as f:
+        f.write("this is not json\n")
+    first = run_exec(home, git_repo, "--json", "resume", "--last", "go on")
+    assert first.returncode == 0, first.stderr
+    assert "agentrt: warning:" in first.stderr and "invalid rollout line" in first.stderr
+    assert list(rollout.parent.glob(rollout.name + ".damaged-*")), "the damaged tail is set aside"
+    second = run_exec(home, git_repo, "--json", "resume", "--last", "and again")
+    assert second.returncode == 0, second.stderr
+    assert "warning" not in second.stderr
+    assert events_of(second.stdout)[-2]["item"]["text"] == "Third answer."
+
+
+def test_a_bad_shell_environment_policy_stops_exec_before_the_model_is_asked(
+    tmp_path: Path, git_repo: Path
+) -> None:
+    home = home_with_provider(tmp_path, "http://127.0.0.1:9/v1")  # nothing listens there
+    with (home / "config.toml").open("a") as f:
+        f.write('\n[shell_environment_policy]\ninherit = "some"\n')
+    proc = run_exec(home, git_repo, "--json", "hello")
+    assert proc.returncode == 1 and proc.stdout == ""
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("agentrt: error:")]
+    assert "shell_environment_policy.inherit" in line and "some" in line

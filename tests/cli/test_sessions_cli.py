@@ -71,3 +71,20 @@ def test_table_json_limit_and_all(tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in limited.stdout.splitlines()] == [new]
     bad = sessions_list(home, here, "--limit", "-1")
     assert bad.returncode == 1 and "--limit must be 0 (all) or more" in bad.stderr
+
+
+def test_damaged_rollouts_are_listed_or_skipped_never_a_crash(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    good = record(home, tmp_path, "real prompt")
+    deep = "[" * 100_000
+    damaged = record(home, tmp_path, None)
+    with open(next((home / "sessions").rglob(f"*{damaged}.jsonl")), "a", encoding="utf-8") as fh:
+        fh.write('{"type":"event_msg","payload":{"type":"user_message","x":' + deep + "\n")
+        fh.write("\xff garbage\n")
+    junk = record(home, tmp_path, "junk")
+    next((home / "sessions").rglob(f"*{junk}.jsonl")).write_text(deep + "\n")
+
+    done = sessions_list(home, tmp_path, "--json")
+    assert (done.returncode, done.stderr) == (0, "")
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["id"], r["first_prompt"]) for r in rows] == [(damaged, None), (good, "real prompt")]

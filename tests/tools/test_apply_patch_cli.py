@@ -71,3 +71,43 @@ def test_stdin_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_missing_argument_is_a_usage_error(tmp_path: Path) -> None:
     assert agentrt(tmp_path, "apply-patch").returncode == 2
+
+
+def patch(*hunks: str) -> str:
+    return "*** Begin Patch\n" + "".join(hunks) + "*** End Patch\n"
+
+
+def test_paths_outside_the_current_directory_are_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    work, outside = tmp_path / "work", tmp_path / "outside"
+    work.mkdir()
+    outside.mkdir()
+    (work / "old.txt").write_text("one\n")
+    (outside / "victim.txt").write_text("keep\n")
+    (work / "link").symlink_to(outside)
+    (work / "victim.txt").symlink_to(outside / "victim.txt")
+    first = "*** Add File: inside.txt\n+x\n"
+    cases = {
+        "../escape.txt": patch(first, "*** Add File: ../escape.txt\n+x\n"),
+        str(outside / "abs.txt"): patch(first, f"*** Add File: {outside}/abs.txt\n+x\n"),
+        "sub/../../escape.txt": patch(first, "*** Add File: sub/../../escape.txt\n+x\n"),
+        "link/via-link.txt": patch(first, "*** Add File: link/via-link.txt\n+x\n"),
+        "victim.txt": patch(first, "*** Update File: victim.txt\n-keep\n+gone\n"),
+        "../moved.txt": patch(first, "*** Update File: old.txt\n*** Move to: ../moved.txt\n-one\n+two\n"),
+        "../outside/victim.txt": patch(first, "*** Delete File: ../outside/victim.txt\n"),
+    }
+    for shown, text in cases.items():
+        done = agentrt(work, "apply-patch", text)
+        assert done.returncode == 1, shown
+        assert done.stdout == ""
+        assert done.stderr == f"Error: refusing to write outside the current directory: {shown}\n"
+        assert sorted(p.name for p in work.iterdir()) == ["link", "old.txt", "victim.txt"]
+        assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+        assert (outside / "victim.txt").read_text() == "keep\n" and (work / "old.txt").read_text() == "one\n"
+
+
+def test_paths_that_stay_inside_still_apply(tmp_path: Path) -> None:
+    (tmp_path / "old.txt").write_text("one\n")
+    text = patch("*** Add File: sub/../new.txt\n+x\n", f"*** Update File: {tmp_path}/old.txt\n-one\n+two\n")
+    done = agentrt(tmp_path, "apply-patch", text)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "new.txt").read_text() == "x\n" and (tmp_path / "old.txt").read_text() == "two\n"

@@ -4,15 +4,23 @@ A session lives at ``$AGENTRT_HOME/sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-
 (UTC), where ``<id>`` is a time-ordered (v7-layout) UUID. Each line is
 ``{"timestamp": "...Z", "type": KIND, "payload": {...}}``; the first is ``session_meta``. Lines are
 written with one ``os.write`` on an ``O_APPEND`` descriptor, so a killed process can leave at most
-a torn last line, which readers skip and ``RolloutWriter.resume`` cuts off.
+a torn last line (no newline), which readers skip and ``RolloutWriter.resume`` cuts off.
+
+Any other damage (a newline-terminated line that is not a rollout line, at the end or in the
+middle) is handled the same way wherever it is: the lines before the first bad one are the session,
+readers stop there (``Rollout.damage`` says why), and ``RolloutWriter.resume`` moves everything from
+the bad line on into a sibling file ``<name>.damaged-<UTC time>`` before appending, so nothing is
+ever written after garbage and nothing is lost. Later valid lines are not spliced back in: a hole in
+the middle of a history (a tool call without its output, say) is worse than a shorter history.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -32,7 +40,10 @@ _HEAD_BYTES = 1 << 20
 
 
 class SessionError(ValueError):
-    """No session, or more than one, matches what was asked for."""
+    """No session, or more than one, matches what was asked for; or its file cannot be used.
+
+    Its text is one line for the user (naming the file and line where one is at fault).
+    """
 
 
 def _now(ns: int | None = None) -> tuple[str, time.struct_time]:
@@ -62,6 +73,8 @@ class RolloutWriter:
         self.path = path
         self.id = session_id
         self._fd: int | None = fd
+        self.note: str | None = None
+        """Set by ``resume`` when it set damaged lines aside: one line for the user."""
 
     @classmethod
     def create(cls, home: Path, *, cwd: Path, meta: Mapping[str, Any]) -> RolloutWriter:
@@ -101,15 +114,25 @@ class RolloutWriter:
 
     @classmethod
     def resume(cls, path: Path) -> RolloutWriter:
-        """Reopen an existing session file for appending; a torn last line is cut off first."""
-        meta = _read_meta(path)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        """Reopen an existing session file for appending, first cutting it back to its valid lines.
+
+        A torn last line is dropped; anything else after the valid lines is moved to a sibling
+        ``.damaged-<time>`` file and ``note`` says so (the caller shows it). ``SessionError`` if
+        the file cannot be read or is not a rollout.
+        """
         try:
-            _drop_torn_tail(fd)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
+        try:
+            scan = _scan(Path(path), _read_fd(fd))
+            note = _repair(Path(path), fd, scan)
         except BaseException:
             os.close(fd)
             raise
-        return cls(Path(path), str(meta.get("id", "")), fd)
+        writer = cls(Path(path), str(scan.meta.get("id", "")), fd)
+        writer.note = note
+        return writer
 
     def append(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Write one line ``{timestamp, type, payload}`` with a single ``os.write``."""
@@ -134,35 +157,83 @@ class RolloutWriter:
         self.close()
 
 
-def _drop_torn_tail(fd: int) -> None:
-    """Truncate a file that does not end in a newline back to just after its last one."""
-    size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return
-    pos = size
-    while pos > 0:
-        start = max(0, pos - 65536)
-        chunk = os.pread(fd, pos - start, start)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            os.ftruncate(fd, start + newline + 1)
-            return
-        pos = start
-    os.ftruncate(fd, 0)
+def _read_fd(fd: int) -> bytes:
+    """The whole file behind ``fd``, read from offset 0."""
+    chunks: list[bytes] = []
+    pos = 0
+    while chunk := os.pread(fd, 1 << 20, pos):
+        chunks.append(chunk)
+        pos += len(chunk)
+    return b"".join(chunks)
+
+
+def _repair(path: Path, fd: int, scan: _Scan) -> str | None:
+    """Make the file end just after its valid lines, so appends follow them; a note if lines moved.
+
+    A valid last line without its newline gets one; a torn one is cut. Other damage is copied to
+    the sibling file (synced) before the cut, so a crash in between duplicates rather than loses it.
+    """
+    rest = scan.data[scan.end :]
+    if scan.damage is not None:
+        aside = _set_aside(path, rest)
+        os.ftruncate(fd, scan.end)
+        count = rest.count(b"\n") + (not rest.endswith(b"\n"))
+        return (
+            f"{scan.damage}; moved it and what follows ({count} line{'s' * (count != 1)}, "
+            f"{len(rest)} bytes) to {aside}; the session continues after line {scan.last_line}"
+        )
+    if rest:
+        os.ftruncate(fd, scan.end)
+    elif not scan.data.endswith(b"\n"):
+        os.write(fd, b"\n")
+    return None
+
+
+def _set_aside(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a new sibling ``<name>.damaged-<UTC time>[-N]`` (mode 0600), synced."""
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())
+    for n in itertools.count():
+        aside = path.with_name(f"{path.name}.damaged-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return aside
+    raise AssertionError("unreachable")
 
 
 @dataclass
 class Rollout:
-    """A session read back: its ``session_meta`` payload and every later item as (type, payload)."""
+    """A session read back: its ``session_meta`` payload and every later item as (type, payload).
+
+    ``lines`` holds each item's line number in the file. ``damage`` is set when the file has an
+    invalid line that is not a torn last one: it names the file and line, and ``items`` stop there.
+    """
 
     path: Path
     meta: dict[str, Any]
     items: list[tuple[str, dict[str, Any]]]
+    lines: list[int]
+    damage: str | None = None
 
 
 def _parse_line(raw: bytes) -> tuple[str, dict[str, Any]]:
-    """One rollout line as (type, payload); ``ValueError`` if it is not one."""
-    obj = json.loads(raw)
+    """One rollout line as (type, payload); ``ValueError`` if it is not one.
+
+    The bytes are decoded as UTF-8 first (``json.loads`` would guess UTF-16/32 from bytes), and a
+    nesting too deep for the parser counts as invalid, not as a crash.
+    """
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         raise ValueError("not an object with a string 'type'")
     payload = obj.get("payload")
@@ -171,35 +242,62 @@ def _parse_line(raw: bytes) -> tuple[str, dict[str, Any]]:
     return obj["type"], payload
 
 
-def read_rollout(path: Path) -> Rollout:
-    """Read a whole session file. An invalid last line (torn by a crash) is skipped; an invalid
-    line anywhere else, or a first line that is not ``session_meta``, raises ``ValueError``."""
-    lines = Path(path).read_bytes().split(b"\n")
-    numbered = [(n, raw) for n, raw in enumerate(lines, 1) if raw.strip()]
+@dataclass(frozen=True)
+class _Scan:
+    """What of a rollout file's bytes can be used: ``data[:end]`` holds its valid lines.
+
+    ``damage`` is set when ``data[end:]`` starts with a newline-terminated invalid line; without
+    it, ``data[end:]`` is empty or a torn last line.
+    """
+
+    data: bytes
+    meta: dict[str, Any]
+    items: list[tuple[str, dict[str, Any]]]
+    lines: list[int]
+    end: int
+    last_line: int
+    damage: str | None
+
+
+def _scan(path: Path, data: bytes) -> _Scan:
+    """Parse lines until the first invalid one; ``SessionError`` unless the first is ``session_meta``.
+
+    Readers and ``resume`` share this, so a resumed session continues exactly the history read.
+    """
     items: list[tuple[str, dict[str, Any]]] = []
-    for index, (number, raw) in enumerate(numbered):
-        try:
-            items.append(_parse_line(raw))
-        except ValueError as exc:
-            if index == len(numbered) - 1:
+    lines: list[int] = []
+    pos = number = 0
+    damage = None
+    while pos < len(data):
+        stop = data.find(b"\n", pos) + 1 or len(data)
+        number += 1
+        if data[pos:stop].strip():
+            try:
+                items.append(_parse_line(data[pos:stop]))
+            except ValueError as exc:
+                if data.endswith(b"\n") or stop < len(data):
+                    damage = f"{path}:{number}: invalid rollout line: {exc}"
                 break
-            raise ValueError(f"{path}:{number}: invalid rollout line: {exc}") from None
+            lines.append(number)
+        pos = stop
     if not items or items[0][0] != "session_meta":
-        raise ValueError(f"{path}: not a rollout file (the first line is not session_meta)")
-    return Rollout(path=Path(path), meta=items[0][1], items=items[1:])
+        raise SessionError(f"{path}: not a rollout file (the first line is not session_meta)")
+    last = number - 1 if pos < len(data) else number
+    return _Scan(data, items[0][1], items[1:], lines[1:], pos, last, damage)
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
-    """The ``session_meta`` payload from the first line of ``path``."""
-    with open(path, "rb") as fh:
-        first = fh.readline()
+def read_rollout(path: Path) -> Rollout:
+    """Read a whole session file: its valid lines, up to a torn last line or the first invalid one
+    (then ``damage`` says which). ``SessionError`` if it cannot be read or is not a rollout."""
     try:
-        kind, payload = _parse_line(first)
-    except ValueError:
-        kind, payload = "", {}
-    if kind != "session_meta":
-        raise ValueError(f"{path}: not a rollout file (the first line is not session_meta)")
-    return payload
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SessionError(f"cannot read session file {path}: {exc.strerror or exc}") from None
+    scan = _scan(Path(path), data)
+    damage = None
+    if scan.damage is not None:
+        damage = f"{scan.damage}; only the lines before it are used"
+    return Rollout(path=Path(path), meta=scan.meta, items=scan.items, lines=scan.lines, damage=damage)
 
 
 @dataclass(frozen=True)
@@ -377,26 +475,66 @@ def _rollout_line(event: Event) -> tuple[str, Mapping[str, Any]] | None:
     return None
 
 
-def history_from_rollout(items: list[tuple[str, dict[str, Any]]]) -> list[Message]:
+def history_from_rollout(
+    source: Rollout | Sequence[tuple[str, dict[str, Any]]],
+) -> list[Message]:
     """The model history a rollout recorded, ready to continue.
 
     A tool call whose output was never recorded (the process died while the tool ran) gets an
-    output saying so, because an API refuses a history with an unanswered call.
+    output saying so, because an API refuses a history with an unanswered call. A recorded message
+    of the wrong shape raises ``SessionError`` naming it (``file:line`` when given a ``Rollout``,
+    else ``rollout item N``), rather than failing later inside the model client.
     """
+    if isinstance(source, Rollout):
+        items, places = source.items, [f"{source.path}:{n}" for n in source.lines]
+    else:
+        items, places = list(source), [f"rollout item {n}" for n in range(1, len(source) + 1)]
     messages: list[Message] = []
     pending: dict[str, str] = {}
-    for kind, payload in items:
+    for (kind, payload), place in zip(items, places, strict=True):
         if kind != "response_item":
             continue
-        if payload.get("role") != "tool":
+        problem = _message_problem(payload)
+        if problem is not None:
+            raise SessionError(f"{place}: cannot resume from this recorded message: {problem}")
+        if payload["role"] != "tool":
             _answer_missing(messages, pending)
         messages.append(payload)
         for call in payload.get("tool_calls") or ():
             pending[call["id"]] = call["function"]["name"]
-        if payload.get("role") == "tool":
-            pending.pop(payload.get("tool_call_id", ""), None)
+        if payload["role"] == "tool":
+            pending.pop(payload["tool_call_id"], None)
     _answer_missing(messages, pending)
     return messages
+
+
+def _message_problem(message: Mapping[str, Any]) -> str | None:
+    """What is wrong with a recorded message's shape, as far as continuing it needs; ``None`` if fine."""
+    if not isinstance(message.get("role"), str):
+        return "no string 'role'"
+    if message["role"] == "tool" and not isinstance(message.get("tool_call_id"), str):
+        return "a tool result without a string 'tool_call_id'"
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list):
+        return "'tool_calls' is not a list"
+    for index, call in enumerate(calls):
+        problem = _call_problem(call)
+        if problem is not None:
+            return f"tool call {index}: {problem}"
+    return None
+
+
+def _call_problem(call: object) -> str | None:
+    if not isinstance(call, dict):
+        return "not an object"
+    if not isinstance(call.get("id"), str):
+        return "no string 'id'"
+    function = call.get("function")
+    if not isinstance(function, dict):
+        return "no 'function' object"
+    if not isinstance(function.get("name"), str):
+        return "no string 'function.name'"
+    return None
 
 
 def _answer_missing(messages: list[Message], pending: dict[str, str]) -> None:

@@ -78,6 +78,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
     cwd = options.cwd.resolve()
     _check_repo(cwd, options.skip_git_repo_check)
+    _check_env_policy(config)
     schema = _load_schema(options.output_schema)
     local = _local_model(config, options)
     if local is not None:  # bad input is refused above, before a model server is started
@@ -86,7 +87,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
 
     model = model_for(config, env, base_url=options.base_url, output_schema=schema)
     shown: EventSink = JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)
-    writer, history, thread_id = _open_rollout(home, cwd, config, options)
+    writer, history, thread_id = _open_rollout(home, cwd, config, options, stderr)
     sink = Fanout([shown] if writer is None else [RolloutSink(writer), shown])
     try:
         async with _session_tools(config, cwd, env) as tools:
@@ -166,6 +167,16 @@ def _check_repo(cwd: Path, skip: bool) -> None:
         )
 
 
+def _check_env_policy(config: Config) -> None:
+    """A mistake in ``[shell_environment_policy]`` stops the run now, not at the first command."""
+    from agentrt.sandbox.env import check_env_policy
+
+    try:
+        check_env_policy(config.raw.get("shell_environment_policy"))
+    except ValueError as exc:
+        raise ExecError(f"config: {exc}") from exc
+
+
 def _load_schema(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
@@ -186,7 +197,7 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
 
 
 def _open_rollout(
-    home: Path, cwd: Path, config: Config, options: ExecOptions
+    home: Path, cwd: Path, config: Config, options: ExecOptions, stderr: TextIO
 ) -> tuple[RolloutWriter | None, list[Message], str]:
     from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
 
@@ -194,8 +205,11 @@ def _open_rollout(
         last = options.resume == "--last"
         path = find_session(home, None if last else options.resume, last=last)
         rollout = read_rollout(path)
-        history = history_from_rollout(rollout.items)
+        history = history_from_rollout(rollout)
         writer = None if options.ephemeral else RolloutWriter.resume(path)
+        note = rollout.damage if writer is None else writer.note
+        if note:
+            stderr.write(f"agentrt: warning: {note}\n")
         return writer, history, str(rollout.meta.get("id", path.stem))
     if options.ephemeral:
         import uuid

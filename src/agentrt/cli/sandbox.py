@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         SandboxUnavailable,
         become_subreaper,
         build_env,
+        check_env_policy,
         choose_sandbox,
         harden_runtime,
         policy_for,
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     harden_runtime()
     become_subreaper()
     config = load_config(agentrt_home(os.environ), env=os.environ)
+    check_env_policy(
+        config.raw.get("shell_environment_policy")
+    )  # a mistake is one line, before anything runs
     cwd = Path(os.path.abspath(args.cwd or Path.cwd()))
     policy = policy_for(args.mode, cwd, home=config.home, raw=config.raw)
     if args.network:

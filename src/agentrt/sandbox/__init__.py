@@ -21,7 +21,7 @@ from agentrt.lazy import lazy_names
 if TYPE_CHECKING:
     from agentrt.interfaces import SandboxMode
     from agentrt.sandbox.bwrap import BwrapSandbox
-    from agentrt.sandbox.env import build_env
+    from agentrt.sandbox.env import build_env, check_env_policy
     from agentrt.sandbox.hygiene import become_subreaper, harden_runtime, reap_orphans
     from agentrt.sandbox.landlock import LandlockSandbox
     from agentrt.sandbox.limits import Limits
@@ -45,6 +45,7 @@ _WHERE = {
     "SandboxUnavailable": "agentrt.sandbox.select",
     "become_subreaper": "agentrt.sandbox.hygiene",
     "build_env": "agentrt.sandbox.env",
+    "check_env_policy": "agentrt.sandbox.env",
     "choose_sandbox": "agentrt.sandbox.select",
     "confined_write": "agentrt.sandbox.writes",
     "harden_runtime": "agentrt.sandbox.hygiene",
@@ -72,6 +73,7 @@ __all__ = [
     "SandboxUnavailable",
     "become_subreaper",
     "build_env",
+    "check_env_policy",
     "choose_sandbox",
     "confined_write",
     "harden_runtime",

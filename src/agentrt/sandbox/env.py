@@ -65,29 +65,64 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatchcase(upper, pattern.upper()) for pattern in patterns)
 
 
-def check_env_policy(policy: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A checked copy of a ``[shell_environment_policy]`` table; ``ValueError`` names the bad key."""
-    table = dict(policy or {})
-    for key in table:
+def check_env_policy(policy: object) -> dict[str, Any]:
+    """A checked, completed copy of a ``[shell_environment_policy]`` table (``None``: the defaults).
+
+    Call it when a session starts, so a mistake stops the run before the model is asked anything;
+    ``build_env`` calls it too, so the checks and their messages live here only. ``ValueError``
+    names the bad key and shows its value (``shell_environment_policy.set.B: expected a string,
+    got 2``); lists come back as tuples, the input is not changed.
+    """
+    if policy is None:
+        policy = {}
+    if not isinstance(policy, Mapping):
+        raise ValueError(f"{TABLE}: expected a table, got {_shown(policy)}")
+    for key in policy:
         if key not in KEYS:
             raise ValueError(f"{TABLE}.{key}: unknown key (known: {', '.join(KEYS)})")
-    inherit = table.setdefault("inherit", "all")
-    if inherit not in INHERIT:
-        raise ValueError(f"{TABLE}.inherit: expected one of {', '.join(INHERIT)}, got {inherit!r}")
-    for key in ("ignore_default_excludes", "experimental_use_profile"):
-        if not isinstance(table.setdefault(key, False), bool):
-            raise ValueError(f"{TABLE}.{key}: expected true or false")
-    for key in ("exclude", "include_only"):
-        value = table.setdefault(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{TABLE}.{key}: expected a list of strings")
-        table[key] = tuple(value)
-    values = table.setdefault("set", {})
-    if not isinstance(values, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
-    ):
-        raise ValueError(f"{TABLE}.set: expected a table of strings")
-    return table
+    inherit = policy.get("inherit", "all")
+    if not isinstance(inherit, str) or inherit not in INHERIT:
+        raise ValueError(f"{TABLE}.inherit: expected one of {', '.join(INHERIT)}, got {_shown(inherit)}")
+    return {
+        "inherit": inherit,
+        "ignore_default_excludes": _flag(policy, "ignore_default_excludes"),
+        "experimental_use_profile": _flag(policy, "experimental_use_profile"),
+        "exclude": _patterns(policy, "exclude"),
+        "include_only": _patterns(policy, "include_only"),
+        "set": _values(policy.get("set", {})),
+    }
+
+
+def _flag(policy: Mapping[str, Any], key: str) -> bool:
+    value = policy.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{TABLE}.{key}: expected true or false, got {_shown(value)}")
+    return value
+
+
+def _patterns(policy: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = policy.get(key, [])
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{TABLE}.{key}: expected a list of strings, got {_shown(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ValueError(f"{TABLE}.{key}[{index}]: expected a string, got {_shown(item)}")
+    return tuple(value)
+
+
+def _values(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{TABLE}.set: expected a table of strings, got {_shown(value)}")
+    for name, item in value.items():
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise ValueError(f"{TABLE}.set.{name}: expected a string, got {_shown(item)}")
+    return dict(value)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """A value as the error shows it: its repr, cut so one line stays one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build_env(
