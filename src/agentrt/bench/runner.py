@@ -136,7 +136,9 @@ async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
     from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
 
     if config.loop.confine is None:
-        raise ValueError("--agent exec runs every agent under the OS sandbox; it cannot run with --no-sandbox")
+        raise ValueError(
+            "--agent exec runs every agent under the OS sandbox; it cannot run with --no-sandbox"
+        )
     agents = AgentConfig(
         mechanism=config.loop.confine.mechanism,
         base_prompt=_base_prompt(config),

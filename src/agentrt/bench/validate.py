@@ -54,7 +54,10 @@ async def _check(task: Task, workdir: Path, loop: LoopConfig) -> Validation:
     ws.write_file("solution.py", assemble_module(task.spec, task.spec + task.solution))
     with test_confinement(ws.root, loop) as confinement:
         run = await ws.run(
-            loop.pytest_argv(), timeout_s=loop.test_timeout_s, env=confinement.env, sandbox=confinement.sandbox
+            loop.pytest_argv(),
+            timeout_s=loop.test_timeout_s,
+            env=confinement.env,
+            sandbox=confinement.sandbox,
         )
     tail = (run.stdout + run.stderr).strip().splitlines()
     return Validation(task.id, run.ok, tail[-1] if tail else "")
