@@ -41,6 +41,17 @@ def add_parser(sub: Subparsers) -> None:
         help="inject this fault into the first --fault-count chat requests",
     )
     p.add_argument("--fault-count", type=int, default=1, help="requests that get the fault (-1 = all)")
+    p.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="chance that any completion request gets a random fault (seeded by --seed; default 0)",
+    )
+    p.add_argument(
+        "--fault-mix",
+        default="",
+        help="comma-separated fault modes --fault-rate draws from (default: every mode)",
+    )
     p.set_defaults(run=run)
 
 
@@ -69,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         script=script,
         fault=args.fault,
         fault_count=args.fault_count,
+        fault_rate=args.fault_rate,
+        fault_mix=tuple(m for m in args.fault_mix.split(",") if m),
         model=args.model,
         api_key=args.api_key,
     )

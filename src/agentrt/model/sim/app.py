@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import dataclass
 from typing import Any
 
 from agentrt.model.sim import responses
-from agentrt.model.sim.config import SimConfig
+from agentrt.model.sim.config import FAULT_MODES, SimConfig
 from agentrt.model.sim.faults import error_fault, fault_body, fault_stream
 from agentrt.model.sim.http import Request, error_object, json_response, response_head
 from agentrt.model.sim.policies import Reply, make_policy, prompt_tokens
@@ -60,6 +61,7 @@ class SimApp:
         self.policy = make_policy(config)
         self.pacing = Pacing(ttft_s=config.ttft_ms / 1000.0, tps=config.tps)
         self.requests = 0
+        self._faults = random.Random(config.seed)
         self._auth = None if config.api_key is None else f"Bearer {config.api_key}"
         self._models = {
             "object": "list",
@@ -94,6 +96,8 @@ class SimApp:
         fault = self.config.fault
         if fault is not None and 0 <= self.config.fault_count <= index:
             fault = None
+        if fault is None and self.config.fault_rate and self._faults.random() < self.config.fault_rate:
+            fault = self._faults.choice(self.config.fault_mix or sorted(FAULT_MODES))
         reply = self.policy.reply(messages, allow_fault=fault is None)
         mode = fault or reply.fault
         early = None if mode is None else error_fault(mode, self.config, keep_alive)

@@ -37,6 +37,10 @@ class SimConfig:
     """Fault mode applied to the first ``fault_count`` chat requests."""
     fault_count: int = 1
     """How many chat requests get ``fault``; -1 means every request."""
+    fault_rate: float = 0.0
+    """Chance that any completion request gets a fault drawn from ``fault_mix`` (seeded by ``seed``)."""
+    fault_mix: tuple[str, ...] = ()
+    """The fault modes ``fault_rate`` draws from; empty means every mode."""
     retry_after_s: float = 1.0
     """Value of the ``Retry-After`` header sent with the ``rate_limit`` fault."""
     model: str = "agentrt-sim"
@@ -55,6 +59,13 @@ def validate_config(config: SimConfig) -> None:
         raise ValueError("ttft_ms, tps and retry_after_s must not be negative")
     if config.fault is not None and config.fault not in FAULT_MODES:
         raise ValueError(f"unknown fault mode {config.fault!r}; expected one of {sorted(FAULT_MODES)}")
+    if not 0.0 <= config.fault_rate <= 1.0:
+        raise ValueError(f"fault_rate must be within [0, 1], got {config.fault_rate}")
+    unknown = sorted(set(config.fault_mix) - FAULT_MODES)
+    if unknown:
+        raise ValueError(
+            f"unknown fault modes in fault_mix: {unknown}; expected some of {sorted(FAULT_MODES)}"
+        )
     if config.fault_count < -1:
         raise ValueError(f"fault_count must be -1 (every request) or >= 0, got {config.fault_count}")
     if config.policy == "script" and not config.script:
