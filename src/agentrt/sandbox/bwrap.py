@@ -11,7 +11,8 @@
   processes, so neither the runtime's ``/proc/PID/environ`` nor any host process is visible;
   ``/proc/1`` is bwrap itself, whose environment is the scrubbed one ``run_command`` passes;
 * ``--unshare-net`` unless the policy allows network: the command gets a network namespace with
-  only its own loopback. That is the network boundary (no seccomp filter is added in front of
+  only its own loopback, and every bound Unix socket outside the writable roots (``/proc/net/unix``)
+  is covered by ``/dev/null``, so a host daemon's socket refuses the connection. That is the network boundary (no seccomp filter is added in front of
   bwrap: it would need a file descriptor passed through ``run_command``, and with the namespace a
   command can still run its own test servers on 127.0.0.1 without reaching the host's);
 * ``--cap-drop ALL`` when the runtime is root: otherwise the command keeps root's capabilities and
@@ -30,12 +31,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from agentrt.sandbox.limits import Limits, PidsCgroup, prlimit_args
-from agentrt.sandbox.policy import SandboxPolicy, prepare_protected
+from agentrt.sandbox.policy import SandboxPolicy, prepare_protected, within_any
 
 CONFINE_SCRIPT = str(Path(__file__).with_name("confine.py"))
 _JOIN_CGROUP = 'echo $$ > "$1" || exit 126; shift; exec "$@"'
@@ -83,6 +85,41 @@ def limit_prefix(limits: Limits, cgroup: PidsCgroup | None) -> list[str]:
     return prefix
 
 
+def host_unix_sockets(policy: SandboxPolicy, table: str = "/proc/net/unix") -> list[str]:
+    """The bound Unix sockets outside the writable roots (from ``/proc/net/unix``), to mask.
+
+    A network namespace cuts TCP and abstract sockets, but a socket with a path is a file: without
+    a mask a command could still talk to a host daemon through it (a container engine's is root on
+    the host). Each one found is covered by ``/dev/null``, so connecting is refused. Read again for
+    every command, so sockets bound since the last one are covered too.
+    """
+    roots = tuple(Path(os.path.realpath(r)) for r in policy.write_roots())
+    try:
+        with open(table, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return []
+    found: list[str] = []
+    for line in lines:
+        fields = line.split(None, 7)
+        path = fields[7] if len(fields) == 8 else ""
+        if (
+            path.startswith("/")
+            and path not in found
+            and _is_socket(path)
+            and not within_any(Path(path), roots)
+        ):
+            found.append(path)
+    return found
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path) -> list[str]:
     """The bwrap command line (without ``--`` and the command) for ``policy``, starting in ``cwd``."""
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -96,6 +133,8 @@ def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path) -> list[str]:
     args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not policy.network_allowed:
         args.append("--unshare-net")
+        for socket_path in host_unix_sockets(policy):
+            args += ["--ro-bind", "/dev/null", socket_path]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
     args += ["--die-with-parent", "--new-session", "--chdir", os.fspath(cwd)]

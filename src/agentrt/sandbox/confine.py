@@ -7,6 +7,12 @@ importable without ``site``. Other agentrt modules import it for its syscall wra
 
 What the script does, in order, before it runs ``CMD``:
 
+0. first of all, asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``), then
+   checks that its parent is still ``--parent PID`` (the runtime that started it; default: the
+   parent it sees at that moment). A parent that died before the request sends no signal, but
+   leaves the helper re-parented, which that check sees: the helper then exits without running
+   anything. The signal is SIGTERM, not SIGKILL, so that the supervisor (step 7) can kill the
+   command's processes before it dies; nothing of a run may outlive the runtime;
 1. ``--cgroup FILE``: writes its pid to that ``cgroup.procs`` (a pids cgroup bounds the processes);
 2. ``--rlimit NAME=N``: sets each resource limit (soft = hard = N);
 3. ``--protect PATH``: in a private mount namespace, re-binds each existing PATH read-only (Landlock
@@ -18,17 +24,21 @@ What the script does, in order, before it runs ``CMD``:
    only beneath the ``--write`` paths and on /dev/null; TCP bind/connect handled with no rule (ABI
    >= 4) and signals and abstract Unix sockets scoped to the sandbox (ABI >= 6) unless ``--network``;
    it refuses to run when Landlock is not enforced;
-6. without ``--network``, installs a seccomp filter: ``socket()`` fails with EPERM for every family
-   but AF_UNIX and io_uring is refused (its requests would bypass the socket filter); on ABI < 3 it
-   also refuses ``truncate()``, which Landlock does not cover there;
+6. without ``--network``, installs a seccomp filter: ``socket()`` fails with EPERM for every family,
+   AF_UNIX included (Landlock cannot tell a host daemon's socket path from one in the workspace, so
+   no Unix socket can be opened; ``socketpair()`` still works), and io_uring is refused (its requests
+   would bypass the socket filter); on ABI < 3 it also refuses ``truncate()``, which Landlock does
+   not cover there;
 7. becomes a child subreaper, forks, execs ``CMD`` in the child (which dies with the helper), waits
    for it while reaping adopted orphans, then SIGKILLs every remaining descendant (daemons that
    left the process group included) and exits with the command's status, or dies by its signal.
-   A SIGTERM/SIGINT/SIGHUP to the helper is forwarded to every descendant.
+   A SIGTERM/SIGINT/SIGHUP to the helper is forwarded to every descendant, unless the parent is
+   gone (step 0's SIGTERM): then it SIGKILLs every descendant and exits.
 
 Setup failures print one ``agentrt-sandbox:`` line on stderr and exit 126; an executable that is not
 found exits 127. ``--limits-only`` stops after step 2 and execs ``CMD`` directly (used in front of
-bwrap when ``prlimit`` is missing).
+bwrap when ``prlimit`` is missing); step 0's request then holds for ``CMD`` until it makes its own
+(bwrap's ``--die-with-parent``).
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import NoReturn
 else:
     try:
@@ -56,6 +66,8 @@ else:
 
 EXIT_SETUP = 126
 EXIT_NOT_FOUND = 127
+_HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+"""The signals the supervisor handles (and its command gets back at their defaults)."""
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -102,7 +114,6 @@ _BPF_RET_K = 0x06
 _RET_ALLOW = 0x7FFF0000
 _RET_KILL_PROCESS = 0x80000000
 _RET_EPERM = 0x00050000 | errno.EPERM
-_AF_UNIX = 1
 _IO_URING = (425, 426, 427)
 # machine -> (AUDIT_ARCH, socket nr, truncate nr, x32 syscall bit or 0)
 _ARCHES = {
@@ -223,9 +234,8 @@ def seccomp_filter(
     if machine not in _ARCHES:
         raise SetupError(f"no seccomp filter for the {machine} architecture")
     arch, socket_nr, truncate_nr, x32 = _ARCHES[machine]
-    denied = (
-        (_IO_URING if deny_sockets else ()) + ((truncate_nr,) if deny_truncate else ()) + tuple(also_deny)
-    )
+    sockets = (socket_nr, *_IO_URING) if deny_sockets else ()
+    denied = sockets + ((truncate_nr,) if deny_truncate else ()) + tuple(also_deny)
     prog: list[tuple[int, int | str, int | str, int]] = [
         (_BPF_LD_W_ABS, 0, 0, 4),
         (_BPF_JEQ_K, 0, "kill", arch),
@@ -233,18 +243,12 @@ def seccomp_filter(
     ]
     if x32:
         prog.append((_BPF_JGE_K, "deny", 0, x32))
-    if deny_sockets:
-        prog.append((_BPF_JEQ_K, "family", 0, socket_nr))
     prog += [(_BPF_JEQ_K, "deny", 0, nr) for nr in denied]
     prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
-    labels = {"family": len(prog)}
-    prog += [(_BPF_LD_W_ABS, 0, 0, 16), (_BPF_JEQ_K, "allow", 0, _AF_UNIX)]
-    labels["deny"] = len(prog)
+    labels = {"deny": len(prog)}
     prog.append((_BPF_RET_K, 0, 0, _RET_EPERM))
     labels["kill"] = len(prog)
     prog.append((_BPF_RET_K, 0, 0, _RET_KILL_PROCESS))
-    labels["allow"] = len(prog)
-    prog.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
     out = bytearray()
     for index, (code, jt, jf, k) in enumerate(prog):
         jt_off = labels[jt] - index - 1 if isinstance(jt, str) else jt
@@ -329,7 +333,7 @@ def set_rlimits(limits: Sequence[tuple[str, int]]) -> None:
 class Options:
     """The helper's parsed command line."""
 
-    __slots__ = ("argv", "cgroup", "limits_only", "network", "protected", "rlimits", "writable")
+    __slots__ = ("argv", "cgroup", "limits_only", "network", "parent", "protected", "rlimits", "writable")
 
     def __init__(self) -> None:
         self.writable: list[str] = []
@@ -338,6 +342,7 @@ class Options:
         self.rlimits: list[tuple[str, int]] = []
         self.cgroup: str | None = None
         self.limits_only = False
+        self.parent: int | None = None
         self.argv: list[str] = []
 
 
@@ -350,10 +355,14 @@ def parse_args(args: Sequence[str]) -> Options:
         if flag in ("--network", "--limits-only"):
             setattr(opts, flag[2:].replace("-", "_"), True)
             continue
-        if not words or flag not in ("--write", "--protect", "--rlimit", "--cgroup"):
+        if not words or flag not in ("--write", "--protect", "--rlimit", "--cgroup", "--parent"):
             raise SetupError(f"bad option {flag!r}")
         value = words.pop(0)
-        if flag == "--write":
+        if flag == "--parent":
+            if not value.isdigit():
+                raise SetupError(f"bad parent pid {value!r}")
+            opts.parent = int(value)
+        elif flag == "--write":
             opts.writable.append(value)
         elif flag == "--protect":
             opts.protected.append(value)
@@ -368,6 +377,16 @@ def parse_args(args: Sequence[str]) -> Options:
         raise SetupError("no command after --")
     opts.argv = words[1:]
     return opts
+
+
+def die_with_parent(parent: int) -> None:
+    """Step 0 of the module docstring: SIGTERM when ``parent`` dies; ``SetupError`` if it already has.
+
+    Cheap enough to repeat: a credential change may clear the request, so ``supervise`` renews it.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        raise SetupError(f"its parent process (pid {parent}), the runtime, is gone; not running")
 
 
 def confine(opts: Options) -> None:
@@ -453,7 +472,7 @@ def kill_descendants(deadline_s: float = 5.0) -> None:
         time.sleep(0.002)
 
 
-def _forward(signum: int, _frame: object) -> None:
+def _forward(signum: int) -> None:
     for pid in descendants(os.getpid()):
         try:
             os.kill(pid, signum)
@@ -461,9 +480,25 @@ def _forward(signum: int, _frame: object) -> None:
             pass
 
 
+def _signal_handler(parent: int) -> Callable[[int, object], None]:
+    """Forward the signal to every descendant, or, once ``parent`` is gone, kill them all and exit.
+
+    A SIGTERM from the runtime (a timeout) leaves the command its grace period; the SIGTERM of step 0
+    means nobody is left to wait for the command, so nothing of it may go on running.
+    """
+
+    def handle(signum: int, _frame: object) -> None:
+        if os.getppid() != parent:
+            kill_descendants()
+            os._exit(128 + signum)
+        _forward(signum)
+
+    return handle
+
+
 def _exec_child(argv: Sequence[str], parent: int) -> NoReturn:
     try:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in _HANDLED:
             signal.signal(sig, signal.SIG_DFL)
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
@@ -476,20 +511,38 @@ def _exec_child(argv: Sequence[str], parent: int) -> NoReturn:
     os._exit(EXIT_SETUP)
 
 
-def supervise(argv: Sequence[str]) -> NoReturn:
-    """Step 7 of the module docstring."""
+def _wait_for(child: int) -> int:
+    """Wait for ``child``, reaping adopted orphans meanwhile; its wait status."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            return status
+
+
+def supervise(argv: Sequence[str], parent: int) -> NoReturn:
+    """Step 7 of the module docstring; ``parent`` is the process whose death ends everything.
+
+    The handlers are in place, and the signals unblocked (a mask is inherited), before the parent is
+    checked again: a parent that dies from then on is seen by the handler.
+    """
     prctl(PR_SET_CHILD_SUBREAPER, 1)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, _forward)
+    handler = _signal_handler(parent)
+    for sig in _HANDLED:
+        signal.signal(sig, handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HANDLED)
+    try:
+        die_with_parent(parent)
+    except SetupError as exc:
+        os.write(2, f"agentrt-sandbox: {exc}\n".encode())
+        os._exit(EXIT_SETUP)
     me = os.getpid()
     child = os.fork()
     if child == 0:
         _exec_child(argv, me)
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == child:
-            break
-    kill_descendants()
+    try:
+        status = _wait_for(child)
+    finally:
+        kill_descendants()
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         signal.signal(number, signal.SIG_DFL)
@@ -501,7 +554,11 @@ def supervise(argv: Sequence[str]) -> NoReturn:
 def main(args: Sequence[str]) -> NoReturn:
     """Confine this process per ``args``, then run the command (see the module docstring)."""
     try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)  # before anything else: the parent may die any time
+        parent = os.getppid()
         opts = parse_args(args)
+        parent = parent if opts.parent is None else opts.parent
+        die_with_parent(parent)
         confine(opts)
     except (SetupError, OSError) as exc:
         os.write(2, f"agentrt-sandbox: {exc}\n".encode())
@@ -512,7 +569,7 @@ def main(args: Sequence[str]) -> NoReturn:
         except OSError as exc:
             os.write(2, f"agentrt-sandbox: cannot execute {opts.argv[0]!r}: {exc}\n".encode())
             os._exit(EXIT_NOT_FOUND if exc.errno == errno.ENOENT else EXIT_SETUP)
-    supervise(opts.argv)
+    supervise(opts.argv, parent)
 
 
 if __name__ == "__main__":

@@ -19,13 +19,22 @@ The CLI calls ``harden_runtime()`` and ``become_subreaper()`` once at start-up (
   like a ``run_command`` child and is left alone; under bwrap (pid namespace) and under the Landlock
   helper (a supervising subreaper) such orphans are killed before they can reach the runtime.
 * ``own_children`` lists the runtime's children (all threads'); ``reap_orphans`` and the tests use it.
+* ``owner_tag``, ``owner_gone`` and ``stale_entries`` let a run find what an earlier run left on disk
+  (its pids cgroup, its private ``TMPDIR``): a run killed by SIGKILL or SIGTERM runs no clean-up
+  code, so each new run removes the entries whose owner is gone. An owner is named by pid, start
+  time and pid namespace, so a reused pid is not mistaken for the owner, and an entry made in
+  another pid namespace (e.g. a nested run in a sibling sandbox sharing its ``TMPDIR``) is never
+  judged from this one.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def harden_runtime() -> None:
@@ -128,3 +137,71 @@ def _wait_briefly(pid: int, within_s: float = 0.05) -> bool:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.001)
+
+
+def _start_time(pid: int | str) -> int | None:
+    """When ``pid`` started (clock ticks after boot), or ``None`` when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
+
+
+def _pid_ns(pid: int | str) -> int | None:
+    """The inode of ``pid``'s pid namespace, or ``None`` when it cannot be read."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+def owner_tag(pid: int | None = None) -> str | None:
+    """``PID.START.PIDNS`` for this process (or ``pid``): a name part no later process can share.
+
+    ``None`` without a readable ``/proc``.
+    """
+    pid = os.getpid() if pid is None else pid
+    start, ns = _start_time(pid), _pid_ns(pid)
+    if start is None or ns is None:
+        return None
+    return f"{pid}.{start}.{ns}"
+
+
+def owner_gone(tag: str) -> bool | None:
+    """Whether the process ``tag`` names has exited: ``None`` when that cannot be told from here.
+
+    A bare ``PID`` (the cgroup names of earlier versions) counts as gone when no such pid exists.
+    """
+    parts = tag.split(".")
+    if not all(part.isdigit() for part in parts):
+        return None
+    if len(parts) == 1:
+        return not os.path.exists(f"/proc/{parts[0]}")
+    if len(parts) != 3 or int(parts[2]) != _pid_ns("self"):
+        return None
+    return _start_time(parts[0]) != int(parts[1])
+
+
+def stale_entries(directory: Path, prefix: str) -> Iterator[Path]:
+    """Directories ``PREFIX<owner tag>-REST`` in ``directory`` that this user owns, whose owner is gone.
+
+    Symlinks and other users' entries are never yielded: ``directory`` may be a shared ``/tmp``.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        tag, dash, _ = entry.name[len(prefix) :].partition("-")
+        if not entry.name.startswith(prefix) or not dash or owner_gone(tag) is not True:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            yield Path(entry.path)

@@ -4,8 +4,10 @@
 (``agentrt.sandbox.confine``, standard library only) joins the pids cgroup, sets the rlimits, makes
 protected paths read-only in a private mount namespace, sets no-new-privs, drops every capability,
 applies Landlock (writes only beneath the writable roots and /dev/null; no TCP without network) and,
-without network, a seccomp filter that refuses non-Unix sockets; then it runs the command as its
-child and kills every descendant when it ends. Start-up costs one Python interpreter (~10 ms).
+without network, a seccomp filter that refuses every ``socket()`` (Unix ones too: a host daemon's
+socket path cannot be told apart from one in the workspace; ``socketpair()`` still works); then it runs the command as its
+child and kills every descendant when it ends, or when the runtime dies (it asks the kernel for a
+parent-death signal first thing). Start-up costs one Python interpreter (~10 ms).
 
 Unlike bwrap there is no pid namespace: the command can see host processes in /proc. The runtime
 hides its secrets by calling ``harden_runtime()`` (non-dumpable, so its ``/proc/PID/environ`` and
@@ -15,6 +17,7 @@ inside the sandbox to processes outside it.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,8 +47,13 @@ class LandlockSandbox:
         self._python = python
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
-        """``argv`` under the confinement helper (``cwd`` is where ``run_command`` starts it)."""
-        return [self._python, "-I", "-S", CONFINE_SCRIPT, *self._options, "--", *argv]
+        """``argv`` under the confinement helper (``cwd`` is where ``run_command`` starts it).
+
+        ``--parent`` is this process, which starts the helper: the helper dies with it, and does
+        not start at all when it finds itself re-parented (this process died while it started).
+        """
+        helper = [self._python, "-I", "-S", CONFINE_SCRIPT, "--parent", str(os.getpid())]
+        return [*helper, *self._options, "--", *argv]
 
     def close(self) -> None:
         """Remove the sandbox's pids cgroup, killing what is left in it."""

@@ -16,6 +16,13 @@ The number of processes is bounded in two ways, because ``RLIMIT_NPROC`` is igno
 
 A fork bomb thus fails with EAGAIN at the bound instead of exhausting the machine, and the pid
 namespace (bwrap) or the helper's supervisor (Landlock) removes what is left when the command ends.
+
+A cgroup is removed by ``close`` (or when its object is collected), which a runtime killed by
+SIGKILL or SIGTERM never reaches. Its name carries the runtime's ``owner_tag``, and ``create``
+first clears every cgroup beside it whose owner is gone: it kills what still runs there (nothing
+should, as the sandboxes die with the runtime; this is the backstop) and removes the cgroup. So a
+killed run's cgroup lasts until the next one starts, not for ever. (A cgroup that dies with the run
+would need v1's ``release_agent``, a machine-wide setting agentrt must not own.)
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.sandbox.confine import RLIMITS
+from agentrt.sandbox.hygiene import owner_tag, stale_entries
 
 _CGROUP_PREFIX = "agentrt-"
 
@@ -98,12 +106,16 @@ class PidsCgroup:
 
     @classmethod
     def create(cls, max_pids: int) -> PidsCgroup | None:
-        """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made."""
+        """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made.
+
+        Clears the cgroups of runtimes that are gone first (module docstring).
+        """
         base = _own_pids_cgroup()
-        if base is None or not os.access(base, os.W_OK):
+        owner = owner_tag()
+        if base is None or owner is None or not os.access(base, os.W_OK):
             return None
         _sweep_stale(base)
-        path = base / f"{_CGROUP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        path = base / f"{_CGROUP_PREFIX}{owner}-{secrets.token_hex(4)}"
         try:
             path.mkdir()
         except OSError:
@@ -146,18 +158,12 @@ def _own_pids_cgroup() -> Path | None:
 
 
 def _sweep_stale(base: Path) -> None:
-    """Remove empty agentrt cgroups whose runtime (the pid in their name) is gone."""
-    try:
-        entries = list(base.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        owner = entry.name[len(_CGROUP_PREFIX) :].split("-", 1)[0]
-        if entry.name.startswith(_CGROUP_PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            try:
-                entry.rmdir()
-            except OSError:
-                continue
+    """Kill what runs in the agentrt cgroups whose runtime is gone, and remove them (module docstring).
+
+    Each gets a short deadline: a process stuck in the kernel leaves its cgroup for the next start.
+    """
+    for path in stale_entries(base, _CGROUP_PREFIX):
+        _remove_cgroup(path, within_s=0.5)
 
 
 def _read_pids(procs: Path) -> list[int]:
@@ -167,8 +173,8 @@ def _read_pids(procs: Path) -> list[int]:
         return []
 
 
-def _remove_cgroup(path: Path) -> None:
-    deadline = time.monotonic() + 5.0
+def _remove_cgroup(path: Path, within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
     while True:
         for pid in _read_pids(path / "cgroup.procs"):
             try:

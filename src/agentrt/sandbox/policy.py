@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from agentrt.interfaces import SANDBOX_MODES, SandboxMode
+from agentrt.sandbox.hygiene import owner_tag, stale_entries
 
 WORKSPACE_WRITE_KEYS = ("writable_roots", "network_access")
 _TABLE = "sandbox_workspace_write"
+_TMP_PREFIX = "agentrt-tmp-"
 
 
 @dataclass(frozen=True)
@@ -166,11 +168,22 @@ def prepare_protected(policy: SandboxPolicy) -> None:
 
 @contextmanager
 def private_tmpdir(policy: SandboxPolicy, *, parent: Path | None = None) -> Iterator[SandboxPolicy]:
-    """Yield ``policy`` with a fresh private ``tmpdir`` (``workspace-write`` only); remove it after."""
+    """Yield ``policy`` with a fresh private ``tmpdir`` (``workspace-write`` only); remove it after.
+
+    A run killed by SIGKILL or SIGTERM never reaches the removal, so the directory is named after its
+    owner (``agentrt-tmp-<owner_tag>-XXXXXXXX``) and each new one first removes the directories in
+    ``parent`` whose owner is gone (``hygiene.stale_entries``: never a live run's, nor another
+    user's, nor a name it cannot attribute).
+    """
     if policy.mode != "workspace-write":
         yield policy
         return
-    path = Path(tempfile.mkdtemp(prefix="agentrt-tmp-", dir=parent))
+    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    for stale in stale_entries(parent, _TMP_PREFIX):
+        shutil.rmtree(stale, ignore_errors=True)
+    owner = owner_tag()
+    prefix = _TMP_PREFIX if owner is None else f"{_TMP_PREFIX}{owner}-"
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     try:
         yield replace(policy, tmpdir=Path(os.path.realpath(path)))
     finally:

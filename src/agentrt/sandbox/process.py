@@ -60,6 +60,8 @@ class RunResult:
     wall_s: float
     output_limited: bool = False
     """True when the command was stopped for writing more than ``max_output_bytes``."""
+    output_bytes: int = 0
+    """Bytes the command wrote to stdout and stderr together, kept or not."""
 
     @property
     def ok(self) -> bool:
@@ -435,6 +437,7 @@ def _result(
         timed_out=timed_out,
         wall_s=wall_s,
         output_limited=proto.flooded.done(),
+        output_bytes=proto.stdout.total + proto.stderr.total,
     )
 
 

@@ -159,8 +159,19 @@ def _for_model(output: str, result: RunResult) -> str:
 
 
 def aggregate(result: RunResult) -> str:
+    """The command's output for the model and the events, with a last line saying why it stopped.
+
+    A command stopped for flooding its output (``output_limited``) is killed by the same signal a
+    timeout sends; saying only "signal 15" would read as a crash, so the line names the output limit
+    and how much the command wrote, which tells the model to narrow the output (``head``, ``grep``).
+    """
     text = result.stdout + result.stderr
-    if result.timed_out:
+    if result.output_limited:
+        text += (
+            f"\n[command killed: it wrote {result.output_bytes:,} bytes of output, more than the "
+            "output limit; narrow it with head, tail or grep, or redirect it to a file]"
+        )
+    elif result.timed_out:
         text += f"\n[command timed out after {result.wall_s:.1f} s and was killed]"
     elif result.signal is not None:
         text += f"\n[command killed by signal {result.signal}]"
