@@ -2,7 +2,8 @@
 
 Every key agentrt reads is listed here with its kind and bounds; validation walks a TOML document
 against these tables, so adding a key is adding one row. Tables that later features own
-(``sandbox_workspace_write``, ``shell_environment_policy``) are accepted as-is for now.
+(``sandbox``, ``sandbox_workspace_write``, ``shell_environment_policy``) are accepted as-is here and
+checked by the code that reads them (``agentrt.sandbox.policy``, ``agentrt.sandbox.env``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "model_temperature": Spec("float", low=0, high=2),
         "model_max_output_tokens": Spec("int", low=1),
         "base_prompt": Spec("enum", BASE_PROMPTS),
+        "sandbox": Spec("table"),
         "sandbox_workspace_write": Spec("table"),
         "shell_environment_policy": Spec("table"),
     }

@@ -7,6 +7,11 @@
 * ``--bind R R`` for each existing writable root (``cwd``, ``writable_roots``, the private
   ``tmpdir``) in ``workspace-write``, then ``--ro-bind P P`` for each protected path (``.git``,
   agentrt's home) so they stay read-only inside a writable root;
+* after every other mount, each existing denied path (``deny_read``, by its real path) hidden: a
+  directory under an empty read-only tmpfs (``--tmpfs P --remount-ro P``), any other file under
+  ``--ro-bind /dev/null P``; coming last, a denial wins inside a writable or protected root. A path
+  inside another denied directory is hidden with it. The command still sees the name; a hard link
+  to the same file elsewhere is not covered;
 * ``--unshare-pid --unshare-ipc --unshare-uts --unshare-cgroup-try``: the command sees only its own
   processes, so neither the runtime's ``/proc/PID/environ`` nor any host process is visible;
   ``/proc/1`` is bwrap itself, whose environment is the scrubbed one ``run_command`` passes;
@@ -36,6 +41,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentrt.sandbox.confine import outermost_existing
 from agentrt.sandbox.limits import Limits, PidsCgroup, prlimit_args
 from agentrt.sandbox.policy import SandboxPolicy, prepare_protected, within_any
 
@@ -59,9 +65,13 @@ class BwrapSandbox:
         self._cgroup = PidsCgroup.create(limits.nproc) if limits.nproc is not None else None
         self._prefix = limit_prefix(limits, self._cgroup)
 
-    def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
-        """``argv`` under bwrap, started in ``cwd`` (see the module docstring)."""
-        return [*self._prefix, *bwrap_args(self.bwrap, self.policy, cwd), "--", *argv]
+    def wrap(self, argv: Sequence[str], cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:
+        """``argv`` under bwrap, started in ``cwd`` (see the module docstring).
+
+        ``deny_read`` hides more paths from this one command (the self-test's probe secret).
+        """
+        args = bwrap_args(self.bwrap, self.policy, cwd, deny_read=deny_read)
+        return [*self._prefix, *args, "--", *argv]
 
     def close(self) -> None:
         """Remove the sandbox's pids cgroup, killing what is left in it."""
@@ -120,8 +130,11 @@ def _is_socket(path: str) -> bool:
         return False
 
 
-def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path) -> list[str]:
-    """The bwrap command line (without ``--`` and the command) for ``policy``, starting in ``cwd``."""
+def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:
+    """The bwrap command line (without ``--`` and the command) for ``policy``, starting in ``cwd``.
+
+    ``deny_read`` adds to ``policy.deny_read`` for this command only.
+    """
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for root in policy.write_roots():
         real = os.path.realpath(root)
@@ -130,12 +143,26 @@ def bwrap_args(bwrap: str, policy: SandboxPolicy, cwd: Path) -> list[str]:
     for path in policy.protected:
         if os.path.lexists(path):
             args += ["--ro-bind", os.fspath(path), os.fspath(path)]
+    if not policy.network_allowed:
+        for socket_path in host_unix_sockets(policy):
+            args += ["--ro-bind", "/dev/null", socket_path]
+    args += hide_args((*policy.deny_read, *deny_read))
     args += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not policy.network_allowed:
         args.append("--unshare-net")
-        for socket_path in host_unix_sockets(policy):
-            args += ["--ro-bind", "/dev/null", socket_path]
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
     args += ["--die-with-parent", "--new-session", "--chdir", os.fspath(cwd)]
+    return args
+
+
+def hide_args(paths: Sequence[Path]) -> list[str]:
+    """bwrap options hiding each existing path: an empty read-only tmpfs on a directory, /dev/null on
+    anything else. They must come after the mounts they override (a writable root's ``--bind``)."""
+    args: list[str] = []
+    for path in outermost_existing([os.fspath(p) for p in paths]):
+        if os.path.isdir(path):
+            args += ["--tmpfs", path, "--remount-ro", path]
+        else:
+            args += ["--ro-bind", "/dev/null", path]
     return args

@@ -17,13 +17,16 @@ What the script does, in order, before it runs ``CMD``:
 2. ``--rlimit NAME=N``: sets each resource limit (soft = hard = N);
 3. ``--protect PATH``: in a private mount namespace, re-binds each existing PATH read-only (Landlock
    cannot take write access away from a subtree of a writable root; a user namespace is added when
-   not running as root). It refuses to run when this is impossible;
+   not running as root); then hides each existing ``--deny-read PATH`` that lies inside a ``--write``
+   root (an empty read-only tmpfs on a directory, /dev/null on a file), for the same reason: a
+   writable root's rule grants reading all of it. It refuses to run when this is impossible;
 4. sets ``PR_SET_NO_NEW_PRIVS`` and drops every capability (bounding, ambient, effective, permitted,
    inheritable), so a root runtime's children cannot read its memory or environment through /proc;
-5. applies a Landlock ruleset at the highest ABI the kernel has: read and execute everywhere, write
-   only beneath the ``--write`` paths and on /dev/null; TCP bind/connect handled with no rule (ABI
-   >= 4) and signals and abstract Unix sockets scoped to the sandbox (ABI >= 6) unless ``--network``;
-   it refuses to run when Landlock is not enforced;
+5. applies a Landlock ruleset at the highest ABI the kernel has: read and execute everywhere but
+   the ``--deny-read`` paths (``read_rules``), write only beneath the ``--write`` paths (none inside
+   a denied path) and on /dev/null; TCP bind/connect handled with no rule (ABI >= 4) and signals
+   and abstract Unix sockets scoped to the sandbox (ABI >= 6) unless ``--network``; it refuses to
+   run when Landlock is not enforced;
 6. without ``--network``, installs a seccomp filter: ``socket()`` fails with EPERM for every family,
    AF_UNIX included (Landlock cannot tell a host daemon's socket path from one in the workspace, so
    no Unix socket can be opened; ``socketpair()`` still works), and io_uring is refused (its requests
@@ -99,6 +102,8 @@ SCOPE_SIGNAL = 1 << 1
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
@@ -131,6 +136,9 @@ RLIMITS = {  # the limit names --rlimit takes; agentrt.sandbox.limits uses the s
 }
 
 
+_VALUED_OPTIONS = ("--write", "--protect", "--deny-read", "--rlimit", "--cgroup", "--parent")
+
+
 class SetupError(Exception):
     """Confinement could not be put in place; the command must not run."""
 
@@ -150,13 +158,21 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def syscall(number: int, *args: int) -> int:
-    """Call syscall ``number`` with integer (or address) arguments; raise ``OSError`` on failure."""
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
+def syscall(number: int, *args: int, libc: ctypes.CDLL | None = None) -> int:
+    """Call syscall ``number`` with integer (or address) arguments; raise ``OSError`` on failure.
+
+    Loading ``libc`` costs ~25 us: a caller making many calls passes one (``_syscall_libc``).
+    """
+    libc = _syscall_libc() if libc is None else libc
     return _check(
         libc.syscall(ctypes.c_long(number), *(ctypes.c_ulong(a) for a in args)), f"syscall {number}"
     )
+
+
+def _syscall_libc() -> ctypes.CDLL:
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    return libc
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
@@ -183,21 +199,101 @@ def _fs_rights(abi: int) -> int:
     return rights
 
 
-def _add_path_rule(ruleset: int, path: str, access: int) -> None:
-    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+def _add_path_rules(
+    ruleset: int, rules: Sequence[tuple[str, int]], *, libc: ctypes.CDLL, missing_ok: bool = False
+) -> None:
+    """Grant each ``(path, access)`` beneath its path (file rights only, for a file).
+
+    One attribute buffer and one argument tuple serve every rule: with hundreds of rules (denied
+    reads) the ctypes conversions would cost more than the syscalls. ``missing_ok``: a path gone
+    since it was listed is skipped rather than refused.
+    """
+    attr = ctypes.create_string_buffer(12)  # struct landlock_path_beneath_attr: u64, s32, packed
+    numbers = (SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.addressof(attr), 0)
+    call = (ctypes.c_long(numbers[0]), *(ctypes.c_ulong(n) for n in numbers[1:]))
+    for path, access in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if missing_ok:
+                continue
+            raise
+        try:
+            if not _is_dir_fd(fd):
+                access &= FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE
+            struct.pack_into("=Qi", attr, 0, access, fd)
+            _check(libc.syscall(*call), f"landlock_add_rule {path}")
+        finally:
+            os.close(fd)
+
+
+def _is_dir_fd(fd: int) -> bool:
+    return (os.fstat(fd).st_mode & 0o170000) == 0o040000
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def outermost_existing(paths: Sequence[str]) -> list[str]:
+    """The real paths of those of ``paths`` that exist, less each one inside another (hidden with it)."""
+    real = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+    out: list[str] = []
+    for path in real:
+        if not any(_within(path, kept) for kept in out):
+            out.append(path)
+    return out
+
+
+def read_rules(denied: Sequence[str]) -> list[tuple[str, int]]:
+    """Landlock rules (path, access) granting read and execute everywhere except beneath ``denied``.
+
+    Landlock only grants, so "everything but X" is built: each directory on the way from ``/`` to a
+    denied path is *expanded*: it gets list-only access (READ_DIR) and each entry in it, except the
+    next step on the way, gets full read access. So, inside the sandbox:
+
+    * ``ls /``, ``ls ~`` and the other expanded directories work; since READ_DIR is inherited by
+      everything beneath, the names inside a denied directory can be listed too, but no file in it
+      can be opened for reading or executed;
+    * an entry created in an expanded directory after the command started (or replaced there by a
+      rename) has no rule, so it cannot be read; symlinks get no rule of their own, since access is
+      decided at the path they resolve to; an entry the runtime cannot list stays unreadable;
+    * a hard link to a denied file from elsewhere is readable: Landlock sees the path it was opened by.
+
+    ``denied`` must be real paths (``outermost_existing``); with none the rule is one read rule on ``/``.
+    """
+    if not denied:
+        return [("/", FS_READ)]
+    if "/" in denied:
+        return []
+    expanded = {os.path.dirname(d) for d in denied}
+    for directory in list(expanded):
+        while directory != "/":
+            directory = os.path.dirname(directory)
+            expanded.add(directory)
+    skip = expanded | set(denied)
+    rules: list[tuple[str, int]] = []
+    for directory in sorted(expanded):
+        rules.append((directory, FS_READ_DIR))
+        rules += [(path, FS_READ) for path in _plain_entries(directory) if path not in skip]
+    return rules
+
+
+def _plain_entries(directory: str) -> list[str]:
+    """The paths in ``directory`` that are not symlinks; none when it cannot be listed."""
     try:
-        if not os.path.isdir(path):
-            access &= FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE
-        attr = ctypes.create_string_buffer(struct.pack("=Qi", access, fd))
-        syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.addressof(attr), 0)
-    finally:
-        os.close(fd)
+        with os.scandir(directory) as it:
+            return [entry.path for entry in it if not entry.is_symlink()]
+    except OSError:
+        return []
 
 
-def apply_landlock(writable: Sequence[str], *, network: bool) -> int:
-    """Restrict this process (and what it execs) to reads everywhere and writes under ``writable``.
+def apply_landlock(writable: Sequence[str], *, network: bool, denied: Sequence[str] = ()) -> int:
+    """Restrict this process (and what it execs) to reads everywhere but ``denied`` and writes under
+    ``writable``.
 
-    Needs ``PR_SET_NO_NEW_PRIVS`` first. Returns the ABI used; raises ``SetupError`` when the kernel
+    ``denied`` are real paths outside every writable root (``read_rules``). Needs
+    ``PR_SET_NO_NEW_PRIVS`` first. Returns the ABI used; raises ``SetupError`` when the kernel
     cannot enforce it (Landlock missing or disabled).
     """
     abi = landlock_abi()
@@ -208,14 +304,14 @@ def apply_landlock(writable: Sequence[str], *, network: bool) -> int:
     scoped = SCOPE_SIGNAL | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0
     attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24
-    ruleset = syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0)
+    libc = _syscall_libc()
+    ruleset = syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0, libc=libc)
     try:
-        _add_path_rule(ruleset, "/", FS_READ)
-        for path in writable:
-            if os.path.exists(path):
-                _add_path_rule(ruleset, path, fs)
-        _add_path_rule(ruleset, "/dev/null", FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE))
-        syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0)
+        _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
+        _add_path_rules(ruleset, [(w, fs) for w in writable if os.path.exists(w)], libc=libc)
+        devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
+        _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
+        syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0, libc=libc)
     except OSError as exc:
         raise SetupError(f"Landlock is not enforced: {exc}") from None
     finally:
@@ -284,15 +380,20 @@ def drop_capabilities() -> None:
     _check(_libc().capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
-def _mount(source: str | None, target: str, flags: int) -> None:
+def _mount(
+    source: str | None, target: str, flags: int, fstype: str | None = None, data: str | None = None
+) -> None:
     src = None if source is None else os.fsencode(source)
-    _check(_libc().mount(src, os.fsencode(target), None, ctypes.c_ulong(flags), None), f"mount {target}")
+    kind = None if fstype is None else os.fsencode(fstype)
+    opts = None if data is None else os.fsencode(data)
+    _check(_libc().mount(src, os.fsencode(target), kind, ctypes.c_ulong(flags), opts), f"mount {target}")
 
 
-def protect_paths(paths: Sequence[str]) -> None:
-    """Make each existing path read-only for this process and its children (private mount namespace)."""
+def protect_paths(paths: Sequence[str], hidden: Sequence[str] = ()) -> None:
+    """Make each existing path of ``paths`` read-only, then hide each of ``hidden`` (real, existing
+    paths: ``outermost_existing``), for this process and its children (private mount namespace)."""
     existing = [os.path.realpath(p) for p in paths if os.path.lexists(p)]
-    if not existing:
+    if not existing and not hidden:
         return
     uid, gid = os.getuid(), os.getgid()
     flags = CLONE_NEWNS if os.geteuid() == 0 else CLONE_NEWNS | CLONE_NEWUSER
@@ -304,12 +405,29 @@ def protect_paths(paths: Sequence[str]) -> None:
             _write_file("/proc/self/gid_map", f"{gid} {gid} 1")
         _mount(None, "/", MS_REC | MS_PRIVATE)
         for path in existing:
-            kept = os.statvfs(path).f_flag
-            extra = sum(ms for st, ms in _KEPT_MOUNT_FLAGS if kept & st)
-            _mount(path, path, MS_BIND | MS_REC)
-            _mount(None, path, MS_REMOUNT | MS_BIND | MS_RDONLY | extra)
+            _bind_read_only(path, path)
+        for path in hidden:
+            _hide(path)
     except OSError as exc:
-        raise SetupError(f"cannot keep {', '.join(existing)} read-only: {exc}") from None
+        raise SetupError(
+            f"cannot keep {', '.join([*existing, *hidden])} read-only or hidden: {exc}"
+        ) from None
+
+
+def _bind_read_only(source: str, target: str) -> None:
+    """Bind ``source`` on ``target`` read-only, keeping the flags a user namespace locks on it."""
+    kept = os.statvfs(source).f_flag
+    extra = sum(ms for st, ms in _KEPT_MOUNT_FLAGS if kept & st)
+    _mount(source, target, MS_BIND | MS_REC)
+    _mount(None, target, MS_REMOUNT | MS_BIND | MS_RDONLY | extra)
+
+
+def _hide(path: str) -> None:
+    """Cover ``path``: an empty read-only tmpfs on a directory, /dev/null on anything else."""
+    if os.path.isdir(path):
+        _mount("tmpfs", path, MS_RDONLY | MS_NOSUID | MS_NODEV, "tmpfs", "mode=0755")
+    else:
+        _bind_read_only("/dev/null", path)
 
 
 def _write_file(path: str, text: str) -> None:
@@ -333,11 +451,22 @@ def set_rlimits(limits: Sequence[tuple[str, int]]) -> None:
 class Options:
     """The helper's parsed command line."""
 
-    __slots__ = ("argv", "cgroup", "limits_only", "network", "parent", "protected", "rlimits", "writable")
+    __slots__ = (
+        "argv",
+        "cgroup",
+        "deny_read",
+        "limits_only",
+        "network",
+        "parent",
+        "protected",
+        "rlimits",
+        "writable",
+    )
 
     def __init__(self) -> None:
         self.writable: list[str] = []
         self.protected: list[str] = []
+        self.deny_read: list[str] = []
         self.network = False
         self.rlimits: list[tuple[str, int]] = []
         self.cgroup: str | None = None
@@ -355,7 +484,7 @@ def parse_args(args: Sequence[str]) -> Options:
         if flag in ("--network", "--limits-only"):
             setattr(opts, flag[2:].replace("-", "_"), True)
             continue
-        if not words or flag not in ("--write", "--protect", "--rlimit", "--cgroup", "--parent"):
+        if not words or flag not in _VALUED_OPTIONS:
             raise SetupError(f"bad option {flag!r}")
         value = words.pop(0)
         if flag == "--parent":
@@ -366,6 +495,8 @@ def parse_args(args: Sequence[str]) -> Options:
             opts.writable.append(value)
         elif flag == "--protect":
             opts.protected.append(value)
+        elif flag == "--deny-read":
+            opts.deny_read.append(value)
         elif flag == "--cgroup":
             opts.cgroup = value
         else:
@@ -399,10 +530,15 @@ def confine(opts: Options) -> None:
     set_rlimits(opts.rlimits)
     if opts.limits_only:
         return
-    protect_paths(opts.protected)
+    denied = outermost_existing(opts.deny_read)
+    writable = [w for w in opts.writable if not any(_within(os.path.realpath(w), d) for d in denied)]
+    roots = [os.path.realpath(w) for w in writable]
+    inside = [d for d in denied if any(_within(d, root) for root in roots)]
+    protect_paths(opts.protected, hidden=inside)
     prctl(PR_SET_NO_NEW_PRIVS, 1)
     drop_capabilities()
-    abi = apply_landlock(opts.writable, network=opts.network)
+    outside = [d for d in denied if d not in inside]
+    abi = apply_landlock(writable, network=opts.network, denied=outside)
     if not opts.network or abi < 3:
         program = seccomp_filter(os.uname().machine, deny_sockets=not opts.network, deny_truncate=abi < 3)
         apply_seccomp(program)

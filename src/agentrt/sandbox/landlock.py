@@ -3,11 +3,18 @@
 ``LandlockSandbox.wrap`` returns ``python -I -S .../confine.py OPTIONS -- CMD...``; the helper
 (``agentrt.sandbox.confine``, standard library only) joins the pids cgroup, sets the rlimits, makes
 protected paths read-only in a private mount namespace, sets no-new-privs, drops every capability,
-applies Landlock (writes only beneath the writable roots and /dev/null; no TCP without network) and,
+applies Landlock (reads everywhere but the denied paths, writes only beneath the writable roots and
+/dev/null; no TCP without network) and,
 without network, a seccomp filter that refuses every ``socket()`` (Unix ones too: a host daemon's
 socket path cannot be told apart from one in the workspace; ``socketpair()`` still works); then it runs the command as its
 child and kills every descendant when it ends, or when the runtime dies (it asks the kernel for a
 parent-death signal first thing). Start-up costs one Python interpreter (~10 ms).
+
+Denied reads (``policy.deny_read``, passed as ``--deny-read``) are built from grants, since Landlock
+only grants: every entry beside the way from ``/`` to a denied path is readable, the directories on
+the way are only listable (``confine.read_rules`` says what a command can and cannot see then); a
+denied path inside a writable root is hidden by a mount instead, as bwrap does. Each existing denied
+path costs one read rule per entry of each directory on its way (~10 us each; /etc/shadow: ~150).
 
 Unlike bwrap there is no pid namespace: the command can see host processes in /proc. The runtime
 hides its secrets by calling ``harden_runtime()`` (non-dumpable, so its ``/proc/PID/environ`` and
@@ -46,14 +53,16 @@ class LandlockSandbox:
         self._options = helper_options(policy, limits, self._cgroup)
         self._python = python
 
-    def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
+    def wrap(self, argv: Sequence[str], cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:
         """``argv`` under the confinement helper (``cwd`` is where ``run_command`` starts it).
 
         ``--parent`` is this process, which starts the helper: the helper dies with it, and does
         not start at all when it finds itself re-parented (this process died while it started).
+        ``deny_read`` hides more paths from this one command (the self-test's probe secret).
         """
         helper = [self._python, "-I", "-S", CONFINE_SCRIPT, "--parent", str(os.getpid())]
-        return [*helper, *self._options, "--", *argv]
+        extra = [arg for path in deny_read for arg in ("--deny-read", str(path))]
+        return [*helper, *self._options, *extra, "--", *argv]
 
     def close(self) -> None:
         """Remove the sandbox's pids cgroup, killing what is left in it."""
@@ -62,13 +71,16 @@ class LandlockSandbox:
 
 
 def helper_options(policy: SandboxPolicy, limits: Limits, cgroup: PidsCgroup | None) -> list[str]:
-    """The helper's options for ``policy``: writable roots, protected paths, network, limits, cgroup."""
+    """The helper's options for ``policy``: writable roots, protected paths, denied reads, network,
+    limits, cgroup. The helper looks at the denied paths anew for each command: which exist then."""
     options: list[str] = []
     for root in policy.write_roots():
         options += ["--write", str(root)]
     if policy.write_roots():
         for path in policy.protected:
             options += ["--protect", str(path)]
+    for path in policy.deny_read:
+        options += ["--deny-read", str(path)]
     if policy.network_allowed:
         options.append("--network")
     for name, value in limits.rlimits():

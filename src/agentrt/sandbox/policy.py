@@ -2,7 +2,7 @@
 
 The three modes follow Codex:
 
-* ``read-only``          — read anywhere, write nowhere but /dev/null, no network;
+* ``read-only``          — read anywhere but ``deny_read``, write nowhere but /dev/null, no network;
 * ``workspace-write``    — also write beneath ``cwd``, the extra ``writable_roots`` and the private
                            ``tmpdir``; each writable root's ``.git`` (and the directory a ``gitdir:``
                            file points to) and agentrt's home stay read-only; network only when
@@ -12,6 +12,11 @@ The three modes follow Codex:
 Unlike Codex, ``/tmp`` is not writable by default: a command gets its own ``TMPDIR`` instead
 (``private_tmpdir``), so it cannot leave files for, or read files of, other processes there.
 List ``/tmp`` in ``writable_roots`` to allow it.
+
+Reads are denied, in every sandboxed mode, to the secret stores of ``DEFAULT_DENY_READ`` (``~`` is
+``$HOME``) and to agentrt's own ``config.toml`` and ``auth.json``, unless ``[sandbox] deny_read``
+lists other paths (an empty list reads anywhere, as Codex does). A denial wins inside a writable
+root too; for a symlink both the link's path and the real path are listed.
 
 A missing ``.git`` is not protected, so ``git init`` works in a fresh workspace: protecting it would
 mean creating a placeholder in the user's tree (bwrap needs a mount point), and an empty ``.git``
@@ -30,11 +35,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from agentrt.config.home import user_home
 from agentrt.interfaces import SANDBOX_MODES, SandboxMode
 from agentrt.sandbox.hygiene import owner_tag, stale_entries
 
 WORKSPACE_WRITE_KEYS = ("writable_roots", "network_access")
 _TABLE = "sandbox_workspace_write"
+SANDBOX_KEYS = ("deny_read",)
+_SANDBOX_TABLE = "sandbox"
+DEFAULT_DENY_READ = (
+    "~/.ssh",
+    "~/.aws",
+    "~/.config/gcloud",
+    "~/.azure",
+    "~/.kube",
+    "~/.docker/config.json",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.gnupg",
+    "/etc/shadow",
+)
+"""Secret stores no sandboxed command may read unless ``[sandbox] deny_read`` says otherwise."""
+AGENTRT_SECRETS = ("config.toml", "auth.json")
+"""agentrt's own files in ``$AGENTRT_HOME`` that the default denies too (credentials, provider keys)."""
 _TMP_PREFIX = "agentrt-tmp-"
 
 
@@ -52,11 +75,13 @@ class SandboxPolicy:
     """Read-only even inside a writable root."""
     tmpdir: Path | None = None
     """A private writable temp dir; children get ``TMPDIR`` pointing at it."""
+    deny_read: tuple[Path, ...] = ()
+    """Unreadable even inside a writable root (``~`` expanded; symlinks listed with their real path)."""
 
     def __post_init__(self) -> None:
         if self.mode not in SANDBOX_MODES:
             raise ValueError(f"sandbox_mode: expected one of {', '.join(SANDBOX_MODES)}, got {self.mode!r}")
-        for path in (self.cwd, *self.writable_roots, *self.protected):
+        for path in (self.cwd, *self.writable_roots, *self.protected, *self.deny_read):
             if not path.is_absolute():
                 raise ValueError(f"sandbox paths must be absolute, got {str(path)!r}")
 
@@ -78,18 +103,76 @@ class SandboxPolicy:
         return (self.cwd, *self.writable_roots, *extra)
 
 
-def policy_for(mode: str, cwd: Path, *, home: Path, raw: Mapping[str, Any]) -> SandboxPolicy:
+def policy_for(
+    mode: str, cwd: Path, *, home: Path, raw: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> SandboxPolicy:
     """The policy for ``mode`` in ``cwd``: ``raw`` is ``Config.raw``, ``home`` is ``Config.home``.
 
     Validates ``[sandbox_workspace_write]`` (``writable_roots``: a list of absolute paths,
-    ``network_access``: a boolean) and raises ``ValueError`` naming the bad key.
+    ``network_access``: a boolean) and ``[sandbox]`` (``deny_read``: a list of absolute or ``~/``
+    paths) and raises ``ValueError`` naming the bad key. ``~`` is ``env['HOME']`` (default: this
+    process's environment), the home a command run with that environment would look in.
     """
     if mode not in SANDBOX_MODES:
         raise ValueError(f"sandbox_mode: expected one of {', '.join(SANDBOX_MODES)}, got {mode!r}")
     roots, network = _workspace_write_table(raw.get(_TABLE, {}))
+    entries = deny_read_entries(raw, home=home)
+    user = user_home(os.environ if env is None else env)
     cwd = Path(os.path.abspath(cwd))
-    policy = SandboxPolicy(mode, cwd, roots, network)
+    policy = SandboxPolicy(mode, cwd, roots, network, deny_read=expand_deny_read(entries, user))
     return replace(policy, protected=protected_paths(policy, home))
+
+
+def deny_read_configured(raw: Mapping[str, Any]) -> bool:
+    """Whether the config sets ``[sandbox] deny_read`` (else the default list applies)."""
+    table = raw.get(_SANDBOX_TABLE, {})
+    return isinstance(table, Mapping) and "deny_read" in table
+
+
+def deny_read_entries(raw: Mapping[str, Any], *, home: Path) -> tuple[str, ...]:
+    """``[sandbox] deny_read`` as written (validated), else the default list with agentrt's secrets.
+
+    Raises ``ValueError`` naming ``sandbox.deny_read`` (or the unknown key) for a bad table.
+    """
+    table = raw.get(_SANDBOX_TABLE, {})
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{_SANDBOX_TABLE}: expected a table")
+    for key in table:
+        if key not in SANDBOX_KEYS:
+            raise ValueError(f"{_SANDBOX_TABLE}.{key}: unknown key (known: {', '.join(SANDBOX_KEYS)})")
+    if "deny_read" not in table:
+        return (*DEFAULT_DENY_READ, *(os.fspath(home / name) for name in AGENTRT_SECRETS))
+    paths = table["deny_read"]
+    if not isinstance(paths, list) or not all(isinstance(p, str) and _absolute_or_home(p) for p in paths):
+        raise ValueError(
+            f"{_SANDBOX_TABLE}.deny_read: expected a list of absolute paths or paths under ~/, got {paths!r}"
+        )
+    return tuple(paths)
+
+
+def _absolute_or_home(path: str) -> bool:
+    return os.path.isabs(path) or path == "~" or path.startswith("~/")
+
+
+def expand_deny_read(entries: tuple[str, ...], user: Path) -> tuple[Path, ...]:
+    """Each entry made absolute (``~`` is ``user``), followed by its real path when that differs.
+
+    The real path is listed too so a denial holds through a symlink on the way: bwrap hides the
+    real path, and Landlock rules attach to real files anyway.
+    """
+    out: list[Path] = []
+    for entry in entries:
+        path = expand_entry(entry, user)
+        for candidate in (path, Path(os.path.realpath(path))):
+            if candidate not in out:
+                out.append(candidate)
+    return tuple(out)
+
+
+def expand_entry(entry: str, user: Path) -> Path:
+    """One ``deny_read`` entry as an absolute path, ``~`` being ``user`` (not resolved)."""
+    text = os.fspath(user) + entry[1:] if entry.startswith("~") else entry
+    return Path(os.path.abspath(text))
 
 
 def _workspace_write_table(table: Any) -> tuple[tuple[Path, ...], bool]:

@@ -2,10 +2,12 @@
 
 ``choose_sandbox(policy)`` tries ``bwrap`` then ``landlock``. Each candidate runs one probe command
 under its own ``wrap``; the probe must fail to create a file in a fresh directory outside the
-writable roots, fail to create a file in a protected directory, and (network off) fail to connect to
-a TCP listener the self-test opens on 127.0.0.1, and then print a marker, so a mechanism that cannot
-even start is rejected too. The first candidate that passes is returned; nothing is cached, the
-caller keeps the object (and may ``close()`` it to remove its pids cgroup).
+writable roots, fail to create a file in a protected directory, (network off) fail to connect to
+a TCP listener the self-test opens on 127.0.0.1, and (when the policy denies reads) fail to read a
+file the self-test creates and hides from that one command while still reading the file beside it,
+and then print a marker, so a mechanism that cannot even start is rejected too. The first candidate
+that passes is returned; nothing is cached, the caller keeps the object (and may ``close()`` it to
+remove its pids cgroup).
 
 When no candidate passes, ``SandboxUnavailable`` says why for each and what to install; agentrt never
 falls back to running commands unsandboxed. ``danger-full-access`` returns ``NoSandbox`` at once.
@@ -34,7 +36,7 @@ MECHANISMS = ("bwrap", "landlock")
 PROBE_OK = "agentrt-probe-ok"
 _PROBE = """
 import socket, sys
-out, prot, port = sys.argv[1:4]
+out, prot, port, secret, beside = sys.argv[1:6]
 bad = []
 for path in (out, prot):
     if path:
@@ -49,6 +51,17 @@ if port:
         bad.append("connected to 127.0.0.1:" + port)
     except OSError:
         pass
+if secret:
+    try:
+        with open(secret, "rb") as f:
+            if f.read():
+                bad.append("read " + secret)
+    except OSError:
+        pass
+    try:
+        open(beside, "rb").close()
+    except OSError as exc:
+        bad.append("could not read " + beside + ": " + str(exc))
 print("; ".join(bad) or "agentrt-probe-ok")
 """
 _SELF_TEST_TIMEOUT_S = 30.0
@@ -104,7 +117,7 @@ def unavailable_message(policy: SandboxPolicy, reasons: Sequence[str]) -> str:
     )
 
 
-def self_test(box: Sandbox, policy: SandboxPolicy) -> str | None:
+def self_test(box: BwrapSandbox | LandlockSandbox, policy: SandboxPolicy) -> str | None:
     """Run the probe under ``box``: ``None`` when it proved enforcement, else what went wrong."""
     if not policy.cwd.is_dir():
         return f"working directory {policy.cwd} does not exist"
@@ -113,11 +126,13 @@ def self_test(box: Sandbox, policy: SandboxPolicy) -> str | None:
         return "found no directory outside the writable roots to test with"
     token = secrets.token_hex(6)
     targets = [outside_dir / f"probe-{token}", _protected_target(policy, token)]
+    hidden = _probe_secret(outside_dir, token) if policy.deny_read else ()
     listener = None if policy.network_allowed else socket.create_server(("127.0.0.1", 0))
     try:
         port = "" if listener is None else str(listener.getsockname()[1])
         argv = [sys.executable, "-I", "-S", "-c", _PROBE, str(targets[0]), str(targets[1] or ""), port]
-        return _run_probe(box.wrap(argv, policy.cwd), policy.cwd, targets)
+        argv += [str(p) for p in hidden] if hidden else ["", ""]
+        return _run_probe(box.wrap(argv, policy.cwd, deny_read=hidden[:1]), policy.cwd, targets)
     finally:
         if listener is not None:
             listener.close()
@@ -146,6 +161,14 @@ def _run_probe(argv: list[str], cwd: Path, targets: list[Path | None]) -> str | 
         err = " ".join(done.stderr.decode(errors="replace").split())[-300:]
         return f"self-test failed (exit {done.returncode}): {out or err or 'no output'}"
     return None
+
+
+def _probe_secret(outside_dir: Path, token: str) -> tuple[Path, Path]:
+    """A file to hide from the probe and one beside it that it must still read, in ``outside_dir``."""
+    secret, beside = outside_dir / f"secret-{token}", outside_dir / f"beside-{token}"
+    secret.write_text(token)
+    beside.write_text(token)
+    return secret, beside
 
 
 def _outside_dir(policy: SandboxPolicy) -> Path | None:
