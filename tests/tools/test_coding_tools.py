@@ -187,3 +187,27 @@ def test_untrusted_declined_command_never_runs(tmp_path: Path) -> None:
     out, rec, _ = gated_call(tmp_path, "untrusted", Decision.DENIED, {"command": ["touch", "x"]})
     assert out.startswith("error:") and not (tmp_path / "x").exists()
     assert items(rec)[-1][1]["status"] == "declined"
+
+
+def test_file_tools_hide_what_the_sandbox_hides(tmp_path: Path) -> None:
+    secret_dir = tmp_path / ".ssh"
+    secret_dir.mkdir()
+    (secret_dir / "id_rsa").write_text("PRIVATE KEY\n")
+    (tmp_path / "notes.txt").write_text("PRIVATE KEY mentioned here\n")
+    (tmp_path / "link").symlink_to(secret_dir / "id_rsa")
+    tools = coding_tools(Confinement(NoSandbox(), dict(os.environ)), local_write, hidden=[secret_dir])
+    registry = ToolRegistry(tools)
+    for name, args in [
+        ("read_file", {"file_path": str(secret_dir / "id_rsa")}),
+        ("read_file", {"file_path": "link"}),  # through a symlink
+        ("list_dir", {"dir_path": ".ssh"}),
+        ("grep_files", {"pattern": "PRIVATE", "path": ".ssh"}),
+    ]:
+        out, _ = call(tmp_path, name, args, registry)
+        assert "hidden by the sandbox's deny_read list" in out, (name, out)
+    out, _ = call(tmp_path, "grep_files", {"pattern": "PRIVATE KEY"}, registry)
+    assert out.strip() == str(tmp_path / "notes.txt")  # the hidden file is never searched
+    out, _ = call(tmp_path, "list_dir", {"dir_path": "."}, registry)
+    assert ".ssh/" in out and "id_rsa" not in out
+    out, _ = call(tmp_path, "read_file", {"file_path": "notes.txt"}, registry)
+    assert "mentioned here" in out

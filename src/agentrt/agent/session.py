@@ -253,7 +253,7 @@ async def _session_tools(config: Config, cwd: Path, env: Mapping[str, str]) -> A
         binding = _SandboxBinding(config, policy, env)
         write: FileWrite = confined_write(policy) if policy.sandboxed else local_write
         gate = ApprovalGate(config.approval_policy, FixedApprover())  # exec never asks a person
-        tools = coding_tools(binding.confinement, write, approvals=gate)
+        tools = coding_tools(binding.confinement, write, approvals=gate, hidden=policy.deny_read)
         try:
             yield ToolRegistry(tools, output_max_bytes=config.tool_output_max_bytes)
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,24 @@ from agentrt.tools.registry import ToolArgumentError, ToolContext, function_spec
 
 _SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", ".mypy_cache", ".ruff_cache"})
 _MAX_LINE = 500
+
+
+class Hidden:
+    """The paths the sandbox hides from commands (``deny_read``). These tools read in agentrt's own
+    process, outside the sandbox, so they must hide the same paths themselves."""
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: Iterable[Path] = ()) -> None:
+        self.paths = tuple(Path(os.path.realpath(p)) for p in paths)
+
+    def covers(self, path: Path) -> bool:
+        real = Path(os.path.realpath(path))
+        return any(real == p or p in real.parents for p in self.paths)
+
+    def refuse(self, path: Path, shown: str) -> None:
+        if self.covers(path):
+            raise ToolArgumentError(f"{shown} is hidden by the sandbox's deny_read list")
 
 
 def _path(ctx: ToolContext, raw: str) -> Path:
@@ -33,6 +52,9 @@ def _positive(args: dict[str, Any], key: str, default: int) -> int:
 class ReadFileTool:
     name = "read_file"
 
+    def __init__(self, hidden: Hidden) -> None:
+        self.hidden = hidden
+
     def spec(self) -> dict[str, Any]:
         return function_spec(
             "read_file",
@@ -47,6 +69,7 @@ class ReadFileTool:
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
         path = _path(ctx, args["file_path"])
+        self.hidden.refuse(path, args["file_path"])
         offset, limit = _positive(args, "offset", 1), _positive(args, "limit", 2000)
         try:
             with path.open("rb") as f:
@@ -65,6 +88,9 @@ class ReadFileTool:
 class ListDirTool:
     name = "list_dir"
 
+    def __init__(self, hidden: Hidden) -> None:
+        self.hidden = hidden
+
     def spec(self) -> dict[str, Any]:
         return function_spec(
             "list_dir",
@@ -80,6 +106,7 @@ class ListDirTool:
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
         root = _path(ctx, args["dir_path"])
+        self.hidden.refuse(root, args["dir_path"])
         if not root.is_dir():
             raise ToolArgumentError(f"{args['dir_path']} is not a directory")
         offset, limit, depth = (
@@ -87,14 +114,15 @@ class ListDirTool:
             _positive(args, "limit", 50),
             _positive(args, "depth", 2),
         )
-        entries = list(_walk(root, depth))
+        entries = list(_walk(root, depth, self.hidden))
         page = entries[offset - 1 : offset - 1 + limit]
         more = len(entries) - (offset - 1 + len(page))
         tail = [f"[{more} more entries]"] if more > 0 else []
         return "\n".join([f"Absolute path: {root.resolve()}", *page, *tail])
 
 
-def _walk(root: Path, depth: int, level: int = 0) -> Any:
+def _walk(root: Path, depth: int, hidden: Hidden, level: int = 0) -> Any:
+    """Names a hidden directory holds are not shown (its own name is, as the sandbox shows it)."""
     try:
         children = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -102,12 +130,16 @@ def _walk(root: Path, depth: int, level: int = 0) -> Any:
     for entry in children:
         is_dir = entry.is_dir(follow_symlinks=False)
         yield "  " * level + entry.name + ("/" if is_dir else "")
-        if is_dir and level + 1 < depth and entry.name not in _SKIP_DIRS:
-            yield from _walk(Path(entry.path), depth, level + 1)
+        deeper = is_dir and level + 1 < depth and entry.name not in _SKIP_DIRS
+        if deeper and not hidden.covers(Path(entry.path)):
+            yield from _walk(Path(entry.path), depth, hidden, level + 1)
 
 
 class GrepFilesTool:
     name = "grep_files"
+
+    def __init__(self, hidden: Hidden) -> None:
+        self.hidden = hidden
 
     def spec(self) -> dict[str, Any]:
         return function_spec(
@@ -128,8 +160,10 @@ class GrepFilesTool:
         except re.error as exc:
             raise ToolArgumentError(f"bad regular expression: {exc}") from exc
         root = _path(ctx, args.get("path") or ".")
+        self.hidden.refuse(root, args.get("path") or ".")
         limit = _positive(args, "limit", 100)
-        hits = [p for p in _files(root, args.get("include")) if _matches(p, regex)]
+        found = _files(root, args.get("include"))
+        hits = [p for p in found if not self.hidden.covers(p) and _matches(p, regex)]
         hits.sort(key=_mtime, reverse=True)
         return "\n".join(str(p) for p in hits[:limit]) if hits else "No matches found."
 

@@ -92,7 +92,9 @@ async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventS
     """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
     policy = policy_for("workspace-write", repo, home=config.home, raw={})
     with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (box, env):
-        tools = ToolRegistry(coding_tools(Confinement(box, env), confined_write(policy)))
+        tools = ToolRegistry(
+            coding_tools(Confinement(box, env), confined_write(policy), hidden=policy.deny_read)
+        )
         thread = Thread(model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config))
         try:
             await thread.run_turn(INSTRUCTION)
