@@ -24,10 +24,10 @@ from agentrt.events import (
 )
 from agentrt.model.scripted import ScriptedModel
 from agentrt.sandbox.none import NoSandbox
+from agentrt.sandbox.process import Confinement
 from agentrt.tools.apply_patch.fsops import local_write
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement
 
 
 def plan_call(status: str = "in_progress") -> dict[str, Any]:

@@ -346,9 +346,9 @@ def test_tools_instructions() -> None:
 
 def test_tools_instructions_show_the_coding_tools_in_use() -> None:
     from agentrt.sandbox.none import NoSandbox
+    from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import local_write
     from agentrt.tools.coding import coding_tools
-    from agentrt.tools.shell import Confinement
 
     text = tools_instructions(
         [tool.spec() for tool in coding_tools(Confinement(NoSandbox(), {}), local_write)]

@@ -13,10 +13,10 @@ import pytest
 from agentrt.events import ItemCompleted, ItemIds, ItemStarted, ItemUpdated, Recorder
 from agentrt.messages import ToolCall
 from agentrt.sandbox.none import NoSandbox
+from agentrt.sandbox.process import Confinement
 from agentrt.tools.apply_patch.fsops import local_write
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement
 
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from agentrt.events import ItemCompleted, ItemIds, Recorder
 from agentrt.messages import ToolCall
 from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.process import RunResult
+from agentrt.sandbox.process import Confinement, RunResult
 from agentrt.tools.apply_patch.fsops import local_write
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement, aggregate
+from agentrt.tools.shell import aggregate
 from agentrt.truncation import omission
 
 WROTE_RE = re.compile(r"wrote ([0-9,]+) bytes")

@@ -26,8 +26,8 @@ from agentrt.tools.registry import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
     from agentrt.sandbox.policy import SandboxPolicy
+    from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import FileWrite
-    from agentrt.tools.shell import Confinement
 
 
 class ExecError(Exception):
@@ -271,7 +271,7 @@ class _SandboxBinding:
 
     async def confinement(self) -> Confinement:
         from agentrt.sandbox import build_env
-        from agentrt.tools.shell import Confinement
+        from agentrt.sandbox.process import Confinement
 
         box = await self._box()
         table = self.config.raw.get("shell_environment_policy")

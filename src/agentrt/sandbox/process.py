@@ -44,6 +44,17 @@ _SPAWN_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR})
 
 
 @dataclass(frozen=True, slots=True)
+class Confinement:
+    """How the model's commands run: under ``sandbox``, with exactly ``env`` as their environment.
+
+    Running unconfined is said explicitly: ``Confinement(NoSandbox(), env)``.
+    """
+
+    sandbox: Sandbox
+    env: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """What one command did. ``argv`` is the command as asked for, before the sandbox wrapped it."""
 

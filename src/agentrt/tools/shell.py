@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,9 @@ from agentrt.events import CommandExecution, ItemCompleted, ItemStarted
 from agentrt.interfaces import Approvals, Sandbox
 from agentrt.sandbox.denial import looks_like_sandbox_denial
 from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.process import RunResult, run_command
+from agentrt.sandbox.process import Confinement, RunResult, run_command
 from agentrt.tools.patch import ApplyPatchTool
 from agentrt.tools.registry import ToolArgumentError, ToolContext, function_spec
-
-
-@dataclass(frozen=True, slots=True)
-class Confinement:
-    """How the model's commands run: under ``sandbox``, with exactly ``env`` as their environment.
-
-    Running unconfined is said explicitly: ``Confinement(NoSandbox(), env)``.
-    """
-
-    sandbox: Sandbox
-    env: Mapping[str, str]
-
 
 ConfinementSource = Confinement | Callable[[], Awaitable[Confinement]]
 """A confinement, or a coroutine function that gives one (awaited before the first command: a

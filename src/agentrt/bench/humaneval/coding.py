@@ -28,10 +28,9 @@ from agentrt.interfaces import Model
 from agentrt.messages import Message
 from agentrt.sandbox import confined_write, policy_for, scoped_sandbox
 from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.process import run_command
+from agentrt.sandbox.process import Confinement, run_command
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement
 from agentrt.tools.workspace import Workspace
 
 INSTRUCTION = (

@@ -30,10 +30,8 @@ from agentrt.events import CommandExecution, EventSink, ItemCompleted, ItemStart
 from agentrt.interfaces import Model
 from agentrt.sandbox.env import build_env
 from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.process import RunResult
-from agentrt.sandbox.scoped import scoped_sandbox
+from agentrt.sandbox.process import Confinement, RunResult
 from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.shell import Confinement
 from agentrt.tools.workspace import Workspace
 
 PYTEST_INI = "[pytest]\n"
@@ -83,6 +81,8 @@ def test_confinement(root: Path, config: LoopConfig) -> Iterator[Confinement]:
     if config.confine is None:
         yield Confinement(NoSandbox(), build_env(config.test_env, None, tmpdir=None))
         return
+    from agentrt.sandbox.scoped import scoped_sandbox  # the mechanisms load only when they are used
+
     c = config.confine
     with scoped_sandbox(root, c.mechanism, home=c.home, env=config.test_env) as (box, env):
         yield Confinement(box, env)
