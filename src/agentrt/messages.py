@@ -91,5 +91,25 @@ class Completion:
         return msg
 
 
-StreamEvent = TextDelta | ToolCallDelta | ReasoningDelta | Completion
-"""What ``Model.stream`` yields: deltas as they arrive, then exactly one ``Completion`` last."""
+@dataclass(frozen=True, slots=True)
+class StreamRestart:
+    """The stream broke after it had begun and is being sent again: every delta yielded before this
+    event (text, reasoning, tool calls) is void. The deltas after it, and the ``Completion``, are the
+    new attempt's alone; a stream may restart more than once.
+
+    Yielded before the retry's wait, so a consumer can show it at once ("Reconnecting… 1/5").
+    """
+
+    attempt: int
+    """Which stream retry this is, from 1."""
+    max_attempts: int
+    """The most stream retries the call makes (the provider's ``stream_max_retries``)."""
+    reason: str
+    """Why the stream broke: ``"<ErrorType>: <message>"`` (``TruncatedStream: stream from … ended …``)."""
+    delay_s: float
+    """Seconds the client waits before it sends the request again."""
+
+
+StreamEvent = TextDelta | ToolCallDelta | ReasoningDelta | StreamRestart | Completion
+"""What ``Model.stream`` yields: deltas as they arrive, then exactly one ``Completion`` last. A
+``StreamRestart`` voids the deltas before it (the stream is being sent again)."""

@@ -32,7 +32,9 @@ from agentrt.model.sim import SimConfig, SimServer, start_sim_server
 T = TypeVar("T")
 TEXT = "alpha beta gamma delta epsilon zeta eta theta"
 MESSAGES = [{"role": "user", "content": "hi"}]
-FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.05, budget_s=5.0)
+FAST_RETRY = RetryPolicy(
+    max_retries=3, stream_max_retries=3, base_delay_s=0.01, max_delay_s=0.05, budget_s=5.0
+)
 SHORT = Timeouts(connect_s=2.0, headers_s=0.4, idle_s=0.4)
 
 
@@ -219,7 +221,11 @@ def test_stall_mid_stream_never_yields_a_completion_from_stream() -> None:
                 seen.append(e)  # noqa: PERF401 - the stream raises midway
         return seen
 
-    seen = with_server(script_config(fault="stall", fault_count=-1), body, retry=RetryPolicy(max_retries=0))
+    seen = with_server(
+        script_config(fault="stall", fault_count=-1),
+        body,
+        retry=RetryPolicy(max_retries=0, stream_max_retries=0),
+    )
     assert seen and not any(isinstance(e, Completion) for e in seen)
 
 
@@ -326,7 +332,7 @@ def test_keep_alive_comments_do_not_reset_the_idle_timer() -> None:
         port = server.sockets[0].getsockname()[1]
         client = OpenAIClient(
             Endpoint(f"http://127.0.0.1:{port}/v1", "m"),
-            retry=RetryPolicy(max_retries=0),
+            retry=RetryPolicy(max_retries=0, stream_max_retries=0),
             timeouts=Timeouts(headers_s=5, idle_s=0.3),
         )
         loop = asyncio.get_running_loop()

@@ -30,7 +30,9 @@ from agentrt.model.sim import SimConfig, SimServer, start_sim_server
 T = TypeVar("T")
 TEXT = "alpha beta gamma delta epsilon zeta eta theta"
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
-FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.01, max_delay_s=0.05, budget_s=5.0)
+FAST_RETRY = RetryPolicy(
+    max_retries=3, stream_max_retries=3, base_delay_s=0.01, max_delay_s=0.05, budget_s=5.0
+)
 SHORT = Timeouts(connect_s=2.0, headers_s=0.4, idle_s=0.4)
 TOOLS = [
     {
@@ -314,7 +316,11 @@ def test_broken_stream_never_yields_a_completion(fault: str) -> None:
                 seen.append(e)  # noqa: PERF401 - the stream raises midway
         return seen
 
-    seen = with_sim(script_config(fault=fault, fault_count=-1), body, retry=RetryPolicy(max_retries=0))
+    seen = with_sim(
+        script_config(fault=fault, fault_count=-1),
+        body,
+        retry=RetryPolicy(max_retries=0, stream_max_retries=0),
+    )
     assert [type(e) for e in seen] == [TextDelta, TextDelta]
 
 
@@ -417,7 +423,7 @@ def test_incomplete_response_is_a_completion_with_finish_length() -> None:
 def test_stream_without_response_completed_is_truncated() -> None:
     body = sse({"type": "response.output_text.delta", "output_index": 0, "delta": "cut"})
     with pytest.raises(TruncatedStream, match="response.completed"):
-        with_canned([body], canned_complete, retry=RetryPolicy(max_retries=0))
+        with_canned([body], canned_complete, retry=RetryPolicy(max_retries=0, stream_max_retries=0))
 
 
 def test_failed_rate_limit_is_retried_after_the_hinted_delay() -> None:

@@ -92,3 +92,29 @@ def test_arbitrary_bytes_never_crash_and_chunking_does_not_matter(raw: bytes, da
     cut = data.draw(st.integers(0, len(raw)))
     split, _ = parse([raw[:cut], raw[cut:]])
     assert whole == split
+
+
+@given(st.lists(st.tuples(_payload, _payload), max_size=10), st.sampled_from(["\n", "\r\n", "\r"]), st.data())
+def test_named_events_give_the_same_events_in_any_chunking(
+    items: list[tuple[str, str]], eol: str, data: st.DataObject
+) -> None:
+    """``event: <name>`` then one ``data:`` line (a Responses stream), the fast path and the general one."""
+    text = "".join(f"event: {name}{eol}data: {payload}{eol}{eol}" for name, payload in items)
+    raw = text.encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=10)))
+    pieces = [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True)]
+    whole, _ = parse([raw])
+    split, _ = parse(pieces)
+    assert whole == split == [(n, p) for n, p in items]
+
+
+def test_a_long_event_in_many_pieces_is_buffered_once_and_delivered_whole() -> None:
+    payload = "x" * 200_000
+    raw = f"event: big\ndata: {payload}\n\n".encode()
+    events: list[tuple[str, str]] = []
+    parser = SSEParser(lambda name, data: events.append((name, data)))
+    for i in range(0, len(raw) - 2, 1000):
+        parser.feed(raw[i : min(i + 1000, len(raw) - 2)])
+    assert not events and parser.buffered == len(raw) - 2
+    parser.feed(b"\n\n")
+    assert events == [("big", payload)] and parser.buffered == 0

@@ -24,7 +24,13 @@ class ProviderConfig:
     wire_api: str = "chat"
     text_tools: bool = False
     request_max_retries: int = 4
+    """Retries of a request that failed before its reply began to stream (429, 5xx, no connection)."""
+    stream_max_retries: int = 5
+    """Retries of a reply whose stream broke after it began (cut off, disconnected, idle), as Codex."""
     stream_idle_timeout_ms: int = 300_000
+    max_reply_chars: int = 4 * 1024 * 1024
+    """Most characters of text (content, tool-call arguments, reasoning) one reply may have; the model
+    client fails the request past it (``agentrt.model.endpoint.MAX_REPLY_CHARS`` says why 4 Mi)."""
     connect_timeout_ms: int = 10_000
     http_headers: dict[str, str] = field(default_factory=dict)
     """Headers sent with every request."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from agentrt.messages import Completion, Message, TextDelta, ToolCallDelta, Usage
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, ToolCallParts
+from agentrt.model.wire import Emit, TextParts, ToolCallParts, too_large
 
 
 class ChatWire:
@@ -46,21 +46,35 @@ class ChatWire:
             return True
         return False
 
-    def fold(self, url: str, emit: Emit) -> ChatFold:
-        return ChatFold(url, emit)
+    def fold(self, url: str, emit: Emit, max_chars: int) -> ChatFold:
+        return ChatFold(url, emit, max_chars)
 
 
 class ChatFold:
     """Folds ``chat.completion.chunk`` events (or one plain ``chat.completion``) into a ``Completion``."""
 
-    __slots__ = ("_content", "_deltas", "_emit", "_finish", "_tools", "_url", "_usage", "done")
+    __slots__ = (
+        "_content",
+        "_deltas",
+        "_emit",
+        "_finish",
+        "_check_at",
+        "_max",
+        "_tools",
+        "_url",
+        "_usage",
+        "done",
+    )
 
     terminal = "[DONE]"
 
-    def __init__(self, url: str, emit: Emit) -> None:
+    def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
         self._emit = emit
-        self._content: list[str] = []
+        self._max = max_chars
+        self._check_at = TextParts.JOIN
+        """The delta count at which ``_check`` runs next."""
+        self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
         self._deltas = 0
         self._finish: str | None = None
@@ -71,6 +85,7 @@ class ChatFold:
         if self.done:
             return
         if data == "[DONE]":
+            self._check()
             self.done = True
             return
         try:
@@ -92,6 +107,8 @@ class ChatFold:
         if text:
             self._content.append(text)
             self._deltas += 1
+            if self._deltas >= self._check_at:
+                self._check()
             self._emit(TextDelta(text))
         for tc in delta.get("tool_calls") or ():
             self._on_tool_delta(tc)
@@ -104,13 +121,16 @@ class ChatFold:
         fn = tc.get("function") or {}
         if tc.get("id"):
             parts.id = tc["id"]
-        if fn.get("name"):
-            parts.name += fn["name"]
+        name = fn.get("name")
+        if name:
+            parts.name += name
         args = fn.get("arguments") or ""
         if args:
             parts.args.append(args)
         self._deltas += 1
-        self._emit(ToolCallDelta(index, tc.get("id"), fn.get("name"), args))
+        if self._deltas >= self._check_at:
+            self._check()
+        self._emit(ToolCallDelta(index, tc.get("id"), name, args))
 
     def plain(self, body: str) -> None:
         try:
@@ -118,12 +138,24 @@ class ChatFold:
             msg = doc["choices"][0]["message"]
             self._finish = doc["choices"][0].get("finish_reason")
             self._usage = doc.get("usage")
-            self._content = [msg.get("content") or ""]
+            self._content = TextParts(msg.get("content") or "")
             for i, tc in enumerate(msg.get("tool_calls") or ()):
                 fn = tc["function"]
-                self._tools[i] = ToolCallParts(tc.get("id", ""), fn["name"], [fn.get("arguments") or ""])
+                self._tools[i] = ToolCallParts(
+                    tc.get("id", ""), fn["name"], TextParts(fn.get("arguments") or "")
+                )
+            self._check()
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             raise MalformedResponse(f"unexpected response from {self._url}: {body[:120]!r}") from None
+
+    def _check(self) -> None:
+        """Join the text that came since the last check; ``ReplyTooLarge`` when it passed the cap."""
+        self._check_at = self._deltas + TextParts.JOIN
+        size = self._content.compact()
+        for parts in self._tools.values():
+            size += parts.args.compact() + len(parts.name)
+        if size > self._max:
+            raise too_large(self._url, self._max)
 
     def completion(self, ttft_s: float | None, total_s: float) -> Completion:
         u = self._usage
@@ -132,7 +164,7 @@ class ChatFold:
         else:
             usage = Usage(0, self._deltas, counted=True)
         return Completion(
-            content="".join(self._content),
+            content=self._content.text(),
             tool_calls=tuple(parts.call(i) for i, parts in sorted(self._tools.items())),
             finish_reason=self._finish,
             usage=usage,

@@ -10,26 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 
-from agentrt.messages import Completion, Message, StreamEvent
-from agentrt.model.endpoint import Endpoint, Timeouts
+from agentrt.messages import Completion, Message, StreamEvent, StreamRestart
+from agentrt.model.endpoint import MAX_REPLY_CHARS, Endpoint, Timeouts
 from agentrt.model.errors import (
     BadRequest,
     ConnectError,
     ModelError,
-    ModelTimeout,
     RateLimited,
     error_for_status,
 )
 from agentrt.model.exchange import Exchange
 from agentrt.model.http import ConnectionPool, HttpConnection, Origin, build_request, fetch
-from agentrt.model.retry import RetryPolicy
+from agentrt.model.retry import RetryBudget, RetryPolicy
 from agentrt.model.wire import wire_for
-
-T = TypeVar("T")
 
 
 class OpenAIClient:
@@ -39,6 +36,9 @@ class OpenAIClient:
     ``"responses"`` to ``{base}/responses`` (history and tools mapped by ``agentrt.model.responses``).
     Either way the caller gets the same ``Completion`` and deltas. ``endpoint.headers`` go with every
     request, after the client's own (see ``request_headers``).
+
+    ``stream`` and ``complete`` retry alike (``RetryPolicy``): one budget per call, counted across
+    every attempt. A reply's text may not pass ``max_reply_chars`` (``ReplyTooLarge``, not retried).
     """
 
     def __init__(
@@ -49,6 +49,7 @@ class OpenAIClient:
         timeouts: Timeouts | None = None,
         params: dict[str, Any] | None = None,
         seed: int | None = None,
+        max_reply_chars: int = MAX_REPLY_CHARS,
     ) -> None:
         self.endpoint = endpoint
         self.name = endpoint.model
@@ -58,6 +59,8 @@ class OpenAIClient:
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.params = dict(params or {})
+        self.max_reply_chars = max_reply_chars
+        """Most characters of text (content, tool-call names and arguments, reasoning) one reply may have."""
         self._pool = ConnectionPool(self.timeouts.connect_s)
         self._rng = random.Random(seed)
         self.simulator_detected = False
@@ -65,58 +68,71 @@ class OpenAIClient:
         self._headers = request_headers(endpoint)
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
-        async def once() -> Completion:
-            conn, exchange, reused = await self._open(messages, tools, want_events=False)
+        """The ``Completion`` of the reply, after retries as ``stream`` makes them (without the deltas)."""
+        loop = asyncio.get_running_loop()
+        budget = RetryBudget(self.retry, self._rng, loop.time())
+        fresh = False
+        while True:
+            budget.attempts += not fresh
+            conn = exchange = None
+            reused = False
             try:
-                return await self._finish(conn, exchange)
-            except ConnectError:
-                if not reused or conn.got_bytes:
+                conn, exchange, reused = await self._open(messages, tools, want_events=False, fresh=fresh)
+                completion = await self._finish(conn, exchange)
+            except ModelError as exc:
+                fresh = _stale(exc, conn, reused=reused and not fresh)
+                if fresh:
+                    continue  # the server had closed the idle keep-alive connection: send again on a new one
+                delay = self._retry_delay(exc, budget, exchange, loop)
+                if delay is None:
                     raise
-            # The server had closed the idle keep-alive connection: send again on a fresh one.
-            conn, exchange, _ = await self._open(messages, tools, want_events=False, fresh=True)
-            return await self._finish(conn, exchange)
-
-        attempts = 0
-
-        async def counted() -> Completion:
-            nonlocal attempts
-            attempts += 1
-            return await once()
-
-        completion = await self._with_retries(counted)
-        return replace(completion, attempts=attempts) if attempts > 1 else completion
+                await asyncio.sleep(delay)
+                continue
+            return replace(completion, attempts=budget.attempts) if budget.attempts > 1 else completion
 
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
     ) -> AsyncIterator[StreamEvent]:
-        """Deltas as they arrive, then the ``Completion``.
+        """Deltas as they arrive, then the ``Completion``; retried as ``RetryPolicy`` says.
 
-        Retries happen only while nothing has been yielded: a failure before the first delta is
-        retried through ``complete`` (whose result is yielded alone); a failure after it is raised.
+        An attempt that fails before the response streamed anything is sent again unseen by the
+        consumer. One that fails after it began yields a ``StreamRestart`` (the deltas so far are
+        void) before the wait and the new attempt's deltas; the ``Completion`` is the last attempt's
+        alone.
         """
-
-        async def once() -> tuple[HttpConnection, Exchange, bool]:
-            return await self._open(messages, tools, want_events=True)
-
-        conn, exchange, _ = await self._with_retries(once)
-        yielded = False
-        try:
-            while not exchange.result.done() or exchange.events:
-                await exchange.wait()
-                for event in exchange.take_events():
-                    yielded = True
-                    yield event
-        finally:
-            if not exchange.result.done():
-                conn.abort()
-                exchange.fail(ModelTimeout("the consumer stopped reading"))
-        try:
-            completion = await self._finish(conn, exchange)
-        except ModelError:
-            if yielded:
-                raise
-            completion = await self.complete(messages, tools)
-        yield completion
+        loop = asyncio.get_running_loop()
+        budget = RetryBudget(self.retry, self._rng, loop.time())
+        fresh = False
+        while True:
+            budget.attempts += not fresh
+            conn = exchange = None
+            reused = False
+            try:
+                conn, exchange, reused = await self._open(messages, tools, want_events=True, fresh=fresh)
+                try:
+                    while not exchange.result.done() or exchange.events:
+                        await exchange.wait()
+                        for event in exchange.take_events():
+                            yield event
+                finally:
+                    if not exchange.result.done():  # the consumer stopped reading
+                        conn.abort()
+                        exchange.abandon()
+                completion = await self._finish(conn, exchange)
+            except ModelError as exc:
+                fresh = _stale(exc, conn, reused=reused and not fresh)
+                if fresh:
+                    continue
+                delay = self._retry_delay(exc, budget, exchange, loop)
+                if delay is None:
+                    raise
+                if exchange is not None and exchange.streamed:
+                    reason = f"{type(exc).__name__}: {exc.message}"
+                    yield StreamRestart(budget.stream_retries, self.retry.stream_max_retries, reason, delay)
+                await asyncio.sleep(delay)
+                continue
+            yield replace(completion, attempts=budget.attempts) if budget.attempts > 1 else completion
+            return
 
     async def list_models(self) -> list[str]:
         """The model ids ``GET {base}/models`` lists; ``[]`` when the server does not say.
@@ -158,11 +174,12 @@ class OpenAIClient:
         """Send the request on an idle keep-alive connection if there is one, else on a new one."""
         body = self.wire.body(self.endpoint.model, messages, tools, self.params)
         request = build_request(self.origin, "POST", self.wire.path, self._headers, body)
+        del body
         conn = None if fresh else self._pool.take_idle(self.origin)
         reused = conn is not None
         if conn is None:
             conn = await self._pool.connect(self.origin)
-        exchange = Exchange(self.url, self.timeouts, self.wire, want_events)
+        exchange = Exchange(self.url, self.timeouts, self.wire, want_events, self.max_reply_chars)
         conn.send(request, exchange)
         return conn, exchange, reused
 
@@ -171,32 +188,31 @@ class OpenAIClient:
             completion = await exchange.result
         except BaseException:
             conn.abort()
-            exchange.fail(ModelTimeout("cancelled"))
+            exchange.abandon()
             raise
         self._pool.release(self.origin, conn)
         return completion
 
     # -- retries --------------------------------------------------------------------------------
-    async def _with_retries(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        retries = 0
-        while True:
-            try:
-                return await attempt()
-            except BadRequest as exc:
-                if self.wire.fall_back(exc):  # e.g. an older server that rejects stream_options
-                    continue
-                raise
-            except ModelError as exc:
-                if not exc.retryable or retries >= self.retry.max_retries:
-                    raise
-                retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
-                delay = self.retry.delay(retries, retry_after, self._rng)
-                if loop.time() - started + delay > self.retry.budget_s:
-                    raise
-                retries += 1
-                await asyncio.sleep(delay)
+    def _retry_delay(
+        self, exc: ModelError, budget: RetryBudget, exchange: Exchange | None, loop: asyncio.AbstractEventLoop
+    ) -> float | None:
+        """Seconds to wait before the next attempt after ``exc``; ``None`` when the call gives up.
+
+        A 400 that made the wire change its body (``fall_back``) is sent again at once, uncounted.
+        """
+        if isinstance(exc, BadRequest) and self.wire.fall_back(exc):
+            return 0.0  # e.g. a server that rejects stream_options: its wire dropped them
+        if not exc.retryable:
+            return None
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        streamed = exchange is not None and exchange.streamed
+        return budget.next_delay(retry_after, streamed=streamed, now=loop.time())
+
+
+def _stale(exc: ModelError, conn: HttpConnection | None, *, reused: bool) -> bool:
+    """A reused keep-alive connection the server had closed before it answered: worth one resend."""
+    return reused and isinstance(exc, ConnectError) and conn is not None and not conn.got_bytes
 
 
 def request_headers(endpoint: Endpoint) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Which endpoint and model to talk to (``Endpoint``), how long to wait for it (``Timeouts``), and
-``resolve_endpoint``, which reads them from flags and the environment (read, never written)."""
+"""Which endpoint and model to talk to (``Endpoint``), how long to wait for it (``Timeouts``), how much
+of a reply to accept (``MAX_REPLY_CHARS``), and ``resolve_endpoint``, which reads them from flags and
+the environment (read, never written)."""
 
 from __future__ import annotations
 
@@ -48,13 +49,28 @@ def _is_header(name: str, value: str) -> bool:
     return "\r" not in value and "\n" not in value
 
 
+MAX_REPLY_CHARS = 4 * 1024 * 1024
+"""Default cap on one reply's text (content, tool-call names and arguments, reasoning), in characters:
+past it the client raises ``ReplyTooLarge``. A provider's ``max_reply_chars`` sets another.
+
+Why 4 Mi: the largest reply a model can be asked for today is about 128K output tokens, some 0.5 MiB
+of text at the usual ~4 characters per token; 4 Mi characters is eight times that (room for token-dense
+text such as minified code or base64), so no real reply meets the cap, while a runaway one (a local
+model that repeats itself, a misbehaving server) stops there. The client holds a reply at about two
+times its size while it streams (``wire.TextParts``), so the cap bounds a reply's cost to ~10–20 MiB.
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     connect_s: float = 10.0
     headers_s: float = 300.0
     """From sending the request to the response headers."""
     idle_s: float = 120.0
-    """Longest gap between two SSE data events (keep-alive comments do not count)."""
+    """Longest gap between two SSE data events (keep-alive comments do not count).
+
+    Each attempt has these deadlines of its own; a call retries past them within ``RetryPolicy``'s
+    budget. ``build_client`` sets both to a provider's ``stream_idle_timeout_ms`` (300 s, as Codex)."""
 
 
 def resolve_endpoint(

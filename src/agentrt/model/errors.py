@@ -7,6 +7,7 @@
     ├── ModelTimeout            no headers in time, or the stream went idle                    retryable
     ├── TruncatedStream         the stream ended before its terminal event                     retryable
     ├── MalformedResponse       the server sent something that is not the protocol             not retryable
+    ├── ReplyTooLarge           the reply passed the client's ``max_reply_chars``              not retryable
     └── HTTPStatusError         any non-2xx status; ``status`` and ``body`` kept
         ├── RateLimited         429, ``retry_after`` seconds when the server said              retryable
         ├── ServerError         5xx                                                            retryable
@@ -41,6 +42,17 @@ class TruncatedStream(ModelError):
 
 class MalformedResponse(ModelError):
     pass
+
+
+class ReplyTooLarge(ModelError):
+    """The reply's text (content, tool-call names and arguments, reasoning) passed the client's cap.
+
+    Not retryable: the same request would most likely get the same reply. ``limit`` is the cap in
+    characters."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class HTTPStatusError(ModelError):

@@ -6,6 +6,10 @@ status (a non-200 becomes the typed error for its status), the headers and idle 
 total time, and the waking of a streaming consumer: ``complete`` waits only for the end; ``stream`` is
 woken once per batch of deltas that arrived together. A stream that ends before its wire's terminal
 event is a ``TruncatedStream`` and its partial text is dropped.
+
+What a response may cost is bounded by the client's ``max_reply_chars`` (``ReplyTooLarge`` past it):
+the fold holds at most that much text; one SSE event, or a plain JSON body, at most
+``body_limit(max_reply_chars)`` bytes. An error body is kept up to 1 MiB and cut there.
 """
 
 from __future__ import annotations
@@ -19,13 +23,29 @@ from agentrt.model.errors import ModelError, ModelTimeout, TruncatedStream, erro
 from agentrt.model.http import ResponseHead
 from agentrt.model.retry import parse_retry_after
 from agentrt.model.sse import SSEParser
-from agentrt.model.wire import Delta, WireFormat
+from agentrt.model.wire import Delta, WireFold, WireFormat, too_large
+
+_ERROR_BODY_LIMIT = 1 << 20
+"""Bytes of a non-200 body kept for its error message; the rest is dropped."""
+
+
+def body_limit(max_reply_chars: int) -> int:
+    """Bytes one SSE event or a plain JSON body may take for a reply of ``max_reply_chars``.
+
+    JSON carries the reply's text escaped (a quote or newline takes two bytes, a non-ASCII character
+    up to six, ``\\uXXXX``), and a Responses stream repeats the whole text in its ``*.done`` and
+    ``response.completed`` events, so one event may be some times the text's size: four times and
+    1 MiB more is room for any reply under the cap, and still a bound.
+    """
+    return 4 * max_reply_chars + (1 << 20)
 
 
 class Exchange:
     """The sink of one response: status, timers and waking here; parsing and folding in the wire's fold."""
 
-    def __init__(self, url: str, timeouts: Timeouts, wire: WireFormat, want_events: bool) -> None:
+    def __init__(
+        self, url: str, timeouts: Timeouts, wire: WireFormat, want_events: bool, max_reply_chars: int
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self.url = url
         self.timeouts = timeouts
@@ -40,9 +60,16 @@ class Exchange:
         self._sse = False
         """The response is a 200 event stream: its body goes to the SSE parser, not into ``_raw``."""
         self._raw = bytearray()
-        self._parser = SSEParser(self._on_event)
-        self._fold = wire.fold(url, self._emit)
+        self._max_chars = max_reply_chars
+        self._max_body = body_limit(max_reply_chars)
+        # The parser and the fold call back into this exchange (a reference cycle): ``_drop`` lets go of
+        # them when the response is over, so the reply's text is freed with its ``Completion`` and not
+        # at the next full garbage collection.
+        self._parser: SSEParser | None = SSEParser(self._on_event)
+        self._fold: WireFold | None = wire.fold(url, self._emit, max_reply_chars)
         self._ttft: float | None = None
+        self.streamed = False
+        """A delta has arrived: a failure from now on breaks a stream that had begun."""
 
     # -- BodySink -------------------------------------------------------------------------------
     def start(self, head: ResponseHead) -> None:
@@ -54,19 +81,30 @@ class Exchange:
         self._timer = self._loop.call_later(self._limit, self._check_idle)
 
     def feed(self, data: bytes) -> None:
-        if self.result.done():
+        parser = self._parser
+        if parser is None or self.result.done():
             return
         if not self._sse:
-            if len(self._raw) < 1 << 20:
+            head = self._head
+            if head is not None and head.status == 200:
+                if len(self._raw) + len(data) > self._max_body:
+                    self.fail(too_large(self.url, self._max_chars))
+                    return
+                self._raw += data
+            elif len(self._raw) < _ERROR_BODY_LIMIT:
                 self._raw += data
             return
         try:
-            self._parser.feed(data)
+            parser.feed(data)
         except ModelError as exc:
             self.fail(exc)
+            return
+        if parser.buffered > self._max_body:
+            self.fail(too_large(self.url, self._max_chars))
 
     def end(self) -> None:
-        if self.result.done():
+        fold = self._fold
+        if fold is None or self.result.done():
             return
         head = self._head
         assert head is not None
@@ -76,14 +114,14 @@ class Exchange:
             self.fail(error_for_status(head.status, body, url=self.url, retry_after=retry_after))
         elif not self._sse:
             try:
-                self._fold.plain(self._raw.decode("utf-8", "replace"))
+                fold.plain(self._raw.decode("utf-8", "replace"))
             except ModelError as exc:
                 self.fail(exc)
                 return
             self._ttft = self._loop.time() - self._t0
             self._resolve()
-        elif not self._fold.done:
-            terminal = self._fold.terminal
+        elif not fold.done:
+            terminal = fold.terminal
             self.fail(TruncatedStream(f"stream from {self.url} ended before its terminal {terminal} event"))
         else:
             self._resolve()
@@ -92,28 +130,47 @@ class Exchange:
         self._timer.cancel()
         if not self.result.done():
             self.result.set_exception(exc)
+        self._drop()
         self._poke()
+
+    def abandon(self) -> None:
+        """Nobody waits for this response any more (the consumer left, or was cancelled)."""
+        self._timer.cancel()
+        if not self.result.done():
+            self.result.cancel()  # not an error that no one retrieves
+        self._drop()
+        self._poke()
+
+    def _drop(self) -> None:
+        self._parser = self._fold = None
+        self._raw = bytearray()
 
     # -- from the parser and the fold -----------------------------------------------------------
     def _on_event(self, name: str, data: str) -> None:
         self._last = self._loop.time()
-        if self.result.done():
+        fold = self._fold
+        if fold is None:
             return
         try:
-            self._fold.event(name, data)
+            fold.event(name, data)
         except ModelError as exc:
             self.fail(exc)
 
     def _emit(self, delta: Delta) -> None:
-        if self._ttft is None and not isinstance(delta, ReasoningDelta):
-            self._ttft = self._loop.time() - self._t0  # TTFT: the first text or tool-call delta
+        if self._ttft is None:
+            self.streamed = True
+            if not isinstance(delta, ReasoningDelta):
+                self._ttft = self._loop.time() - self._t0  # TTFT: the first text or tool-call delta
         if self.events is not None:
             self.events.append(delta)
             self._poke()
 
     def _resolve(self) -> None:
         self._timer.cancel()
-        self.result.set_result(self._fold.completion(self._ttft, self._loop.time() - self._t0))
+        fold = self._fold
+        assert fold is not None
+        self.result.set_result(fold.completion(self._ttft, self._loop.time() - self._t0))
+        self._drop()
         self._poke()
 
     # -- waking and timing ----------------------------------------------------------------------

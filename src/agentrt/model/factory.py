@@ -1,6 +1,6 @@
-"""The one way from provider configuration to a model: endpoint, key, headers, timeouts, retries and
-the request parameters each wire spells its own way. ``agentrt exec`` and ``agentrt bench`` both
-come through here.
+"""The one way from provider configuration to a model: endpoint, key, headers, timeouts, retries, the
+cap on a reply and the request parameters each wire spells its own way. ``agentrt exec`` and
+``agentrt bench`` both come through here.
 
 ::
 
@@ -19,7 +19,7 @@ from agentrt.config.providers import ProviderConfig, api_key_for, headers_for
 from agentrt.interfaces import Model
 from agentrt.model.client import OpenAIClient
 from agentrt.model.endpoint import Endpoint, Timeouts
-from agentrt.model.retry import RetryPolicy
+from agentrt.model.retry import DEFAULT_BUDGET_S, RetryPolicy
 
 if TYPE_CHECKING:
     from agentrt.config import Config
@@ -58,13 +58,21 @@ def build_client(
     )
     idle_s = provider.stream_idle_timeout_ms / 1000
     # A server that queues requests (llama.cpp runs one at a time) may send no headers for as long as
-    # it may go silent mid-stream, so the headers deadline is never shorter than the idle one.
-    timeouts = Timeouts(
-        connect_s=provider.connect_timeout_ms / 1000, headers_s=max(300.0, idle_s), idle_s=idle_s
+    # it may go silent mid-stream, so the headers deadline is the idle one; and no longer, so that a
+    # hung request is retried as soon as a stalled stream is.
+    timeouts = Timeouts(connect_s=provider.connect_timeout_ms / 1000, headers_s=idle_s, idle_s=idle_s)
+    # Every attempt may use up its deadlines and still be retried: see ``RetryPolicy`` for the budget.
+    retry = RetryPolicy(
+        max_retries=provider.request_max_retries,
+        stream_max_retries=provider.stream_max_retries,
+        budget_s=max(DEFAULT_BUDGET_S, 3 * max(timeouts.headers_s, timeouts.idle_s)),
     )
-    retry = RetryPolicy(max_retries=provider.request_max_retries)
     return OpenAIClient(
-        endpoint, retry=retry, timeouts=timeouts, params=request_params(settings, provider.wire_api)
+        endpoint,
+        retry=retry,
+        timeouts=timeouts,
+        params=request_params(settings, provider.wire_api),
+        max_reply_chars=provider.max_reply_chars,
     )
 
 

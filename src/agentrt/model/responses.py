@@ -37,7 +37,7 @@ from agentrt.messages import (
     message_text,
 )
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, ToolCallParts
+from agentrt.model.wire import Emit, TextParts, ToolCallParts, too_large
 
 _PARAM_NAMES = MappingProxyType(
     {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
@@ -199,8 +199,8 @@ class ResponsesWire:
     def fall_back(self, error: BadRequest) -> bool:
         return False  # nothing optional is sent that a server could reject
 
-    def fold(self, url: str, emit: Emit) -> ResponsesFold:
-        return ResponsesFold(url, emit)
+    def fold(self, url: str, emit: Emit, max_chars: int) -> ResponsesFold:
+        return ResponsesFold(url, emit, max_chars)
 
 
 class ResponsesFold:
@@ -211,7 +211,9 @@ class ResponsesFold:
         "_deltas",
         "_emit",
         "_finish",
+        "_check_at",
         "_items",
+        "_max",
         "_part",
         "_reasoning",
         "_tools",
@@ -222,13 +224,16 @@ class ResponsesFold:
 
     terminal = "response.completed"
 
-    def __init__(self, url: str, emit: Emit) -> None:
+    def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
         self._emit = emit
-        self._content: list[str] = []
+        self._max = max_chars
+        self._check_at = TextParts.JOIN
+        """The delta count at which ``_check`` runs next."""
+        self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
         self._items: dict[int, _Item] = {}
-        self._reasoning: list[str] = []
+        self._reasoning = TextParts()
         self._part: tuple[str, int, int] | None = None
         self._deltas = 0
         self._finish: str | None = None
@@ -295,6 +300,8 @@ class ResponsesFold:
             parts.args.append(args)
             record.streamed = True
         self._deltas += 1
+        if self._deltas >= self._check_at:
+            self._check()
         self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
 
     def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
@@ -326,6 +333,8 @@ class ResponsesFold:
             self._item(event).streamed = True
             self._content.append(text)
             self._deltas += 1
+            if self._deltas >= self._check_at:
+                self._check()
             self._emit(TextDelta(text))
 
     def _on_arguments(self, event: Mapping[str, Any], args: str) -> None:
@@ -336,6 +345,8 @@ class ResponsesFold:
             record.streamed = True
             self._tools[record.tool].args.append(args)
             self._deltas += 1
+            if self._deltas >= self._check_at:
+                self._check()
             self._emit(ToolCallDelta(record.tool, None, None, args))
 
     def _on_reasoning(self, part: tuple[str, int, int], text: str) -> None:
@@ -347,9 +358,21 @@ class ResponsesFold:
         self._part = part
         self._reasoning.append(text)
         self._deltas += 1
+        if self._deltas >= self._check_at:
+            self._check()
         self._emit(ReasoningDelta(text))
 
+    def _check(self) -> None:
+        """Join the text that came since the last check; ``ReplyTooLarge`` when it passed the cap."""
+        self._check_at = self._deltas + TextParts.JOIN
+        size = self._content.compact() + self._reasoning.compact()
+        for parts in self._tools.values():
+            size += parts.args.compact() + len(parts.name)
+        if size > self._max:
+            raise too_large(self._url, self._max)
+
     def _on_end(self, response: Mapping[str, Any], *, complete: bool) -> None:
+        self._check()
         self._usage = response.get("usage") or None
         if complete:
             self._finish = "tool_calls" if self._tools else "stop"
@@ -372,13 +395,13 @@ class ResponsesFold:
 
     def completion(self, ttft_s: float | None, total_s: float) -> Completion:
         return Completion(
-            content="".join(self._content),
+            content=self._content.text(),
             tool_calls=tuple(parts.call(i) for i, parts in sorted(self._tools.items())),
             finish_reason=self._finish,
             usage=self._make_usage(),
             ttft_s=ttft_s,
             total_s=total_s,
-            reasoning="".join(self._reasoning),
+            reasoning=self._reasoning.text(),
         )
 
     def _make_usage(self) -> Usage:

@@ -18,7 +18,8 @@ class SSEParser:
     __slots__ = ("_buf", "_on_comment", "_on_event", "_skip_lf")
 
     def __init__(self, on_event: EventCallback, on_comment: Callable[[], None] | None = None) -> None:
-        self._buf = b""
+        self._buf = bytearray()
+        """The start of an event not yet ended by a blank line (line endings already made ``\\n``)."""
         self._skip_lf = False
         self._on_event = on_event
         self._on_comment = on_comment
@@ -28,33 +29,64 @@ class SSEParser:
             return
         if self._skip_lf and data.startswith(b"\n"):
             data = data[1:]  # the LF of a CRLF whose CR ended the previous piece
+            if not data:
+                return
         self._skip_lf = data.endswith(b"\r")
-        buf = self._buf + data if self._buf else data
-        if b"\r" in buf:
-            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         start = 0
+        buf = self._buf
+        if buf:
+            # An event began in an earlier piece. Look for its end in the new bytes only (or at the
+            # seam), so that an event of any size costs time and memory linear in its size.
+            if buf.endswith(b"\n") and data.startswith(b"\n"):
+                del buf[-1:]
+                start = 1
+            else:
+                end = data.find(b"\n\n")
+                if end < 0:
+                    buf += data
+                    return
+                buf += memoryview(data)[:end]
+                start = end + 2
+            self._dispatch(buf)
+            buf.clear()
         while True:
-            end = buf.find(b"\n\n", start)
+            end = data.find(b"\n\n", start)
             if end < 0:
                 break
-            self._dispatch(buf[start:end])
+            self._dispatch(data[start:end])
             start = end + 2
-        self._buf = buf[start:]
+        if start < len(data):
+            buf += memoryview(data)[start:]
 
     def flush(self) -> None:
         """The stream ended: an event not closed by a blank line is dropped, as the SSE spec says."""
-        self._buf = b""
+        self._buf.clear()
 
     @property
     def pending(self) -> bool:
         return bool(self._buf.strip())
 
-    def _dispatch(self, block: bytes) -> None:
-        if block.startswith(b"data: ") and b"\n" not in block:  # the common case: one data line
-            self._on_event("message", block[6:].decode("utf-8", "replace"))
-            return
+    @property
+    def buffered(self) -> int:
+        """Bytes of an event that has not ended yet."""
+        return len(self._buf)
+
+    def _dispatch(self, block: bytes | bytearray) -> None:
+        if block.startswith(b"data: "):
+            if b"\n" not in block:  # the common case of a chat stream: one data line
+                self._on_event("message", block[6:].decode("utf-8", "replace"))
+                return
+        elif block.startswith(b"event: "):  # the common case of a Responses stream: a name, one data line
+            nl = block.find(b"\n")
+            if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
+                self._on_event(
+                    block[7:nl].decode("utf-8", "replace"), block[nl + 7 :].decode("utf-8", "replace")
+                )
+                return
         name = "message"
-        data: list[bytes] = []
+        data: list[bytes | bytearray] = []
         for line in block.split(b"\n"):
             if not line:
                 continue

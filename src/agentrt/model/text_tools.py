@@ -54,7 +54,16 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from agentrt.interfaces import Model
-from agentrt.messages import Completion, Message, StreamEvent, TextDelta, ToolCall, message_text
+from agentrt.messages import (
+    Completion,
+    Message,
+    StreamEvent,
+    StreamRestart,
+    TextDelta,
+    ToolCall,
+    message_text,
+)
+from agentrt.model.wire import TextParts
 
 _TAG_RE = re.compile(r"<(/?)tool_call>", re.IGNORECASE)
 _OPEN_TAG_RE = re.compile(r"<tool_call>", re.IGNORECASE)
@@ -521,7 +530,8 @@ class _SafeText:
     reply starts with ``{`` or ``[``, and holds whitespace that the final strip or a seam might remove."""
 
     def __init__(self) -> None:
-        self.sent: list[str] = []
+        self.sent = TextParts()
+        """The text passed on, at about its own size however many pieces it came in."""
         self._started = False
         self._stopped = False
         self._pending = ""
@@ -546,12 +556,12 @@ class _SafeText:
             return ""
         out = self._pending + core
         self._pending = part[len(core) :]
-        self.sent.append(out)
+        self.sent.add(out)
         return out
 
     def rest(self, content: str) -> str:
         """What remains of ``content`` after the pieces already passed on."""
-        sent = "".join(self.sent)
+        sent = self.sent.text()
         return content[len(sent) :] if content.startswith(sent) else ""
 
 
@@ -565,8 +575,9 @@ class TextToolModel:
 
     ``stream`` passes text on only while it cannot be part of a tool call (see ``_SafeText``); the rest
     of the reply comes as one ``TextDelta`` just before the ``Completion``, and the deltas always join
-    to ``Completion.content``. Call ids continue across the conversation (``call_<n>`` after the calls
-    already in the history). Without tools, replies are passed through unparsed.
+    to ``Completion.content`` (those after the last ``StreamRestart``, which is passed on). Call ids
+    continue across the conversation (``call_<n>`` after the calls already in the history). Without
+    tools, replies are passed through unparsed.
     """
 
     def __init__(self, inner: Model) -> None:
@@ -591,7 +602,10 @@ class TextToolModel:
     ) -> AsyncIterator[StreamEvent]:
         safe = _SafeText()
         async for event in self.inner.stream(rewrite_history(messages, tools)):
-            if isinstance(event, Completion):
+            if isinstance(event, StreamRestart):
+                safe = _SafeText()  # what was passed on is void: the text starts again
+                yield event
+            elif isinstance(event, Completion):
                 completion = self._finish(event, messages, tools)
                 rest = safe.rest(completion.content)
                 if rest:
@@ -603,7 +617,7 @@ class TextToolModel:
                     yield TextDelta(text)
             else:
                 if isinstance(event, TextDelta):
-                    safe.sent.append(event.text)
+                    safe.sent.add(event.text)
                 yield event
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:

@@ -13,16 +13,21 @@ one ``Completion``. Everything else is shared by both wires: ``OpenAIClient`` (`
 connections and retries, and ``Exchange`` (``exchange.py``) owns one response's HTTP status, timers,
 TTFT and the waking of a streaming consumer, handing each SSE event (or a plain JSON body) to the fold.
 ``wire_for`` imports a wire's module only when an endpoint speaks it.
+
+A fold holds the text of the reply it folds (content, tool-call names and arguments, reasoning) at
+about its own size (``TextParts``) and no more than ``max_chars`` of it: it checks every
+``TextParts.JOIN`` deltas and at the end, and past the cap raises ``ReplyTooLarge``, which ends the
+exchange.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from agentrt.messages import Completion, Message, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
-from agentrt.model.errors import BadRequest
+from agentrt.model.errors import BadRequest, ReplyTooLarge
 
 Delta = TextDelta | ToolCallDelta | ReasoningDelta
 Emit = Callable[[Delta], None]
@@ -82,8 +87,8 @@ class WireFormat(Protocol):
         """True when the wire changed its later bodies because of this 400, so the call is sent again."""
         ...
 
-    def fold(self, url: str, emit: Emit) -> WireFold:
-        """A fold for one response from ``url`` (named in error messages)."""
+    def fold(self, url: str, emit: Emit, max_chars: int) -> WireFold:
+        """A fold for one response from ``url`` (named in error messages) of at most ``max_chars``."""
         ...
 
 
@@ -101,14 +106,66 @@ def wire_for(wire_api: str) -> WireFormat:
 
 
 # -- shared by the folds -------------------------------------------------------------------------------
+class TextParts(list[str]):
+    """Text that arrives in many small pieces: the list of them (``append`` is the list's own, as cheap
+    per delta as before), which ``compact`` joins now and then, so the text is held at about its size.
+
+    Kept as a list to the end, a five-character token costs some 60 bytes of string header and list
+    slot, twelve times its text: a 5 MiB reply held ~65 MiB. A fold calls ``compact`` every ``JOIN``
+    deltas (one string per ~``JOIN`` tokens, one copy of the text as it arrives) and once at the end.
+    """
+
+    __slots__ = ("_joined", "size")
+
+    JOIN: ClassVar[int] = 256
+
+    def __init__(self, first: str = "") -> None:
+        super().__init__((first,) if first else ())
+        self._joined = 0
+        """How many leading items are joined chunks."""
+        self.size = 0
+        """Characters in those chunks."""
+
+    def compact(self) -> int:
+        """Join the pieces that came since the last call into one chunk; the characters so far."""
+        done = self._joined
+        if len(self) - done > 1:
+            tail = "".join(self[done:])
+            del self[done:]
+            self.append(tail)
+        if len(self) > done:
+            self.size += len(self[done])
+            self._joined = done + 1
+        return self.size
+
+    def add(self, piece: str) -> None:
+        """``append``, then ``compact`` every ``JOIN`` pieces: for a holder that counts no deltas."""
+        self.append(piece)
+        if len(self) - self._joined >= self.JOIN:
+            self.compact()
+
+    def text(self) -> str:
+        """The whole text so far."""
+        return "".join(self)
+
+
 @dataclass(slots=True)
 class ToolCallParts:
     """One tool call as its deltas arrive."""
 
     id: str = ""
     name: str = ""
-    args: list[str] = field(default_factory=list)
+    args: TextParts = field(default_factory=TextParts)
 
     def call(self, index: int) -> ToolCall:
         """The assembled call; ``call_{index}`` when the server sent no id."""
-        return ToolCall(self.id or f"call_{index}", self.name, "".join(self.args))
+        return ToolCall(self.id or f"call_{index}", self.name, self.args.text())
+
+
+def too_large(url: str, max_chars: int) -> ReplyTooLarge:
+    """The error of a reply from ``url`` whose text passed ``max_chars``."""
+    return ReplyTooLarge(
+        f"the reply from {url} passed {max_chars} characters of text and tool-call arguments "
+        "(the provider's max_reply_chars)",
+        max_chars,
+    )
