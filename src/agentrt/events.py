@@ -9,7 +9,7 @@ included); internal events (``public = False``) carry what only some consumers n
 per-file diffs, history items for the rollout, per-request timings::
 
     public    ThreadStarted  TurnStarted  TurnCompleted  TurnFailed
-              ItemStarted  ItemUpdated  ItemCompleted  Error
+              ItemStarted  ItemUpdated  ItemCompleted  Error  Reconnecting (an "error" event)
     internal  AgentMessageDelta  FileDiff  HistoryItem  UserMessage  ModelResponse  TaskFinished
 
 Items (``{"id": "item_N", "type": ..., ...}``): ``AgentMessage``, ``Reasoning``, ``CommandExecution``,
@@ -349,6 +349,27 @@ class ItemCompleted(_ItemEvent):
     kind: ClassVar[str] = "item.completed"
 
 
+class Reconnecting(_Public):
+    """The model's reply broke after it had begun and is being asked again; the text streamed since
+    the request was sent is void. Codex reports it as an ``error`` event: ``Reconnecting... 1/5``."""
+
+    __slots__ = ("attempt", "max_attempts", "reason")
+    kind: ClassVar[str] = "error"
+    attempt: int
+    max_attempts: int
+    reason: str
+
+    def __init__(self, attempt: int, max_attempts: int, reason: str) -> None:
+        _set(self, attempt=attempt, max_attempts=max_attempts, reason=reason)
+
+    @property
+    def message(self) -> str:
+        return f"Reconnecting... {self.attempt}/{self.max_attempts}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"message": f"{self.message} ({self.reason})"}
+
+
 class Error(_Public):
     __slots__ = ("message",)
     kind: ClassVar[str] = "error"
@@ -471,6 +492,7 @@ Event = (
     | ItemUpdated
     | ItemCompleted
     | Error
+    | Reconnecting
     | AgentMessageDelta
     | FileDiff
     | HistoryItem

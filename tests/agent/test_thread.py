@@ -236,3 +236,39 @@ def test_any_fatal_error_still_reports_turn_failed_before_it_propagates(tmp_path
     (fail,) = failed(recorder)
     assert fail.reason == "internal_error" and fail.message == "RuntimeError: the tool broke"
     assert recorder.events[-1] == fail
+
+
+def test_a_reply_broken_mid_stream_is_asked_again_and_says_so(tmp_path: Path) -> None:
+    import io
+
+    from agentrt.agent.render import HumanSink
+    from agentrt.events import Fanout, JsonlSink, Reconnecting
+    from agentrt.model.client import OpenAIClient
+    from agentrt.model.endpoint import Endpoint
+    from agentrt.model.retry import RetryPolicy
+    from agentrt.model.sim import SimConfig, start_sim_server
+
+    script = ({"content": "The whole answer, in several tokens.", "fault": "truncate"},)
+    jsonl, human, recorder = io.StringIO(), io.StringIO(), Recorder()
+    sink = Fanout([recorder, JsonlSink(jsonl), HumanSink(human, color=False)])
+
+    async def main() -> str:
+        async with await start_sim_server(SimConfig(policy="script", script=script)) as server:
+            client = OpenAIClient(
+                Endpoint(server.base_url, "agentrt-sim"),
+                retry=RetryPolicy(base_delay_s=0.01, max_delay_s=0.01),
+            )
+            try:
+                return await Thread(client, ToolRegistry([]), sink, cwd=tmp_path).run_turn("go")
+            finally:
+                await client.aclose()
+
+    assert asyncio.run(main()) == "The whole answer, in several tokens."
+    (event,) = [e for e in recorder.events if isinstance(e, Reconnecting)]
+    assert (event.attempt, event.max_attempts) == (1, 5) and "TruncatedStream" in event.reason
+    lines = jsonl.getvalue().splitlines()
+    assert any(
+        line.startswith('{"type": "error", "message": "Reconnecting... 1/5 (TruncatedStream')
+        for line in lines
+    )
+    assert "Reconnecting... 1/5" in human.getvalue()

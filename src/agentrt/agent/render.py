@@ -18,6 +18,7 @@ from agentrt.events import (
     ItemStarted,
     ItemUpdated,
     Reasoning,
+    Reconnecting,
     TodoList,
     TurnCompleted,
     TurnFailed,
@@ -51,6 +52,9 @@ class HumanSink:
         elif isinstance(event, TurnFailed):
             self._end_stream()
             self._line(self._paint("31", f"error: {event.message}"))
+        elif isinstance(event, Reconnecting):  # the text shown since the request was sent is void
+            self._end_stream()
+            self._line(self._paint("2", f"{event.message} ({event.reason})"))
         elif isinstance(event, Error):
             self._line(self._paint("31", f"error: {event.message}"))
 

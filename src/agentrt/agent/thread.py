@@ -28,6 +28,7 @@ from agentrt.events import (
     ItemIds,
     ModelResponse,
     Reasoning,
+    Reconnecting,
     TokenUsage,
     TurnCompleted,
     TurnFailed,
@@ -35,7 +36,7 @@ from agentrt.events import (
     UserMessage,
 )
 from agentrt.interfaces import Model
-from agentrt.messages import Completion, Message, TextDelta, ToolCall
+from agentrt.messages import Completion, Message, StreamRestart, TextDelta, ToolCall
 from agentrt.model.errors import ModelError
 from agentrt.tools.registry import ToolContext, ToolRegistry
 
@@ -147,6 +148,8 @@ class Thread:
         async for event in self.model.stream(self.messages, specs):
             if isinstance(event, TextDelta):
                 self.sink.emit(AgentMessageDelta(event.text))
+            elif isinstance(event, StreamRestart):
+                self.sink.emit(Reconnecting(event.attempt, event.max_attempts, event.reason))
             elif isinstance(event, Completion):
                 completion = event
         assert completion is not None, "a model stream ends with its Completion"
