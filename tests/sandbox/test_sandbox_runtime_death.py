@@ -169,21 +169,18 @@ from agentrt.sandbox import Limits, choose_sandbox, policy_for
 ws = Path(sys.argv[1])
 pol = policy_for("workspace-write", ws, home=ws.parent / "home", raw={})
 box = choose_sandbox(pol, mechanisms=(sys.argv[2],), limits=Limits(nproc=None))
-subprocess.Popen(box.wrap(["sh", "-c", "sleep 1; touch ran"], ws), cwd=ws, stdin=subprocess.DEVNULL)
+from agentrt.process_group import die_with_parent
+argv = box.wrap(["sh", "-c", "sleep 1; touch ran"], ws)
+subprocess.Popen(argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())  # as agentrt spawns
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_a_command_whose_agent_died_as_it_started_never_runs(
-    mechanism: str, ws: Path, request: pytest.FixtureRequest
-) -> None:
+def test_a_command_whose_agent_died_as_it_started_never_runs(mechanism: str, ws: Path) -> None:
     """The agent dies the moment the sandbox process exists, before it could ask to die with it.
 
     No pids cgroup: a later sweep of the dead agent's cgroup must not be what saves the day.
     """
-    if mechanism == "bwrap":
-        reason = "bwrap's prefix (sh, prlimit) does not check its parent before bwrap's --die-with-parent"
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=False))
     try:
         for _ in range(3):
             subprocess.run([sys.executable, "-c", SPAWN_AND_DIE, str(ws), mechanism], check=False, timeout=60)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentrt.cli import Subparsers
 from agentrt.interfaces import SANDBOX_MODES
+from agentrt.process_group import die_with_parent
 
 if TYPE_CHECKING:
     from agentrt.config import Config
@@ -94,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
             network=policy.network_allowed,
         )
         try:
-            done = subprocess.run(box.wrap(cmd, cwd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False)
+            done = subprocess.run(
+                box.wrap(cmd, cwd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False,
+                preexec_fn=die_with_parent(),
+            )  # fmt: skip
         finally:
             close = getattr(box, "close", None)
             if close is not None:

@@ -34,7 +34,7 @@ from agentrt.model.models import (
     installed_file,
     model_names,
 )
-from agentrt.process_group import signal_group
+from agentrt.process_group import die_with_parent, signal_group
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -220,7 +220,7 @@ class LocalServer:
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent(),
+                preexec_fn=die_with_parent(),
             )
 
     async def _wait_ready(self) -> None:
@@ -315,25 +315,6 @@ class LocalServer:
             f"the model server at {self.base_url} exited with status {self._process.returncode} "
             f"during the run{self.log_tail()}"
         )
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that asks Linux to SIGKILL the child when agentrt dies; ``None`` elsewhere.
-
-    SIGKILL, not SIGTERM: llama.cpp's server (uvicorn) answers SIGTERM by finishing the generation in
-    flight, which took minutes once agentrt was gone and nobody read it. A clean stop goes through
-    ``LocalServer`` (TERM, grace, KILL); this is only for agentrt dying outright."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-
-    return preexec
 
 
 @asynccontextmanager

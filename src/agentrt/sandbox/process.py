@@ -3,7 +3,8 @@
 ``run_command`` is the one place where agentrt starts the commands a model asks for. Each call:
 
 * wraps the argv with the given ``Sandbox`` (always given: ``NoSandbox()`` runs it unconfined);
-* starts the child in a new session, so it leads its own process group, with stdin on /dev/null;
+* starts the child in a new session, so it leads its own process group, with stdin on /dev/null,
+  and with a parent-death signal (``process_group.die_with_parent``): nothing it starts outlives agentrt;
 * reads stdout and stderr as they arrive into two buffers capped at ``output_cap`` bytes each,
   keeping the head and the tail and counting what was dropped, so the child never blocks on a
   full pipe and memory stays bounded whatever it writes;
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.interfaces import Sandbox
-from agentrt.process_group import signal_group
+from agentrt.process_group import die_with_parent, signal_group
 from agentrt.sandbox.hygiene import reap_orphans
 from agentrt.truncation import omission
 
@@ -245,6 +246,7 @@ async def _spawn(
             cwd=cwd,
             env=None if env is None else dict(env),
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
     )
     try:
