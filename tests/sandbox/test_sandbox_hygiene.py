@@ -26,7 +26,31 @@ def ws(tmp_path: Path) -> Path:
 
 
 def process_count() -> int:
-    return sum(name.isdigit() for name in os.listdir("/proc"))
+    """How many processes descend from this one (the sandbox, its command and all they started).
+
+    Only our own tree: a count of every process on the machine moves with whatever else runs there
+    (other test runs, other sessions), which made the fork-bomb bound flaky under load.
+    """
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # gone since the listing
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        parents[int(name)] = int(fields[1])
+    me, count = os.getpid(), 0
+    for pid in parents:
+        seen = 0
+        while pid in parents and seen < 64:
+            pid, seen = parents[pid], seen + 1
+            if pid == me:
+                count += 1
+                break
+    return count
 
 
 def sleepers(token: str) -> list[int]:
