@@ -7,11 +7,12 @@
                    sandbox (policies in ``agentrt.agent.approvals``; asked by the ``shell`` tool).
 * ``EventSink``  — receives what a run reports, as the typed events of ``agentrt.events``.
 
-Everything here is a ``typing.Protocol``: implementations do not inherit from it. This module and
-``agentrt.events`` / ``agentrt.messages`` are the leaves: they import nothing else from agentrt.
+Everything here is a ``typing.Protocol``: implementations do not inherit from it. This module,
+``agentrt.events``, ``agentrt.messages`` and the small one-home modules beside them (``truncation``,
+``git``, ``process_group``, ``lazy``) are the leaves: they import nothing above them.
 Dependencies run one way, checked by import-linter (``pyproject.toml``)::
 
-    interfaces, events, messages → config → model, sandbox → tools → agent → bench → cli
+    events, messages, … → interfaces → config → model | sandbox → tools → agent → bench → cli
 """
 
 from __future__ import annotations
