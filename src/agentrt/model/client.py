@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
@@ -68,29 +69,15 @@ class OpenAIClient:
         self._headers = request_headers(endpoint)
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
-        """The ``Completion`` of the reply, after retries as ``stream`` makes them (without the deltas)."""
-        loop = asyncio.get_running_loop()
-        budget = RetryBudget(self.retry, self._rng, loop.time())
-        fresh = False
-        while True:
-            budget.attempts += not fresh
-            conn = exchange = None
-            reused = False
-            try:
-                conn, exchange, reused = await self._open(messages, tools, want_events=False, fresh=fresh)
-                completion = await self._finish(conn, exchange)
-            except ModelError as exc:
-                fresh = _stale(exc, conn, reused=reused and not fresh)
-                if fresh:
-                    continue  # the server had closed the idle keep-alive connection: send again on a new one
-                delay = self._retry_delay(exc, budget, exchange, loop)
-                if delay is None:
-                    raise
-                await asyncio.sleep(delay)
-                continue
-            return replace(completion, attempts=budget.attempts) if budget.attempts > 1 else completion
+        """The ``Completion`` of the reply, after retries as ``stream`` makes them (without the deltas:
+        the exchange then never wakes a reader per delta)."""
+        async with aclosing(self._attempts(messages, tools, want_events=False)) as attempts:
+            async for event in attempts:
+                if isinstance(event, Completion):
+                    return event
+        raise AssertionError("the attempts end with a Completion")  # pragma: no cover
 
-    async def stream(
+    def stream(
         self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()
     ) -> AsyncIterator[StreamEvent]:
         """Deltas as they arrive, then the ``Completion``; retried as ``RetryPolicy`` says.
@@ -100,6 +87,12 @@ class OpenAIClient:
         void) before the wait and the new attempt's deltas; the ``Completion`` is the last attempt's
         alone.
         """
+        return self._attempts(messages, tools, want_events=True)
+
+    async def _attempts(
+        self, messages: Sequence[Message], tools: Sequence[dict[str, Any]], *, want_events: bool
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The one retry loop of ``stream`` and ``complete``: one budget across every attempt."""
         loop = asyncio.get_running_loop()
         budget = RetryBudget(self.retry, self._rng, loop.time())
         fresh = False
@@ -108,21 +101,23 @@ class OpenAIClient:
             conn = exchange = None
             reused = False
             try:
-                conn, exchange, reused = await self._open(messages, tools, want_events=True, fresh=fresh)
+                conn, exchange, reused = await self._open(
+                    messages, tools, want_events=want_events, fresh=fresh
+                )
                 try:
-                    while not exchange.result.done() or exchange.events:
+                    while want_events and (not exchange.result.done() or exchange.events):
                         await exchange.wait()
                         for event in exchange.take_events():
                             yield event
                 finally:
-                    if not exchange.result.done():  # the consumer stopped reading
+                    if not exchange.result.done() and want_events:  # the consumer stopped reading
                         conn.abort()
                         exchange.abandon()
                 completion = await self._finish(conn, exchange)
             except ModelError as exc:
                 fresh = _stale(exc, conn, reused=reused and not fresh)
                 if fresh:
-                    continue
+                    continue  # the server had closed the idle keep-alive connection: send again on a new one
                 delay = self._retry_delay(exc, budget, exchange, loop)
                 if delay is None:
                     raise
