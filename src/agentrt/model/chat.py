@@ -13,7 +13,7 @@ from typing import Any
 
 from agentrt.messages import Completion, Message, TextDelta, ToolCallDelta, Usage
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, TextParts, ToolCallParts, too_large
+from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts
 
 
 class ChatWire:
@@ -54,12 +54,10 @@ class ChatFold:
     """Folds ``chat.completion.chunk`` events (or one plain ``chat.completion``) into a ``Completion``."""
 
     __slots__ = (
+        "_cap",
         "_content",
-        "_deltas",
         "_emit",
         "_finish",
-        "_check_at",
-        "_max",
         "_tools",
         "_url",
         "_usage",
@@ -71,12 +69,9 @@ class ChatFold:
     def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
         self._emit = emit
-        self._max = max_chars
-        self._check_at = TextParts.JOIN
-        """The delta count at which ``_check`` runs next."""
         self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
-        self._deltas = 0
+        self._cap = ReplyCap(url, max_chars, (self._content,), self._tools)
         self._finish: str | None = None
         self._usage: dict[str, Any] | None = None
         self.done = False
@@ -85,7 +80,7 @@ class ChatFold:
         if self.done:
             return
         if data == "[DONE]":
-            self._check()
+            self._cap.check()
             self.done = True
             return
         try:
@@ -106,9 +101,7 @@ class ChatFold:
         text = delta.get("content")
         if text:
             self._content.append(text)
-            self._deltas += 1
-            if self._deltas >= self._check_at:
-                self._check()
+            self._cap.count()
             self._emit(TextDelta(text))
         for tc in delta.get("tool_calls") or ():
             self._on_tool_delta(tc)
@@ -127,9 +120,7 @@ class ChatFold:
         args = fn.get("arguments") or ""
         if args:
             parts.args.append(args)
-        self._deltas += 1
-        if self._deltas >= self._check_at:
-            self._check()
+        self._cap.count()
         self._emit(ToolCallDelta(index, tc.get("id"), name, args))
 
     def plain(self, body: str) -> None:
@@ -138,31 +129,25 @@ class ChatFold:
             msg = doc["choices"][0]["message"]
             self._finish = doc["choices"][0].get("finish_reason")
             self._usage = doc.get("usage")
-            self._content = TextParts(msg.get("content") or "")
+            content = msg.get("content") or ""
+            if not isinstance(content, str):
+                raise TypeError(f"content is {type(content).__name__}")
+            self._content.append(content)  # into the parts the cap watches
             for i, tc in enumerate(msg.get("tool_calls") or ()):
                 fn = tc["function"]
                 self._tools[i] = ToolCallParts(
                     tc.get("id", ""), fn["name"], TextParts(fn.get("arguments") or "")
                 )
-            self._check()
+            self._cap.check()
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             raise MalformedResponse(f"unexpected response from {self._url}: {body[:120]!r}") from None
-
-    def _check(self) -> None:
-        """Join the text that came since the last check; ``ReplyTooLarge`` when it passed the cap."""
-        self._check_at = self._deltas + TextParts.JOIN
-        size = self._content.compact()
-        for parts in self._tools.values():
-            size += parts.args.compact() + len(parts.name)
-        if size > self._max:
-            raise too_large(self._url, self._max)
 
     def completion(self, ttft_s: float | None, total_s: float) -> Completion:
         u = self._usage
         if u:
             usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
         else:
-            usage = Usage(0, self._deltas, counted=True)
+            usage = Usage(0, self._cap.deltas, counted=True)
         return Completion(
             content=self._content.text(),
             tool_calls=tuple(parts.call(i) for i, parts in sorted(self._tools.items())),

@@ -37,7 +37,7 @@ from agentrt.messages import (
     message_text,
 )
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, TextParts, ToolCallParts, too_large
+from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts
 
 _PARAM_NAMES = MappingProxyType(
     {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
@@ -208,12 +208,10 @@ class ResponsesFold:
 
     __slots__ = (
         "_content",
-        "_deltas",
+        "_cap",
         "_emit",
         "_finish",
-        "_check_at",
         "_items",
-        "_max",
         "_part",
         "_reasoning",
         "_tools",
@@ -227,15 +225,12 @@ class ResponsesFold:
     def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
         self._emit = emit
-        self._max = max_chars
-        self._check_at = TextParts.JOIN
-        """The delta count at which ``_check`` runs next."""
         self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
         self._items: dict[int, _Item] = {}
         self._reasoning = TextParts()
+        self._cap = ReplyCap(url, max_chars, (self._content, self._reasoning), self._tools)
         self._part: tuple[str, int, int] | None = None
-        self._deltas = 0
         self._finish: str | None = None
         self._usage: Mapping[str, Any] | None = None
         self.done = False
@@ -299,9 +294,7 @@ class ResponsesFold:
         if args:
             parts.args.append(args)
             record.streamed = True
-        self._deltas += 1
-        if self._deltas >= self._check_at:
-            self._check()
+        self._cap.count()
         self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
 
     def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
@@ -332,9 +325,7 @@ class ResponsesFold:
         if text:
             self._item(event).streamed = True
             self._content.append(text)
-            self._deltas += 1
-            if self._deltas >= self._check_at:
-                self._check()
+            self._cap.count()
             self._emit(TextDelta(text))
 
     def _on_arguments(self, event: Mapping[str, Any], args: str) -> None:
@@ -344,9 +335,7 @@ class ResponsesFold:
         if args:
             record.streamed = True
             self._tools[record.tool].args.append(args)
-            self._deltas += 1
-            if self._deltas >= self._check_at:
-                self._check()
+            self._cap.count()
             self._emit(ToolCallDelta(record.tool, None, None, args))
 
     def _on_reasoning(self, part: tuple[str, int, int], text: str) -> None:
@@ -357,22 +346,11 @@ class ResponsesFold:
             text = "\n\n" + text  # a new summary part
         self._part = part
         self._reasoning.append(text)
-        self._deltas += 1
-        if self._deltas >= self._check_at:
-            self._check()
+        self._cap.count()
         self._emit(ReasoningDelta(text))
 
-    def _check(self) -> None:
-        """Join the text that came since the last check; ``ReplyTooLarge`` when it passed the cap."""
-        self._check_at = self._deltas + TextParts.JOIN
-        size = self._content.compact() + self._reasoning.compact()
-        for parts in self._tools.values():
-            size += parts.args.compact() + len(parts.name)
-        if size > self._max:
-            raise too_large(self._url, self._max)
-
     def _on_end(self, response: Mapping[str, Any], *, complete: bool) -> None:
-        self._check()
+        self._cap.check()
         self._usage = response.get("usage") or None
         if complete:
             self._finish = "tool_calls" if self._tools else "stop"
@@ -407,7 +385,7 @@ class ResponsesFold:
     def _make_usage(self) -> Usage:
         u = self._usage
         if not u:
-            return Usage(0, self._deltas, counted=True)
+            return Usage(0, self._cap.deltas, counted=True)
         cached = (u.get("input_tokens_details") or {}).get("cached_tokens") or 0
         return Usage(
             int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0), cached_tokens=int(cached)

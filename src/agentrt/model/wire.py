@@ -162,6 +162,37 @@ class ToolCallParts:
         return ToolCall(self.id or f"call_{index}", self.name, self.args.text())
 
 
+class ReplyCap:
+    """Counts a reply's deltas and, every ``TextParts.JOIN`` of them (and once at the end), joins its
+    text and checks the reply against ``max_chars``: the one place both folds bound what a reply costs.
+    It holds the fold's own containers, so it sees their text as it grows."""
+
+    __slots__ = ("_due", "_max", "_texts", "_tools", "_url", "deltas")
+
+    def __init__(
+        self, url: str, max_chars: int, texts: tuple[TextParts, ...], tools: dict[int, ToolCallParts]
+    ) -> None:
+        self._url, self._max, self._texts, self._tools = url, max_chars, texts, tools
+        self._due = TextParts.JOIN
+        self.deltas = 0
+        """Deltas counted so far (the completion tokens when the server sends no usage)."""
+
+    def count(self) -> None:
+        """One more delta; ``ReplyTooLarge`` when the reply passed the cap at a check."""
+        self.deltas += 1
+        if self.deltas >= self._due:
+            self.check()
+
+    def check(self) -> None:
+        """Join the text that came since the last check; ``ReplyTooLarge`` when it passed the cap."""
+        self._due = self.deltas + TextParts.JOIN
+        size = sum(text.compact() for text in self._texts)
+        for parts in self._tools.values():
+            size += parts.args.compact() + len(parts.name)
+        if size > self._max:
+            raise too_large(self._url, self._max)
+
+
 def too_large(url: str, max_chars: int) -> ReplyTooLarge:
     """The error of a reply from ``url`` whose text passed ``max_chars``."""
     return ReplyTooLarge(
