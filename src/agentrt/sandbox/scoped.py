@@ -12,21 +12,23 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from agentrt.interfaces import Sandbox
 from agentrt.sandbox.env import build_env
-from agentrt.sandbox.policy import policy_for, private_tmpdir
+from agentrt.sandbox.policy import SandboxPolicy, policy_for, private_tmpdir
+from agentrt.sandbox.process import Confinement
 from agentrt.sandbox.select import make_sandbox
 
 
 @contextmanager
 def scoped_sandbox(
     root: Path, mechanism: str, *, home: Path, env: Mapping[str, str]
-) -> Iterator[tuple[Sandbox, dict[str, str]]]:
-    """``(sandbox, environment)`` for commands that may write only under ``root``."""
+) -> Iterator[tuple[Confinement, SandboxPolicy]]:
+    """How commands run that may write only under ``root``, and the policy that says so (for what
+    agentrt itself writes and reads there: ``confined_write``, ``deny_read``)."""
     policy = policy_for("workspace-write", root, home=home, raw={})
     with private_tmpdir(policy) as policy:
         box = make_sandbox(mechanism, policy)
         try:
-            yield box, build_env(env, None, tmpdir=policy.tmpdir, sandbox=box.name, network=False)
+            scrubbed = build_env(env, None, tmpdir=policy.tmpdir, sandbox=box.name, network=False)
+            yield Confinement(box, scrubbed), policy
         finally:
             box.close()

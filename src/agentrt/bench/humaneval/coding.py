@@ -26,9 +26,9 @@ from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import EventSink, ItemIds, NullSink
 from agentrt.interfaces import Model
 from agentrt.messages import Message
-from agentrt.sandbox import confined_write, policy_for, scoped_sandbox
+from agentrt.sandbox import confined_write, scoped_sandbox
 from agentrt.sandbox.none import NoSandbox
-from agentrt.sandbox.process import Confinement, run_command
+from agentrt.sandbox.process import run_command
 from agentrt.tools.coding import coding_tools
 from agentrt.tools.registry import ToolContext, ToolRegistry
 from agentrt.tools.workspace import Workspace
@@ -89,11 +89,8 @@ async def _make_repo(task: Task, repo: Path) -> Path:
 
 async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventSink) -> TurnStopped | None:
     """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
-    policy = policy_for("workspace-write", repo, home=config.home, raw={})
-    with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (box, env):
-        tools = ToolRegistry(
-            coding_tools(Confinement(box, env), confined_write(policy), hidden=policy.deny_read)
-        )
+    with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (confinement, policy):
+        tools = ToolRegistry(coding_tools(confinement, confined_write(policy), hidden=policy.deny_read))
         thread = Thread(model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config))
         try:
             await thread.run_turn(INSTRUCTION)

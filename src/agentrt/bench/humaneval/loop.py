@@ -84,8 +84,8 @@ def test_confinement(root: Path, config: LoopConfig) -> Iterator[Confinement]:
     from agentrt.sandbox.scoped import scoped_sandbox  # the mechanisms load only when they are used
 
     c = config.confine
-    with scoped_sandbox(root, c.mechanism, home=c.home, env=config.test_env) as (box, env):
-        yield Confinement(box, env)
+    with scoped_sandbox(root, c.mechanism, home=c.home, env=config.test_env) as (confinement, _):
+        yield confinement
 
 
 async def run_tests(
