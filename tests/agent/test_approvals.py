@@ -10,7 +10,7 @@ from agentrt.agent.approvals import (
     ApprovalGate,
     Decision,
     FixedApprover,
-    TerminalApprover,
+    Refusal,
     is_known_safe,
 )
 from agentrt.sandbox.denial import looks_like_sandbox_denial
@@ -89,21 +89,13 @@ def test_denial_detection() -> None:
     assert looks_like_sandbox_denial(1, "AssertionError: 2 != 3") is None
 
 
-def test_terminal_approver_reads_the_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    tty = tmp_path / "tty"
-    for answer, expected in (
-        ("a\n", Decision.APPROVED_FOR_SESSION),
-        ("y\n", Decision.APPROVED),
-        ("\n", Decision.DENIED),
-    ):
-        tty.write_text(answer)
-        from agentrt.agent.approvals import ApprovalRequest
-
-        decision = asyncio.run(TerminalApprover(str(tty)).decide(ApprovalRequest(("ls",), "/w", "r")))
-        assert decision is expected
-    assert (
-        asyncio.run(
-            TerminalApprover(str(tmp_path / "none" / "tty")).decide(ApprovalRequest(("ls",), "/w", "r"))
-        )
-        is Decision.DENIED
-    )
+def test_a_refusal_with_words_reaches_the_model() -> None:
+    gate = ApprovalGate("untrusted", FixedApprover(Refusal("use pytest -x instead")))
+    reason = asyncio.run(gate.before_run(["rm", "-rf", "build"], "/w"))
+    assert reason is not None and reason.startswith("the user did not approve this command")
+    assert reason.endswith("The user said what to do instead: use pytest -x instead")
+    escalation = asyncio.run(gate.escalate(["rm", "x"], "/w", "j"))
+    assert escalation is not None and "outside the sandbox" in escalation  # policy untrusted: not asked
+    bare = ApprovalGate("on-request", FixedApprover(Refusal("  ")))
+    said = asyncio.run(bare.escalate(["rm", "x"], "/w", "cleanup"))
+    assert said == "the user did not approve running this command outside the sandbox"

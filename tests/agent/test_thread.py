@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agentrt.agent.thread import Limits, Thread, TurnStopped
+from agentrt.agent.thread import INTERRUPTED_NOTE, Limits, Thread, TurnStopped
 from agentrt.events import (
     CommandExecution,
     HistoryItem,
@@ -151,9 +151,9 @@ def test_an_answer_the_check_refuses_gets_its_feedback_and_another_try(tmp_path:
     assert model.requests[1][0][-1] == {"role": "user", "content": "Not quite: say right."}
 
 
-def test_cancelled_mid_stream_leaves_the_history_without_a_partial_reply(tmp_path: Path) -> None:
+def test_cancelled_mid_stream_records_the_interruption_not_a_partial_reply(tmp_path: Path) -> None:
     model = ScriptedModel(["word " * 200], delay_s=0.01)
-    thread, _ = make_thread(tmp_path, model)
+    thread, recorder = make_thread(tmp_path, model)
 
     async def main() -> None:
         task = asyncio.create_task(thread.run_turn("go"))
@@ -163,8 +163,14 @@ def test_cancelled_mid_stream_leaves_the_history_without_a_partial_reply(tmp_pat
             await task
 
     asyncio.run(main())
-    assert thread.messages[-1] == {"role": "user", "content": "go"}
+    assert thread.messages[-2:] == [
+        {"role": "user", "content": "go"},
+        {"role": "user", "content": INTERRUPTED_NOTE},  # the next request tells the model
+    ]
+    assert not any(m["role"] == "assistant" for m in thread.messages)
     assert_consistent(thread.messages)
+    failed = [e for e in recorder.events if isinstance(e, TurnFailed)]
+    assert [(e.reason, e.message) for e in failed] == [("interrupted", "the turn was interrupted")]
 
 
 def test_cancelled_mid_command_kills_it_and_answers_every_pending_call(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ Codex's four policies (``-a``):
                     ``with_escalated_permissions`` plus a ``justification``), which is asked.
 * ``never``       — never ask (``exec`` uses it): denials and refused escalations go back to the model.
 
-Every question goes through one ``Approver`` (a terminal prompt when interactive, a fixed policy
-otherwise). An answer of "for this session" is remembered per exact command.
+Every question goes through one ``Approver`` (the interactive session asks the person; ``exec``
+answers with a fixed denial). A person may refuse with words (``Refusal``): they reach the model. An answer of "for this session" is remembered per exact command.
 """
 
 from __future__ import annotations
@@ -38,18 +38,25 @@ class ApprovalRequest:
     """Why it is asked: "not a known-safe command", "the sandbox blocked it: …", or the model's justification."""
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A denial with the person's words: what the agent should do instead (sent to the model)."""
+
+    instead: str
+
+
 class Approver(Protocol):
-    async def decide(self, request: ApprovalRequest) -> Decision: ...
+    async def decide(self, request: ApprovalRequest) -> Decision | Refusal: ...
 
 
 class FixedApprover:
     """Answers every request the same way (``exec``: ``DENIED``; tests: whatever they need)."""
 
-    def __init__(self, decision: Decision = Decision.DENIED) -> None:
+    def __init__(self, decision: Decision | Refusal = Decision.DENIED) -> None:
         self.decision = decision
         self.asked: list[ApprovalRequest] = []
 
-    async def decide(self, request: ApprovalRequest) -> Decision:
+    async def decide(self, request: ApprovalRequest) -> Decision | Refusal:
         self.asked.append(request)
         return self.decision
 
@@ -72,9 +79,8 @@ class ApprovalGate:
         """``None`` when the command may run (sandboxed); otherwise why not, for the model."""
         if self.policy != "untrusted" or is_known_safe(argv):
             return None
-        if await self._ask(argv, cwd, "not a known-safe command"):
-            return None
-        return "the user did not approve this command; it was not run"
+        refusal = await self._ask(argv, cwd, "not a known-safe command")
+        return None if refusal is None else "the user did not approve this command; it was not run" + refusal
 
     async def escalate(self, argv: Sequence[str], cwd: str, justification: str) -> str | None:
         """The model asked to run outside the sandbox: ``None`` when allowed, else why not."""
@@ -82,24 +88,30 @@ class ApprovalGate:
             return (
                 f"running outside the sandbox cannot be requested under the {self.policy!r} approval policy"
             )
-        if await self._ask(argv, cwd, justification or "the model asked to run without the sandbox"):
+        refusal = await self._ask(argv, cwd, justification or "the model asked to run without the sandbox")
+        if refusal is None:
             return None
-        return "the user did not approve running this command outside the sandbox"
+        return "the user did not approve running this command outside the sandbox" + refusal
 
     async def rerun_unsandboxed(self, argv: Sequence[str], cwd: str, denial: str) -> bool:
         """After a sandbox denial: may the command run again without the sandbox?"""
         if self.policy != "on-failure":
             return False
-        return await self._ask(argv, cwd, f"the sandbox blocked it: {denial}")
+        return await self._ask(argv, cwd, f"the sandbox blocked it: {denial}") is None
 
-    async def _ask(self, argv: Sequence[str], cwd: str, reason: str) -> bool:
+    async def _ask(self, argv: Sequence[str], cwd: str, reason: str) -> str | None:
+        """``None`` when approved; else the tail of the refusal told to the model (the person's words)."""
         key = tuple(argv)
         if key in self.approved:
-            return True
+            return None
         decision = await self.approver.decide(ApprovalRequest(key, cwd, reason))
         if decision is Decision.APPROVED_FOR_SESSION:
             self.approved.add(key)
-        return decision is not Decision.DENIED
+        if decision in (Decision.APPROVED, Decision.APPROVED_FOR_SESSION):
+            return None
+        if isinstance(decision, Refusal) and decision.instead.strip():
+            return f". The user said what to do instead: {decision.instead.strip()}"
+        return ""
 
 
 _SAFE = frozenset(
@@ -161,33 +173,3 @@ def _simple_safe(argv: list[str]) -> bool:
     if name == "sed":
         return len(argv) >= 3 and argv[1] == "-n" and all(not a.startswith("-i") for a in argv)
     return name in _SAFE
-
-
-class TerminalApprover:
-    """Asks on the controlling terminal: ``y`` yes, ``a`` yes for this session, anything else no."""
-
-    def __init__(self, tty_path: str = "/dev/tty") -> None:
-        self.tty_path = tty_path
-
-    async def decide(self, request: ApprovalRequest) -> Decision:
-        import asyncio
-
-        return await asyncio.to_thread(self._ask, request)
-
-    def _ask(self, request: ApprovalRequest) -> Decision:
-        import shlex
-
-        try:
-            with (
-                open(self.tty_path, "a", encoding="utf-8") as out,
-                open(self.tty_path, encoding="utf-8") as inp,
-            ):
-                out.write(f"\nagentrt wants to run: {shlex.join(request.command)}\n  in {request.cwd}\n")
-                out.write(f"  because: {request.reason}\nallow? [y]es / [a]lways this session / [N]o: ")
-                out.flush()
-                answer = inp.readline().strip().lower()
-        except OSError:
-            return Decision.DENIED  # no terminal: nobody can approve
-        if answer in ("a", "always"):
-            return Decision.APPROVED_FOR_SESSION
-        return Decision.APPROVED if answer in ("y", "yes") else Decision.DENIED

@@ -310,6 +310,12 @@ class SessionInfo:
     first_prompt: str | None
     path: Path
 
+    @property
+    def started(self) -> str:
+        """``2025-01-02T03:04:05.678Z`` as ``2025-01-02 03:04:05`` (UTC)."""
+        stamp = self.started_at
+        return stamp[:19].replace("T", " ") if len(stamp) >= 19 else stamp
+
 
 def session_files(home: Path) -> Iterator[Path]:
     """Every rollout file under ``home/sessions``, newest first, walking date directories lazily."""
@@ -383,6 +389,23 @@ def _first_prompt(fh: BinaryIO) -> str | None:
         if kind == "event_msg" and payload.get("type") == "user_message" and isinstance(message, str):
             return message
     return None
+
+
+def count_turns(path: Path) -> int:
+    """How many user turns a session has had (its ``user_message`` lines); 0 if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            lines = [raw for raw in fh if b'"user_message"' in raw]
+    except OSError:
+        return 0
+    turns = 0
+    for raw in lines:
+        try:
+            kind, payload = _parse_line(raw)
+        except ValueError:
+            continue
+        turns += kind == "event_msg" and payload.get("type") == "user_message"
+    return turns
 
 
 def list_sessions(home: Path, *, limit: int = 20, cwd: Path | None = None) -> list[SessionInfo]:

@@ -1,7 +1,8 @@
-"""One ``agentrt exec`` run, assembled: config → model → tools → thread → rollout → sinks.
+"""A session assembled: config → model → tools → thread → rollout → sinks, for every face.
 
-The CLI parses flags into ``ExecOptions`` and calls ``run_exec``; everything here is plain objects
-passed in (environment mapping, streams), so tests drive it the same way the CLI does.
+``open_session`` opens one (new or resumed) as an ``AgentSession``; ``agentrt exec`` (``run_exec``)
+runs one turn on it, the interactive session many. Everything here is plain objects passed in
+(environment mapping, streams), so tests drive it the same way the CLI does.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,27 +21,26 @@ from agentrt.agent.rollout import RolloutSink, RolloutWriter
 from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
 from agentrt.config import Config
 from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted
-from agentrt.interfaces import Sandbox
+from agentrt.interfaces import Approvals, Sandbox
 from agentrt.messages import Message
 from agentrt.tools.registry import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
+    from agentrt.agent.approvals import Approver
     from agentrt.sandbox.policy import SandboxPolicy
     from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import FileWrite
 
 
 class ExecError(Exception):
-    """A run that cannot start (no git repo, no key, bad schema…): one line for the user."""
+    """A session that cannot start (no git repo, no key, bad schema…): one line for the user."""
 
 
 @dataclass
-class ExecOptions:
-    prompt: str
-    cwd: Path
-    json: bool = False
-    output_last_message: Path | None = None
-    output_schema: Path | None = None
+class SessionOptions:
+    """How to open a session: where, against which model, under which config, new or resumed."""
+
+    cwd: Path = Path(".")
     model: str | None = None
     base_url: str | None = None
     profile: str | None = None
@@ -49,10 +49,23 @@ class ExecOptions:
     ephemeral: bool = False
     resume: str | None = None
     """A session id (or unique prefix), or ``"--last"``."""
-    color: bool = False
     local: str | None = None
-    """``--local``: the local model to serve for this run (``agentrt.model.models``)."""
+    """``--local``: the local model to serve for this session (``agentrt.model.models``)."""
+    sim_script: Path | None = None
+    """``--sim FILE``: serve the simulator's script policy in-process and talk to it (no key, offline)."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
+    """Config keys set by flags (``sandbox_mode``, ``approval_policy``…); ``None`` values are ignored."""
+
+
+@dataclass
+class ExecOptions(SessionOptions):
+    """One ``agentrt exec`` run: a session plus the prompt and where the answer goes."""
+
+    prompt: str = ""
+    json: bool = False
+    output_last_message: Path | None = None
+    output_schema: Path | None = None
+    color: bool = False
 
 
 def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
@@ -71,42 +84,224 @@ def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stder
 
 
 async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
-    from agentrt.config import agentrt_home, load_config
-
-    home = agentrt_home(env)
-    flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
-    config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
-    cwd = options.cwd.resolve()
-    _check_repo(cwd, options.skip_git_repo_check)
-    _check_env_policy(config)
     schema = _load_schema(options.output_schema)
-    local = _local_model(config, options)
-    if local is not None:  # bad input is refused above, before a model server is started
-        return await _run_local(local, home, options, env, stdout, stderr)
-    from agentrt.model.factory import model_for
-
-    model = model_for(config, env, base_url=options.base_url, output_schema=schema)
     shown: EventSink = JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)
-    writer, history, thread_id = _open_rollout(home, cwd, config, options, stderr)
-    sink = Fanout([shown] if writer is None else [RolloutSink(writer), shown])
-    try:
-        async with _session_tools(config, cwd, env) as tools:
-            history = history or _new_history(cwd, home, config, env, writer)
-            sink.emit(ThreadStarted(thread_id))
-            thread = Thread(
-                model, tools, sink, cwd=cwd, limits=_limits(config), history=history,
-                check_final=_schema_checker(schema) if schema is not None else accept_any,
-            )  # fmt: skip
-            try:
-                final = await thread.run_turn(options.prompt)
-            except TurnStopped:
-                return 1
-    finally:
-        await model.aclose()
-        if writer is not None:
-            writer.close()
+    async with open_session(options, env, shown, stderr=stderr, output_schema=schema) as session:
+        try:
+            final = await session.run_turn(options.prompt)
+        except TurnStopped:
+            return 1
     _deliver(final, options, stdout)
     return 0
+
+
+Guard = Callable[[Awaitable[str]], Awaitable[str]]
+"""Wraps each turn: the local model server's watch (a turn fails at once when the server dies)."""
+
+
+async def _unguarded(turn: Awaitable[str]) -> str:
+    return await turn
+
+
+@asynccontextmanager
+async def open_session(
+    options: SessionOptions,
+    env: Mapping[str, str],
+    shown: EventSink,
+    *,
+    stderr: TextIO,
+    approver: Approver | None = None,
+    output_schema: dict[str, Any] | None = None,
+) -> AsyncIterator[AgentSession]:
+    """Open a session — new or resumed — that reports to ``shown`` and its rollout; close it after.
+
+    ``approver`` answers the questions the approval policy asks (``None``: nobody is asked, every
+    question is a denial the model is told about, as in ``exec``). Bad input (config, directory,
+    schema) is refused before any model server starts.
+    """
+    from agentrt.config import agentrt_home
+
+    home = agentrt_home(env)
+    config = load_session_config(home, options, env)
+    cwd = check_cwd(options)
+    _check_env_policy(config)
+    async with _endpoint(home, config, options, env, stderr) as (options, guard):
+        config = load_session_config(home, options, env)
+        setup = _Setup(options, env, home, cwd, stderr, approver, output_schema, guard)
+        session = AgentSession(setup, config, shown)
+        try:
+            await session.start()
+            yield session
+        finally:
+            await session.close()
+
+
+def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, str]) -> Config:
+    """The session's config: file, profile, ``-c`` overrides, then flags (``None`` flags ignored)."""
+    from agentrt.config import load_config
+
+    flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
+    return load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+
+
+def check_cwd(options: SessionOptions) -> Path:
+    """The session's working directory, resolved; ``ExecError`` when it is missing or not a repository."""
+    cwd = options.cwd.resolve()
+    _check_repo(cwd, options.skip_git_repo_check)
+    return cwd
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What a session was opened with, kept to reconfigure it (``/model``, ``/approvals``)."""
+
+    options: SessionOptions
+    env: Mapping[str, str]
+    home: Path
+    cwd: Path
+    stderr: TextIO
+    approver: Approver | None
+    output_schema: dict[str, Any] | None
+    guard: Guard
+
+
+class AgentSession:
+    """One open conversation: config, model, tools, rollout and the thread that drives them.
+
+    ``exec`` runs one turn on it; the interactive session runs many, and may switch the model or the
+    approval policy and sandbox between turns (``reconfigure``).
+    """
+
+    def __init__(self, setup: _Setup, config: Config, shown: EventSink) -> None:
+        self.setup, self.config = setup, config
+        self.approved: set[tuple[str, ...]] = set()
+        """Commands approved "for this session": kept across reconfiguration."""
+        self.writer, history, self.thread_id = _open_rollout(
+            setup.home, setup.cwd, config, setup.options, setup.stderr
+        )
+        self.resumed = bool(history)
+        self.sink = Fanout([shown] if self.writer is None else [RolloutSink(self.writer), shown])
+        self._history = history
+        self._tools = AsyncExitStack()
+        self._thread: Thread | None = None
+
+    @property
+    def thread(self) -> Thread:
+        assert self._thread is not None, "the session is started"
+        return self._thread
+
+    @property
+    def cwd(self) -> Path:
+        return self.setup.cwd
+
+    async def start(self) -> None:
+        from agentrt.model.factory import model_for
+
+        s = self.setup
+        model = model_for(self.config, s.env, base_url=s.options.base_url, output_schema=s.output_schema)
+        try:
+            tools = await self._tools.enter_async_context(self._open_tools(self.config))
+            history = self._history or _new_history(s.cwd, s.home, self.config, s.env, self.writer)
+        except BaseException:
+            await model.aclose()
+            raise
+        self.sink.emit(ThreadStarted(self.thread_id))
+        self._thread = Thread(
+            model, tools, self.sink, cwd=s.cwd, limits=_limits(self.config), history=history,
+            check_final=_schema_checker(s.output_schema) if s.output_schema is not None else accept_any,
+        )  # fmt: skip
+
+    async def run_turn(self, prompt: str) -> str:
+        """One user turn to its answer; ``TurnStopped`` when it ends early, ``CancelledError`` when interrupted."""
+        return await self.setup.guard(self.thread.run_turn(prompt))
+
+    async def reconfigure(self, **flags: str) -> None:
+        """Switch config keys (``model``, ``approval_policy``, ``sandbox_mode``) for the next turn."""
+        from agentrt.model.factory import model_for
+
+        s = self.setup
+        options = replace(s.options, extra_flags={**s.options.extra_flags, **flags})
+        config = load_session_config(s.home, options, s.env)
+        thread = self.thread
+        if config.model != self.config.model:
+            model = model_for(config, s.env, base_url=options.base_url, output_schema=s.output_schema)
+            await thread.model.aclose()
+            thread.model = model
+        if (config.sandbox_mode, config.approval_policy) != (
+            self.config.sandbox_mode,
+            self.config.approval_policy,
+        ):
+            fresh = AsyncExitStack()
+            thread.tools = await fresh.enter_async_context(self._open_tools(config))
+            old, self._tools = self._tools, fresh
+            await old.aclose()
+            thread.add({"role": "user", "content": _environment(s.cwd, config, s.env)})
+        self.setup, self.config = replace(s, options=options), config
+
+    def _open_tools(self, config: Config) -> AbstractAsyncContextManager[ToolRegistry]:
+        from agentrt.agent.approvals import ApprovalGate, FixedApprover
+
+        gate = ApprovalGate(config.approval_policy, self.setup.approver or FixedApprover(), self.approved)
+        return _session_tools(config, self.setup.cwd, self.setup.env, gate)
+
+    async def close(self) -> None:
+        try:
+            await self._tools.aclose()
+        finally:
+            if self._thread is not None:
+                await self._thread.model.aclose()
+            if self.writer is not None:
+                self.writer.close()
+
+
+@asynccontextmanager
+async def _endpoint(
+    home: Path, config: Config, options: SessionOptions, env: Mapping[str, str], stderr: TextIO
+) -> AsyncIterator[tuple[SessionOptions, Guard]]:
+    """The options that reach the model: as given, or pointed at a model server started for this session."""
+    if options.sim_script is not None:
+        async with _simulated(options) as simulated:
+            yield simulated, _unguarded
+        return
+    local = _local_model(config, options)
+    if local is None:
+        yield options, _unguarded
+        return
+    from agentrt.model.local import serve_model
+
+    async with serve_model(home, local, env, stderr=stderr, n_ctx=8192) as server:
+        flags = {**options.extra_flags, "model_provider": "local"}
+        served = replace(options, base_url=server.base_url, model=local, local=None, extra_flags=flags)
+        yield served, server.guard
+
+
+@asynccontextmanager
+async def _simulated(options: SessionOptions) -> AsyncIterator[SessionOptions]:
+    """The simulator replaying ``options.sim_script``, in-process on a free loopback port."""
+    from agentrt.model.sim import SimConfig, load_script, start_sim_server
+
+    if options.local is not None or options.base_url is not None:
+        raise ExecError("--sim serves its own model: leave out --local and --base-url")
+    assert options.sim_script is not None
+    try:
+        script = load_script(options.sim_script)
+    except OSError as exc:
+        raise ExecError(f"cannot read the script {options.sim_script}: {exc.strerror or exc}") from exc
+    server = await start_sim_server(SimConfig(policy="script", script=script, tps=200.0))
+    provider = (
+        f'model_providers.sim={{name = "agentrt simulator", base_url = "{server.base_url}", '
+        'wire_api = "chat", requires_api_key = false}'
+    )
+    try:
+        yield replace(
+            options,
+            model="agentrt-sim",
+            overrides=[*options.overrides, provider],
+            extra_flags={**options.extra_flags, "model_provider": "sim"},
+            sim_script=None,
+        )
+    finally:
+        await server.close()
 
 
 def _new_history(
@@ -133,7 +328,7 @@ def _limits(config: Config) -> Limits:
     return Limits(config.max_turns, config.max_wall_s, config.max_tokens)
 
 
-def _local_model(config: Config, options: ExecOptions) -> str | None:
+def _local_model(config: Config, options: SessionOptions) -> str | None:
     from agentrt.model.local import local_model_for_run
 
     provider = config.provider
@@ -141,18 +336,6 @@ def _local_model(config: Config, options: ExecOptions) -> str | None:
         options.local, base_url=options.base_url, provider_id=provider.id, provider_url=provider.base_url,
         model=config.model,
     )  # fmt: skip
-
-
-async def _run_local(
-    name: str, home: Path, options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO
-) -> int:
-    """Serve ``name`` on a free loopback port for this run, run against it, and stop it."""
-    from agentrt.model.local import serve_model
-
-    async with serve_model(home, name, env, stderr=stderr, n_ctx=8192) as server:
-        flags = {**options.extra_flags, "model_provider": "local"}
-        served = replace(options, base_url=server.base_url, model=name, local=None, extra_flags=flags)
-        return await server.guard(_run(served, env, stdout, stderr))
 
 
 def _check_repo(cwd: Path, skip: bool) -> None:
@@ -197,7 +380,7 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
 
 
 def _open_rollout(
-    home: Path, cwd: Path, config: Config, options: ExecOptions, stderr: TextIO
+    home: Path, cwd: Path, config: Config, options: SessionOptions, stderr: TextIO
 ) -> tuple[RolloutWriter | None, list[Message], str]:
     from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
 
@@ -221,29 +404,36 @@ def _open_rollout(
 
 
 def _initial_history(cwd: Path, home: Path, config: Config, env: Mapping[str, str]) -> list[Message]:
-    from agentrt.agent.instructions import agents_md_message, base_instructions, environment_context
+    from agentrt.agent.instructions import agents_md_message, base_instructions
 
     history: list[Message] = [{"role": "system", "content": base_instructions(config.base_prompt_kind)}]
     agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
     if agents is not None:
         history.append(dict(agents))
-    shell = os.path.basename(env.get("SHELL") or "bash")
-    context = environment_context(
-        cwd, approval_policy=config.approval_policy, sandbox_mode=config.sandbox_mode, shell=shell
-    )
-    history.append({"role": "user", "content": context})
+    history.append({"role": "user", "content": _environment(cwd, config, env)})
     return history
 
 
+def _environment(cwd: Path, config: Config, env: Mapping[str, str]) -> str:
+    """The environment context message: where the agent works and under which rules."""
+    from agentrt.agent.instructions import environment_context
+
+    shell = os.path.basename(env.get("SHELL") or "bash")
+    return environment_context(
+        cwd, approval_policy=config.approval_policy, sandbox_mode=config.sandbox_mode, shell=shell
+    )
+
+
 @asynccontextmanager
-async def _session_tools(config: Config, cwd: Path, env: Mapping[str, str]) -> AsyncIterator[ToolRegistry]:
+async def _session_tools(
+    config: Config, cwd: Path, env: Mapping[str, str], approvals: Approvals
+) -> AsyncIterator[ToolRegistry]:
     """The session's tools, every command and patch confined by the sandbox mode.
 
     The mechanism's start-up self-test runs in a thread while the model answers the first request;
     the first command waits for it. If nothing can enforce the mode, the run stops with the
     diagnostic before any command runs, and at the end of the run if no command ran.
     """
-    from agentrt.agent.approvals import ApprovalGate, FixedApprover
     from agentrt.sandbox import confined_write, policy_for, private_tmpdir
     from agentrt.tools.apply_patch.fsops import local_write
     from agentrt.tools.coding import coding_tools
@@ -252,8 +442,7 @@ async def _session_tools(config: Config, cwd: Path, env: Mapping[str, str]) -> A
     with private_tmpdir(policy) as policy:
         binding = _SandboxBinding(config, policy, env)
         write: FileWrite = confined_write(policy) if policy.sandboxed else local_write
-        gate = ApprovalGate(config.approval_policy, FixedApprover())  # exec never asks a person
-        tools = coding_tools(binding.confinement, write, approvals=gate, hidden=policy.deny_read)
+        tools = coding_tools(binding.confinement, write, approvals=approvals, hidden=policy.deny_read)
         try:
             yield ToolRegistry(tools, output_max_bytes=config.tool_output_max_bytes)
         finally:

@@ -45,6 +45,14 @@ FinalCheck = Callable[[str, ToolContext], Awaitable[str | None]]
 ``None`` accepts it; a text is sent back to the model as the next user message."""
 
 
+INTERRUPTED_NOTE = (
+    "<turn_aborted>The user interrupted the previous turn before it finished. Commands it was "
+    "running were stopped; what it changed stays changed. Wait for the user's next instruction."
+    "</turn_aborted>"
+)
+"""Added to the history when a turn is cancelled (Esc, Ctrl-C): the next request tells the model."""
+
+
 class TurnStopped(Exception):
     """The turn ended without an accepted answer. ``reason``: ``max_turns``, ``max_wall_time``,
     ``max_tokens`` or ``model_error``."""
@@ -118,6 +126,10 @@ class Thread:
             )
         except TurnStopped as stop:
             self.sink.emit(TurnFailed(stop.message, stop.reason))
+            raise
+        except asyncio.CancelledError:  # interrupted: recorded, so the model knows on the next turn
+            self.add({"role": "user", "content": INTERRUPTED_NOTE})
+            self.sink.emit(TurnFailed("the turn was interrupted", "interrupted"))
             raise
         except Exception as exc:  # whatever ends a turn ends it with turn.failed, then propagates
             self.sink.emit(TurnFailed(f"{type(exc).__name__}: {exc}", "internal_error"))

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from agentrt.cli import Subparsers
 from agentrt.interfaces import APPROVAL_POLICIES, SANDBOX_MODES
@@ -50,6 +51,14 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument(
         "--output-schema", type=Path, metavar="FILE", help="JSON Schema the final answer must satisfy (JSON)"
     )
+    add_session_options(p)
+    p.add_argument("--ephemeral", action="store_true", help="write no session file")
+    p.add_argument("--color", choices=("always", "never", "auto"), default="auto")
+    p.set_defaults(run=run)
+
+
+def add_session_options(p: argparse.ArgumentParser) -> None:
+    """The options every face that opens a session takes: model, config, sandbox, approvals, place."""
     p.add_argument("-m", "--model", help="model id")
     p.add_argument("--base-url", help="override the provider's base URL")
     p.add_argument(
@@ -58,6 +67,12 @@ def add_parser(sub: Subparsers) -> None:
         const="",
         metavar="NAME",
         help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
+    )
+    p.add_argument(
+        "--sim",
+        type=Path,
+        metavar="SCRIPT",
+        help="talk to the built-in simulator replaying SCRIPT (a JSON list of replies): no key, offline",
     )
     p.add_argument("-C", "--cd", type=Path, default=Path("."), metavar="DIR", help="work in DIR")
     p.add_argument(
@@ -79,14 +94,26 @@ def add_parser(sub: Subparsers) -> None:
         "-a",
         "--ask-for-approval",
         choices=APPROVAL_POLICIES,
-        help="approval policy (exec never asks a person: denials go back to the model)",
+        help="when to ask before running a command (exec never asks a person: denials go back to the model)",
     )
     p.add_argument(
         "--skip-git-repo-check", action="store_true", help="allow running outside a git repository"
     )
-    p.add_argument("--ephemeral", action="store_true", help="write no session file")
-    p.add_argument("--color", choices=("always", "never", "auto"), default="auto")
-    p.set_defaults(run=run)
+
+
+def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]:
+    """``SessionOptions`` fields from the parsed session options (``--local`` may take a prompt word)."""
+    return {
+        "cwd": args.cd,
+        "model": args.model,
+        "base_url": args.base_url,
+        "profile": args.profile,
+        "overrides": args.config,
+        "skip_git_repo_check": args.skip_git_repo_check,
+        "local": _local_model(args.local, words),
+        "sim_script": args.sim,
+        "extra_flags": {"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval},
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,23 +127,15 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--last only goes with `agentrt exec resume`")
     if len(words) > 1:
         raise ValueError("give the prompt as one argument (quote it)")
-    local = _local_model(args.local, words)
-    prompt = _prompt(words[0] if words else None)
+    fields = session_fields(args, words)
     options = ExecOptions(
-        prompt=prompt,
-        cwd=args.cd,
+        **fields,
+        prompt=_prompt(words[0] if words else None),
         json=args.json,
         output_last_message=args.output_last_message,
         output_schema=args.output_schema,
-        model=args.model,
-        base_url=args.base_url,
-        profile=args.profile,
-        overrides=args.config,
-        skip_git_repo_check=args.skip_git_repo_check,
         ephemeral=args.ephemeral,
         resume=resume,
-        local=local,
-        extra_flags={"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval},
         color=args.color == "always"
         or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ),
     )

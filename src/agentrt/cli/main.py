@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, model, sandbox, sessions, sim
+from agentrt.cli import agent, apply_patch, bench, interactive, model, sandbox, sessions, sim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -24,13 +24,17 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentrt",
-        description="A lean Python agent runtime: a coding agent (`agentrt exec`) and a benchmark harness "
-        "(`agentrt bench humaneval`, simulated model unless you name an endpoint).",
+        usage="agentrt [OPTIONS] [PROMPT]  (the interactive session; agentrt [PROMPT] --help)\n"
+        "       agentrt COMMAND ...",
+        description="A lean Python agent runtime: a coding agent — interactive (`agentrt`, `agentrt "
+        '"PROMPT"`, `agentrt resume`) or not (`agentrt exec`) — and a benchmark harness (`agentrt bench '
+        "humaneval`, simulated model unless you name an endpoint).",
     )
     parser.add_argument("--version", action="version", version=f"agentrt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     agent.add_parser(sub)
+    interactive.add_resume_parser(sub)
     bench.add_parser(sub)
     model.add_parser(sub)
     apply_patch.add_parser(sub)
@@ -41,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parse(parser, argv)
+    if _opens_session(words, parser):
+        parser = interactive.build_session_parser()
+    args = parse(parser, words)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -54,6 +61,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = exc.code if isinstance(exc, CliError) else 1
         print(f"agentrt: error: {describe(exc)}", file=sys.stderr)
         return code
+
+
+def _opens_session(words: list[str], parser: argparse.ArgumentParser) -> bool:
+    """No subcommand named: ``agentrt``, ``agentrt "PROMPT"``, ``agentrt -m M`` open the interactive session."""
+    if any(w in ("-h", "--help", "--version") for w in words[:1]):
+        return False
+    first = _first_word(words, interactive.build_session_parser())
+    return first is None or first not in _command_names(parser)
+
+
+def _first_word(words: list[str], session: argparse.ArgumentParser) -> str | None:
+    """The first word that is neither an option nor an option's value."""
+    takes_value = {
+        flag for action in session._actions if action.nargs is None and action.option_strings
+        for flag in action.option_strings
+    }  # fmt: skip
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--":
+            continue
+        elif word.startswith("-") and word != "-":
+            skip = word in takes_value
+        else:
+            return word
+    return None
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
 def render_table(found: list[SessionInfo], *, width: int, home: str | None) -> str:
     """A plain-text table: id, start time, cwd, first prompt (cut to fit ``width``)."""
     rows = [
-        (info.id, _when(info.started_at), _short_path(info.cwd, home), _one_line(info.first_prompt))
-        for info in found
+        (info.id, info.started, _short_path(info.cwd, home), _one_line(info.first_prompt)) for info in found
     ]
     header = ("ID", "STARTED (UTC)", "CWD", "FIRST PROMPT")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
@@ -81,11 +80,6 @@ def render_table(found: list[SessionInfo], *, width: int, home: str | None) -> s
         room = max(width - len(head) - 2, 20)
         lines.append(f"{head}  {_cut(row[3], room)}".rstrip())
     return "\n".join(lines)
-
-
-def _when(stamp: str) -> str:
-    """``2025-01-02T03:04:05.678Z`` as ``2025-01-02 03:04:05``."""
-    return stamp[:19].replace("T", " ") if len(stamp) >= 19 else stamp
 
 
 def _short_path(path: str | None, home: str | None) -> str:

@@ -1,0 +1,1 @@
+"""The interactive terminal session: `agentrt` with no subcommand."""
