@@ -304,3 +304,25 @@ def test_agent_exec_runs_the_coding_agent_and_says_so(tmp_path: Path) -> None:
     assert (summary["first_attempt"], summary["recovered"]) == (3, 1)
     assert sorted(int(r["attempts"]) for r in rows) == [4, 4, 4, 6]
     assert not list(tmp_path.glob("agentrt-bench-*")), "workspaces are removed after the run"
+
+
+def test_fork_executor_repeat_and_memory_budget(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    args = ["bench", "humaneval", "--limit", "3", "--repeat", "2", "--executor", "fork"]
+    args += ["--memory-budget", "512MiB", "--fail-rate", "0.34", "--out", str(out)]
+    proc = agentrt(*args, env=clean_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    rows, summary = read_outputs(out)
+    assert [r["id"] for r in rows] == [f"HumanEval/{i}#{k}" for i in range(3) for k in (1, 2)]
+    assert all(r["status"] == "passed" for r in rows)
+    assert all(float(r["test_peak_rss_mib"]) > 5 and float(r["test_cpu_s"]) > 0 for r in rows)
+    assert sum(int(r["test_runs"]) for r in rows) == summary["test_runs"] == 8
+    assert summary["executor"] == "fork" and summary["repeat"] == 2
+    assert summary["test_cpu_source"] == "wait4" and summary["memory_budget_mib"] == 512.0
+    assert isinstance(summary["peak_children_rss_mib"], float) and summary["peak_children_rss_mib"] <= 512
+    assert "3 tasks x 2 = 6 runs" in proc.stderr and "memory budget" in proc.stdout
+
+
+def test_bad_memory_budget_is_a_usage_error(tmp_path: Path) -> None:
+    proc = agentrt("bench", "humaneval", "--memory-budget", "lots", env=clean_env(tmp_path))
+    assert proc.returncode == 2 and "not a size" in proc.stderr

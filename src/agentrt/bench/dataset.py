@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,20 @@ class Task:
         if self.solution is not None:
             d["solution"] = self.solution
         return d
+
+
+def repeat_tasks(tasks: list[Task], times: int) -> list[Task]:
+    """Each task ``times`` times in a row, as ``ID#1`` … ``ID#times`` (the tasks as they are for 1)."""
+    if times < 1:
+        raise ValueError(f"repeat must be at least 1, got {times}")
+    if times == 1:
+        return list(tasks)
+    return [replace(t, id=f"{t.id}#{k}") for t in tasks for k in range(1, times + 1)]
+
+
+def base_id(task_id: str) -> str:
+    """The dataset's id of a task, without the ``#k`` of ``repeat_tasks``."""
+    return task_id.partition("#")[0]
 
 
 def bundled_source() -> Path:

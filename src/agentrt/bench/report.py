@@ -271,7 +271,28 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
             "tokens",
             f"prompt {_num(s.get('prompt_tokens'))}   completion {_num(s.get('completion_tokens'))}",
         ),
+        *_test_rows(s),
     ]
+
+
+def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The test runs' line (with the executor, when known) and the memory budget's (when one was set)."""
+    rows: list[tuple[str, str]] = []
+    if s.get("test_runs") is not None:
+        executor = f"{s['executor']}: " if s.get("executor") else ""
+        rows.append((
+            "test runs",
+            f"{executor}{_num(s.get('test_runs'))} runs   {_num(s.get('test_cpu_ms_per_run'), ' ms', 1)} CPU/run"
+            f"   peak {_num(s.get('test_peak_rss_mib'), ' MiB', 1)}/run",
+        ))  # fmt: skip
+    if s.get("memory_budget_mib") is not None:
+        rows.append((
+            "memory budget",
+            f"{_num(s.get('memory_budget_mib'), ' MiB', 0)}   children peak "
+            f"{_num(s.get('peak_children_rss_mib'), ' MiB', 1)}   waited {_num(s.get('admission_wait_s'), ' s', 2)}"
+            f" (max {_num(s.get('admission_max_wait_s'), ' s', 2)})",
+        ))  # fmt: skip
+    return rows
 
 
 def _percentile_lines(s: Mapping[str, object], indent: int) -> list[str]:

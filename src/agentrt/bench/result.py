@@ -34,6 +34,13 @@ class TaskResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str = ""
+    test_runs: int = 0
+    test_cpu_s: float | None = None
+    """Summed user+sys CPU of the test runs, from ``wait4`` (``--executor fork``; else unknown)."""
+    test_peak_rss_mib: float | None = None
+    """Highest peak RSS of one test run, from ``wait4`` (``--executor fork``; else unknown)."""
+    admission_wait_s: float = 0.0
+    """Summed time the test runs waited for memory admission (``--memory-budget``)."""
 
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -46,6 +53,10 @@ CSV_COLUMNS: tuple[str, ...] = (
     "model_s",
     "ttft_s",
     "test_s",
+    "test_runs",
+    "test_cpu_s",
+    "test_peak_rss_mib",
+    "admission_wait_s",
     "prompt_tokens",
     "completion_tokens",
     "error",
@@ -98,4 +109,5 @@ def task_row(task_id: str, sink: EventSink | None) -> Iterator[TaskTelemetry]:
         result.status, result.error = "error", f"workspace: {exc}"
     finally:
         result.retries = max(0, result.attempts - 1)
+        result.test_runs = len(telemetry.test_runs)
         result.wall_s = time.perf_counter() - started

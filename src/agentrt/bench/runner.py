@@ -14,12 +14,14 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentrt import __version__
-from agentrt.bench.dataset import Task
+from agentrt.bench.dataset import Task, repeat_tasks
+from agentrt.bench.executor import TestHarness, open_harness
 from agentrt.bench.humaneval.loop import LoopConfig, solve
 from agentrt.bench.report import git_commit, summarize, timestamp, write_results
 from agentrt.bench.result import TaskResult
@@ -64,6 +66,12 @@ class BenchConfig:
     """``AGENTRT_HOME`` (``--agent exec`` keeps it out of the sandbox's reach)."""
     extra_meta: Callable[[], Mapping[str, object]] | None = None
     """Called once the tasks are done, before the summary: more meta (e.g. the local server's RSS)."""
+    executor: str = "spawn"
+    """How the contract loop's tests start: ``spawn`` (a fresh interpreter) or ``fork`` (warm server)."""
+    memory_budget_mib: float | None = None
+    """Admit test processes only while their expected peaks fit (``None``: no admission)."""
+    repeat: int = 1
+    """Each task this many times, as ``ID#1`` … ``ID#repeat``."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,9 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     try:
         await preflight(client)
         meta = _meta(config, client, simulated or client.simulator_detected, stamp)
-        solver = await _solver(config, agent_model(client, config.settings), work_root)
+        model = agent_model(client, config.settings)
         results, wall_s, resources, interrupted = await _fan_out(
-            config, solver, work_root, sink or NullSink()
+            config, model, work_root, sink or NullSink(), meta
         )
     finally:
         await client.aclose()
@@ -113,6 +121,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
             shutil.rmtree(work_root, ignore_errors=True)
     meta["interrupted"] = interrupted
     meta.update(_throughput(results, wall_s))
+    meta.update(_test_stats(results, resources.children_cpu_s))
     if config.extra_meta is not None:
         meta.update(config.extra_meta())
     summary = summarize(results, resources=resources, wall_s=wall_s, meta=meta)
@@ -125,12 +134,12 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     return outcome
 
 
-async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
+async def _solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
     """The per-task function of ``config.agent``."""
     if config.agent == "loop":
 
         async def contract(task: Task, workdir: Path) -> TaskResult:
-            return await solve(task, model, workdir, config.loop)
+            return await solve(task, model, workdir, config.loop, harness=harness)
 
         return contract
     from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent
@@ -153,13 +162,16 @@ async def _solver(config: BenchConfig, model: Model, work_root: Path) -> Solver:
     return coding
 
 
-def prove_sandbox(home: Path) -> str:
-    """The mechanism (``bwrap`` or ``landlock``) that proves, by its self-test in a fresh directory,
-    that it enforces ``workspace-write`` here; ``SandboxUnavailable`` says why when none does."""
+def prove_sandbox(home: Path, mechanisms: tuple[str, ...] | None = None) -> str:
+    """The mechanism (``bwrap`` or ``landlock``; the first of ``mechanisms`` when given) that proves,
+    by its self-test in a fresh directory, that it enforces ``workspace-write`` here;
+    ``SandboxUnavailable`` says why when none does."""
     from agentrt.sandbox import choose_sandbox, policy_for
+    from agentrt.sandbox.select import MECHANISMS
 
     with tempfile.TemporaryDirectory(prefix="agentrt-probe-") as probe:
-        box = choose_sandbox(policy_for("workspace-write", Path(probe), home=home, raw={}))
+        policy = policy_for("workspace-write", Path(probe), home=home, raw={})
+        box = choose_sandbox(policy, mechanisms=mechanisms or MECHANISMS)
         box.close()
     return box.name
 
@@ -179,13 +191,16 @@ def _base_prompt(config: BenchConfig) -> str:
 
 
 async def _fan_out(
-    config: BenchConfig, solver: Solver, work_root: Path, sink: EventSink
+    config: BenchConfig, model: Model, work_root: Path, sink: EventSink, meta: dict[str, object]
 ) -> tuple[list[TaskResult], float, Any, bool]:
+    """Every task (``repeat`` times) at bounded concurrency, sampled; the test harness (a fork server)
+    lives inside the sampled window, so its CPU and its children's count among the children's."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(max(1, config.concurrency))
+    tasks = repeat_tasks(config.tasks, config.repeat)
     done: dict[str, TaskResult] = {}
 
-    async def one(index: int, task: Task) -> None:
+    async def one(index: int, task: Task, solver: Solver) -> None:
         async with gate:
             result = await solver(task, work_root / f"{index:04d}")
         done[task.id] = result
@@ -195,16 +210,29 @@ async def _fan_out(
     async with ResourceSampler() as sampler:
         started = loop.time()
         try:
-            async with asyncio.TaskGroup() as group:
-                for i, t in enumerate(config.tasks):
-                    group.create_task(one(i, t))
+            async with _harness(config) as harness:
+                solver = await _solver(config, model, harness)
+                async with asyncio.TaskGroup() as group:
+                    for i, t in enumerate(tasks):
+                        group.create_task(one(i, t, solver))
+                if harness.gate is not None:
+                    meta.update(harness.gate.report())
         except asyncio.CancelledError:
             interrupted = True  # the group has cancelled and awaited every task
         wall_s = loop.time() - started
     if interrupted:
         _uncancel()
-    results = [done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in config.tasks]
+    results = [done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in tasks]
     return results, wall_s, sampler.report(), interrupted
+
+
+def _harness(config: BenchConfig) -> AbstractAsyncContextManager[TestHarness]:
+    """The contract loop's test harness (``--agent exec`` checks through a spawning one)."""
+    executor = config.executor if config.agent == "loop" else "spawn"
+    return open_harness(
+        executor, python=config.loop.python, env=config.loop.test_env,
+        memory_budget_mib=config.memory_budget_mib,
+    )  # fmt: skip
 
 
 def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
@@ -214,6 +242,22 @@ def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
     return {
         "tokens_per_s_stream": round(tokens / model_s, 2) if model_s > 0 else None,
         "tokens_per_s_wall": round(tokens / wall_s, 2) if wall_s > 0 else None,
+    }
+
+
+def _test_stats(results: list[TaskResult], children_cpu_s: float) -> dict[str, object]:
+    """Test runs, their CPU per run (``wait4``'s when every run had it, else the children's CPU per
+    run) and the highest peak RSS of one run."""
+    runs = sum(r.test_runs for r in results)
+    measured = [r.test_cpu_s for r in results if r.test_runs]
+    exact = bool(measured) and all(cpu is not None for cpu in measured)
+    cpu_s = sum(cpu or 0.0 for cpu in measured) if exact else children_cpu_s
+    peaks = [r.test_peak_rss_mib for r in results if r.test_peak_rss_mib is not None]
+    return {
+        "test_runs": runs,
+        "test_cpu_ms_per_run": round(cpu_s * 1000 / runs, 2) if runs else None,
+        "test_cpu_source": "wait4" if exact else "children_cpu_s",
+        "test_peak_rss_mib": round(max(peaks), 1) if peaks else None,
     }
 
 
@@ -278,6 +322,8 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "simulated": simulated,
         "dataset": config.dataset_label,
         "max_retries": config.loop.max_retries,
+        "executor": config.executor if config.agent == "loop" else "spawn",
+        "repeat": config.repeat,
         "temperature": config.settings.temperature,
         "max_output_tokens": config.settings.max_output_tokens,
         "python": platform.python_version(),

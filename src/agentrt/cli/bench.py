@@ -119,6 +119,24 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="retries after the first attempt (default 3; the contract loop only)",
     )
     p.add_argument("--test-timeout", type=float, default=60.0, help="seconds per pytest run (default 60)")
+    p.add_argument(
+        "--executor",
+        choices=("spawn", "fork"),
+        default="spawn",
+        help="how the contract loop's pytest runs start: spawn, a fresh interpreter per run (default); "
+        "fork, a child of one warm server that imported pytest once (with the sandbox on it needs "
+        "Landlock: each child confines itself after the fork)",
+    )
+    p.add_argument(
+        "--repeat", type=_positive, default=1, metavar="K", help="run each task K times, as ID#1 … ID#K"
+    )
+    p.add_argument(
+        "--memory-budget",
+        type=_size_mib,
+        metavar="SIZE",
+        help="admit test processes only while the sum of the live ones' expected peak RSS fits "
+        "SIZE (e.g. 1GiB, 512MiB); the expected peaks are learned as the run goes",
+    )
     p.add_argument("--keep-workspaces", action="store_true", help="keep each agent's workspace directory")
     p.add_argument(
         "--no-sandbox",
@@ -173,6 +191,15 @@ def _temperature(text: str) -> float:
     return value
 
 
+def _size_mib(text: str) -> float:
+    from agentrt.bench.admission import parse_size
+
+    try:
+        return parse_size(text) / (1 << 20)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -209,10 +236,13 @@ def _confine(args: argparse.Namespace) -> Confine:
     from agentrt.sandbox import SandboxUnavailable
 
     home = agentrt_home(os.environ)
-    try:
-        return Confine(prove_sandbox(home), home)
+    forked = args.executor == "fork" and args.agent == "loop"
+    try:  # a forked child can confine itself only with Landlock (bench.executor's docstring)
+        return Confine(prove_sandbox(home, ("landlock",) if forked else None), home)
     except SandboxUnavailable as exc:
         hint = "" if args.agent == "exec" else " (or pass --no-sandbox to run the tests without one)"
+        if forked:
+            hint = " (--executor fork confines each forked test run with Landlock; --executor spawn can use bubblewrap)"
         raise ValueError(f"{exc}{hint}") from exc
 
 
@@ -246,7 +276,14 @@ def _run_validate(tasks: list[Task], loop_config: LoopConfig, args: argparse.Nam
             failed.append(v)
             print(f"FAIL {v.id}: {v.detail}", file=sys.stderr)
 
-    results = _run_async(validate(tasks, loop_config, on_done=done), args.loop)
+    async def checked() -> list[Validation]:
+        from agentrt.bench.executor import open_harness
+
+        harness = open_harness(args.executor, python=loop_config.python, env=loop_config.test_env)
+        async with harness as tests:
+            return await validate(tasks, loop_config, on_done=done, harness=tests)
+
+    results = _run_async(checked(), args.loop)
     passed = sum(v.passed for v in results)
     print(f"validate: {passed}/{len(results)} canonical solutions pass")
     return 0 if passed == len(results) else 1
@@ -265,10 +302,11 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
         where = f"local model {args.local} (llama.cpp server started for this run)"
     agent = "the contract loop" if args.agent == "loop" else "the coding agent"
     print(
-        f"agentrt bench humaneval: {len(tasks)} tasks, {agent}, concurrency {config.concurrency}, {where}",
+        f"agentrt bench humaneval: {_count(len(tasks), args.repeat)}, {agent}, "
+        f"concurrency {config.concurrency}, {where}",
         file=sys.stderr,
     )
-    progress = Progress(len(tasks), sys.stderr, enabled=not args.no_progress, label="humaneval")
+    progress = Progress(len(tasks) * args.repeat, sys.stderr, enabled=not args.no_progress, label="humaneval")
     try:
         runner = run_bench(config, progress) if args.local is None else _local(config, args.local, progress)
         outcome = _run_async(runner, args.loop)
@@ -289,6 +327,10 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
         print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
         return 1
     return 0
+
+
+def _count(tasks: int, repeat: int) -> str:
+    return f"{tasks} tasks" if repeat == 1 else f"{tasks} tasks x {repeat} = {tasks * repeat} runs"
 
 
 def _bench_config(
@@ -322,6 +364,9 @@ def _bench_config(
         settings=settings,
         env=os.environ,
         home=agentrt_home(os.environ),
+        executor=args.executor,
+        memory_budget_mib=args.memory_budget,
+        repeat=args.repeat,
     )
 
 

@@ -37,9 +37,9 @@ from agentrt.process_group import die_with_parent, signal_group
 from agentrt.sandbox.hygiene import reap_orphans
 from agentrt.truncation import omission
 
-_DRAIN_S = 0.25
+DRAIN_S = 0.25
 """How long to wait for the pipes to close once the child exited and its group was killed."""
-_REAP_S = 5.0
+REAP_S = 5.0
 """How long to wait for SIGKILLed processes to be reaped, or their pipes to close, before giving up."""
 _SPAWN_NOT_FOUND = frozenset({errno.ENOENT, errno.ENOTDIR})
 
@@ -146,7 +146,7 @@ def _continuation_prefix(data: bytes | bytearray) -> int:
     return count
 
 
-class _Collector(asyncio.SubprocessProtocol):
+class OutputCollector(asyncio.SubprocessProtocol):
     """Feeds the child's pipes into capped buffers; signals exit, end of output and runaway output."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, cap: int, limit: int) -> None:
@@ -204,7 +204,7 @@ async def run_command(
     if not full:
         raise ValueError(f"sandbox {sandbox.name!r} returned an empty argv")
     loop = asyncio.get_running_loop()
-    proto = _Collector(loop, output_cap, limit)
+    proto = OutputCollector(loop, output_cap, limit)
     started = time.monotonic()
     try:
         transport = await _spawn(loop, proto, full, cwd, env)
@@ -212,7 +212,7 @@ async def run_command(
         return _spawn_failure(argv, full[0], cwd, exc, time.monotonic() - started)
     try:
         pid = transport.get_pid()
-        timed_out = await _supervise(pid, proto, timeout_s, grace_s)
+        timed_out = await supervise(pid, proto, timeout_s, grace_s)
         await _clear_group(pid, proto, transport)
     except BaseException:
         await _kill_and_reap(transport, proto)
@@ -220,12 +220,12 @@ async def run_command(
     finally:
         transport.close()
         reap_orphans()
-    return _result(argv, transport.get_returncode(), proto, timed_out, time.monotonic() - started)
+    return run_result(argv, transport.get_returncode(), proto, timed_out, time.monotonic() - started)
 
 
 async def _spawn(
     loop: asyncio.AbstractEventLoop,
-    proto: _Collector,
+    proto: OutputCollector,
     argv: list[str],
     cwd: Path,
     env: Mapping[str, str] | None,
@@ -261,7 +261,7 @@ async def _spawn(
 
 
 async def _finish_start(
-    starting: asyncio.Future[tuple[asyncio.SubprocessTransport, _Collector]],
+    starting: asyncio.Future[tuple[asyncio.SubprocessTransport, OutputCollector]],
 ) -> asyncio.SubprocessTransport | None:
     try:
         transport, _ = await starting
@@ -270,10 +270,10 @@ async def _finish_start(
     return transport
 
 
-async def _kill_and_reap(transport: asyncio.SubprocessTransport, proto: _Collector) -> None:
+async def _kill_and_reap(transport: asyncio.SubprocessTransport, proto: OutputCollector) -> None:
     """SIGKILL the child's whole group and wait (boundedly) until the child has been reaped."""
     signal_group(transport.get_pid(), signal.SIGKILL)
-    await _wait_for(proto.exited, _REAP_S)
+    await wait_settled(proto.exited, REAP_S)
 
 
 def _argv_of(cmd: Sequence[str] | str) -> tuple[str, ...]:
@@ -320,7 +320,7 @@ def _spawn_failure(argv: tuple[str, ...], program: str, cwd: Path, exc: OSError,
     return RunResult(argv, code, None, "", message + "\n", False, False, False, wall_s)
 
 
-async def _wait_for(fut: asyncio.Future[None], timeout_s: float) -> bool:
+async def wait_settled(fut: asyncio.Future[None], timeout_s: float) -> bool:
     """Wait up to ``timeout_s`` for ``fut`` without cancelling it; True when it is done."""
     if fut.done():
         return True
@@ -328,7 +328,7 @@ async def _wait_for(fut: asyncio.Future[None], timeout_s: float) -> bool:
     return bool(done)
 
 
-async def _supervise(pid: int, proto: _Collector, timeout_s: float, grace_s: float) -> bool:
+async def supervise(pid: int, proto: OutputCollector, timeout_s: float, grace_s: float) -> bool:
     """Wait for the child to exit; on timeout or runaway output TERM then KILL its group.
 
     True when it timed out (not when it was stopped for its output).
@@ -340,13 +340,13 @@ async def _supervise(pid: int, proto: _Collector, timeout_s: float, grace_s: flo
     if proto.exited.done():
         return False
     signal_group(pid, signal.SIGTERM)
-    if not await _wait_for(proto.exited, grace_s):
+    if not await wait_settled(proto.exited, grace_s):
         signal_group(pid, signal.SIGKILL)
-        await _wait_for(proto.exited, _REAP_S)
+        await wait_settled(proto.exited, REAP_S)
     return not proto.flooded.done()
 
 
-async def _clear_group(pid: int, proto: _Collector, transport: asyncio.SubprocessTransport) -> None:
+async def _clear_group(pid: int, proto: OutputCollector, transport: asyncio.SubprocessTransport) -> None:
     """Kill what is left of the child's group, then read the pipes to their end, boundedly.
 
     A process that left the group (``setsid``) but kept the pipes open would hold them forever:
@@ -355,10 +355,10 @@ async def _clear_group(pid: int, proto: _Collector, transport: asyncio.Subproces
     could not be killed (one this user cannot see in /proc, or one stuck in the kernel).
     """
     signal_group(pid, signal.SIGKILL)
-    if await _wait_for(proto.closed, _DRAIN_S):
+    if await wait_settled(proto.closed, DRAIN_S):
         return
-    _kill_pipe_writers(_pipe_inodes(transport))
-    await _wait_for(proto.closed, _REAP_S)
+    kill_pipe_writers(_pipe_inodes(transport))
+    await wait_settled(proto.closed, REAP_S)
 
 
 def _pipe_inodes(transport: asyncio.SubprocessTransport) -> set[int]:
@@ -375,7 +375,7 @@ def _pipe_inodes(transport: asyncio.SubprocessTransport) -> set[int]:
     return inodes
 
 
-def _kill_pipe_writers(inodes: set[int]) -> None:
+def kill_pipe_writers(inodes: set[int]) -> None:
     """SIGKILL every other process that holds the write end of one of these pipes (Linux /proc)."""
     if not inodes:
         return
@@ -434,8 +434,8 @@ def _kill_verified(pid: int, proc_dir: str, links: set[str]) -> None:
         os.close(pidfd)
 
 
-def _result(
-    argv: tuple[str, ...], returncode: int | None, proto: _Collector, timed_out: bool, wall_s: float
+def run_result(
+    argv: tuple[str, ...], returncode: int | None, proto: OutputCollector, timed_out: bool, wall_s: float
 ) -> RunResult:
     exit_code = returncode if returncode is not None and returncode >= 0 else None
     sig = -returncode if returncode is not None and returncode < 0 else None

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentrt.agent.thread import Limits, Thread, TurnStopped
-from agentrt.bench.dataset import Task
+from agentrt.bench.dataset import Task, base_id
+from agentrt.bench.executor import TestHarness, TestRun
 from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
 from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
@@ -89,15 +90,26 @@ def test_confinement(root: Path, config: LoopConfig) -> Iterator[Confinement]:
 
 
 async def run_tests(
-    ws: Workspace, config: LoopConfig, confinement: Confinement, ctx: ToolContext
+    ws: Workspace,
+    config: LoopConfig,
+    confinement: Confinement,
+    ctx: ToolContext,
+    harness: TestHarness | None = None,
+    row: TaskResult | None = None,
 ) -> RunResult:
-    """One pytest run in ``ws``, confined, reported as a ``command_execution`` item."""
+    """One pytest run in ``ws``, confined, reported as a ``command_execution`` item; through
+    ``harness`` (default: spawned, no admission), its CPU, peak RSS and wait recorded in ``row``."""
     argv = config.pytest_argv()
     item = CommandExecution(ctx.ids.new(), shlex.join(argv))
     ctx.emit(ItemStarted(item))
-    run = await ws.run(
-        argv, timeout_s=config.test_timeout_s, env=confinement.env, sandbox=confinement.sandbox
+    harness = TestHarness() if harness is None else harness
+    key = "" if row is None else base_id(row.id)
+    test, waited_s = await harness.run(
+        argv, cwd=ws.root, timeout_s=config.test_timeout_s, confinement=confinement, key=key
     )
+    if row is not None:
+        _record(row, test, waited_s)
+    run = test.result
     output = run.stdout + run.stderr
     status = "completed" if run.ok else "failed"
     ctx.emit(
@@ -106,13 +118,30 @@ async def run_tests(
     return run
 
 
+def _record(row: TaskResult, test: TestRun, waited_s: float) -> None:
+    row.admission_wait_s += waited_s
+    if test.cpu_s is not None:
+        row.test_cpu_s = (row.test_cpu_s or 0.0) + test.cpu_s
+    if test.peak_rss_mib is not None:
+        row.test_peak_rss_mib = max(row.test_peak_rss_mib or 0.0, test.peak_rss_mib)
+
+
 class ContractCheck:
     """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
 
-    __slots__ = ("confinement", "config", "passed", "task", "ws")
+    __slots__ = ("confinement", "config", "harness", "passed", "row", "task", "ws")
 
-    def __init__(self, task: Task, ws: Workspace, config: LoopConfig, confinement: Confinement) -> None:
+    def __init__(
+        self,
+        task: Task,
+        ws: Workspace,
+        config: LoopConfig,
+        confinement: Confinement,
+        harness: TestHarness | None = None,
+        row: TaskResult | None = None,
+    ) -> None:
         self.task, self.ws, self.config, self.confinement = task, ws, config, confinement
+        self.harness, self.row = harness, row
         self.passed = False
 
     async def __call__(self, reply: str, ctx: ToolContext) -> str | None:
@@ -120,7 +149,7 @@ class ContractCheck:
         if code is None:
             return NO_CODE
         self.ws.write_file("solution.py", assemble_module(self.task.spec, drop_example_usage(code)))
-        run = await run_tests(self.ws, self.config, self.confinement, ctx)
+        run = await run_tests(self.ws, self.config, self.confinement, ctx, self.harness, self.row)
         if run.ok:
             self.passed = True
             return None
@@ -128,29 +157,36 @@ class ContractCheck:
 
 
 async def solve(
-    task: Task, model: Model, workdir: Path, config: LoopConfig, sink: EventSink | None = None
+    task: Task,
+    model: Model,
+    workdir: Path,
+    config: LoopConfig,
+    sink: EventSink | None = None,
+    harness: TestHarness | None = None,
 ) -> TaskResult:
-    """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events."""
+    """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events;
+    ``harness`` runs the tests (default: spawned)."""
     with task_row(task.id, sink) as telemetry:
         workdir.mkdir(parents=True, exist_ok=True)
         ws = Workspace(workdir)
         ws.write_file("pytest.ini", PYTEST_INI)
         ws.write_file("test_solution.py", task.test)
         with test_confinement(ws.root, config) as confinement:
-            await _turn(task, model, ws, config, confinement, telemetry)
+            await _turn(task, model, ws, config, _Tests(confinement, harness), telemetry)
     return telemetry.result
 
 
+@dataclass(frozen=True, slots=True)
+class _Tests:
+    confinement: Confinement
+    harness: TestHarness | None
+
+
 async def _turn(
-    task: Task,
-    model: Model,
-    ws: Workspace,
-    config: LoopConfig,
-    confinement: Confinement,
-    telemetry: TaskTelemetry,
+    task: Task, model: Model, ws: Workspace, config: LoopConfig, tests: _Tests, telemetry: TaskTelemetry
 ) -> None:
     limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
-    check = ContractCheck(task, ws, config, confinement)
+    check = ContractCheck(task, ws, config, tests.confinement, tests.harness, telemetry.result)
     thread = Thread(
         model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
         history=[{"role": "system", "content": SYSTEM}], check_final=check, streaming=False,

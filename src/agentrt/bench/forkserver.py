@@ -1,0 +1,252 @@
+"""The warm pytest server: imports pytest once, freezes its heap, forks one child per test run.
+
+``agentrt.bench.executor.ForkExecutor`` runs this file as a script,
+``python -B -P forkserver.py CONFINE_PY FD``, so the server's ``sys.modules`` holds the standard
+library, pytest and agentrt's Landlock helper (``CONFINE_PY``, loaded by path) and nothing of agentrt
+itself (``-P``: not even this file's directory on ``sys.path``). ``FD`` is its end of a Unix
+``SOCK_SEQPACKET`` pair with the runtime. Importing this module does nothing by itself.
+
+Start-up: ask for SIGKILL when the runtime dies; ``import pytest``; run pytest once on a passing
+test in a scratch directory (this loads every plugin module a real run needs), then forget what that
+run imported from there and put ``sys.path`` and ``sys.meta_path`` back; ``gc.collect()`` and
+``gc.freeze()`` (a child's collections then never walk, nor copy, the inherited heap); send
+``{"ready": true}``.
+
+Protocol: one JSON object per message. A request ``{"id", "cwd", "env", "args", "confine"}`` comes
+with two descriptors (SCM_RIGHTS): the write ends of the run's stdout and stderr pipes. The server
+forks and answers ``{"id", "pid"}`` (or ``{"id", "error"}`` when it cannot fork); when the child has
+exited it answers ``{"id", "status", "cpu_s", "maxrss_kib"}`` from ``os.wait4``: the raw wait status,
+the child's user+sys CPU and its peak RSS. End of file on the socket (the runtime closed it or died)
+kills every child's group and ends the server.
+
+The child, before pytest: its own session (so its own process group), SIGKILL when the server dies,
+stdin on /dev/null and the two pipes as fds 1 and 2, every other descriptor closed, ``chdir`` to the
+workspace, ``os.environ`` replaced by the run's environment (``tempfile``'s cached directory
+forgotten, so ``TMPDIR`` counts), then with ``confine`` (the Landlock helper's options) the helper's
+own ``confine()`` applied to itself: pids cgroup, rlimits, protected paths, no-new-privs, no
+capabilities, Landlock (writes only in the workspace and its private TMPDIR), seccomp (no
+``socket()``). A confinement that cannot be put in place ends the child with status 126 and one
+``agentrt-sandbox:`` line, as the helper does. Then, as ``python -m pytest ARGS`` would: the
+workspace first on ``sys.path``, pytest's ``__main__`` through ``runpy``, ``atexit`` handlers, ``os._exit`` with
+pytest's status. Whatever the solution imports or changes lives and dies in that child: the next
+child is forked from the untouched server.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import importlib.util
+import json
+import os
+import runpy
+import selectors
+import signal
+import socket
+import sys
+import tempfile
+from types import ModuleType
+from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+_MAX_MESSAGE = 1 << 20
+_WARM_ARGS = ("-q", "--tb=short", "-p", "no:cacheprovider", "test_warm.py")
+_WARM_TEST = "def test_warm():\n    assert [1, 2] == [1, 2]\n"
+
+
+def _load_helper(path: str) -> ModuleType:
+    """agentrt's Landlock helper (``sandbox/confine.py``, standard library only), loaded by path."""
+    spec = importlib.util.spec_from_file_location("agentrt_confine", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _warm(pytest: ModuleType) -> None:
+    """One pytest run in a scratch directory; what it imported from there is forgotten after."""
+    modules, path, meta_path = set(sys.modules), list(sys.path), list(sys.meta_path)
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryDirectory(prefix="agentrt-warm-") as scratch:
+        for name, text in (("pytest.ini", "[pytest]\n"), ("test_warm.py", _WARM_TEST)):
+            with open(os.path.join(scratch, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        os.chdir(scratch)
+        try:
+            code = pytest.main(list(_WARM_ARGS))
+        finally:
+            os.chdir("/")
+            for fd, old in zip((1, 2), saved, strict=True):
+                os.dup2(old, fd)
+                os.close(old)
+    if code != 0:
+        raise RuntimeError(f"the warm-up pytest run failed with status {code}")
+    for name in set(sys.modules) - modules:
+        if not name.startswith(("_pytest", "pytest", "pluggy", "iniconfig", "packaging")):
+            del sys.modules[name]
+    sys.path[:], sys.meta_path[:] = path, meta_path
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.send(json.dumps(message).encode())
+
+
+def _child(request: dict[str, Any], fds: list[int], helper: ModuleType) -> None:
+    """Become the test run (module docstring) and exit; never returns."""
+    code = 1
+    try:
+        code = _prepare_child(request, fds, helper)
+        if code == 0:
+            code = _run_pytest(request["cwd"], request["args"])
+    except BaseException as exc:  # the child must never unwind into the server's loop
+        os.write(2, f"agentrt-forkserver: {type(exc).__name__}: {exc}\n".encode())
+    finally:
+        os._exit(code if isinstance(code, int) else 1)
+
+
+def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType) -> int:
+    """Session, lifetime, descriptors, directory, environment, confinement; 0 or the exit status."""
+    server = os.getppid()
+    os.setsid()
+    helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != server:
+        return 126
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(fds[0], 1)
+    os.dup2(fds[1], 2)
+    os.closerange(3, 1 << 20)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    tempfile.tempdir = None
+    options = request.get("confine")
+    if options is not None:
+        try:
+            helper.confine(helper.parse_args([*options, "--", "pytest"]))
+        except (helper.SetupError, OSError) as exc:
+            os.write(2, f"agentrt-sandbox: {exc}\n".encode())
+            return 126
+    return 0
+
+
+def _run_pytest(cwd: str, args: list[str]) -> int:
+    """What ``python -m pytest ARGS`` in ``cwd`` does, in this process; its exit status."""
+    sys.path.insert(0, cwd)
+    sys.argv = ["-m", *args]
+    try:
+        runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+        code: object = 0
+    except SystemExit as stop:
+        code = stop.code
+    finally:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+    if code is None:
+        return 0
+    return code if isinstance(code, int) else 1
+
+
+class _Server:
+    """The loop: requests on the socket, exits of children through their pidfds."""
+
+    def __init__(self, sock: socket.socket, helper: ModuleType) -> None:
+        self.sock, self.helper = sock, helper
+        self.selector = selectors.DefaultSelector()
+        self.children: dict[int, tuple[object, int]] = {}
+        """pidfd -> (request id, pid)."""
+
+    def serve(self) -> None:
+        self.selector.register(self.sock, selectors.EVENT_READ, None)
+        try:
+            while True:
+                for key, _ in self.selector.select():
+                    if key.data is not None:
+                        self._reap(key.fd)
+                    elif not self._accept():
+                        return
+        finally:
+            self._kill_all()
+
+    def _accept(self) -> bool:
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, _MAX_MESSAGE, 2)
+        except ConnectionError:
+            return False
+        if not data:
+            return False
+        request = json.loads(data)
+        try:
+            pid = self._fork(request, fds)
+        except OSError as exc:
+            _send(self.sock, {"id": request["id"], "error": f"fork: {exc.strerror or exc}"})
+            return True
+        finally:
+            for fd in fds:
+                os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.children[pidfd] = (request["id"], pid)
+        self.selector.register(pidfd, selectors.EVENT_READ, pid)
+        _send(self.sock, {"id": request["id"], "pid": pid})
+        return True
+
+    def _fork(self, request: dict[str, Any], fds: list[int]) -> int:
+        if len(fds) != 2:
+            raise OSError(0, f"expected 2 descriptors, got {len(fds)}")
+        pid = os.fork()
+        if pid == 0:
+            _child(request, fds, self.helper)
+        return pid
+
+    def _reap(self, pidfd: int) -> None:
+        rid, pid = self.children.pop(pidfd)
+        self.selector.unregister(pidfd)
+        os.close(pidfd)
+        _, status, usage = os.wait4(pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime
+        _send(self.sock, {"id": rid, "status": status, "cpu_s": cpu, "maxrss_kib": usage.ru_maxrss})
+
+    def _kill_all(self) -> None:
+        for pidfd, (_, pid) in list(self.children.items()):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            os.close(pidfd)
+        self.children.clear()
+
+
+def main(argv: list[str]) -> None:
+    """``forkserver.py CONFINE_PY FD`` (module docstring)."""
+    helper = _load_helper(argv[0])
+    sock = socket.socket(fileno=int(argv[1]))
+    runtime = os.getppid()
+    helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != runtime:
+        return
+    import pytest
+
+    _warm(pytest)
+    gc.collect()
+    gc.freeze()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _send(sock, {"ready": True, "pid": os.getpid()})
+    _Server(sock, helper).serve()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,271 @@
+"""The fork executor against the spawn executor: same outcomes, no state carried between runs,
+the same confinement, timeout and group kill."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentrt.bench.dataset import Task, load_humaneval
+from agentrt.bench.executor import ForkExecutor, SpawnExecutor, fork_executor
+from agentrt.bench.executor import TestRun as Run
+from agentrt.bench.humaneval.extract import assemble_module
+from agentrt.bench.humaneval.loop import PYTEST_INI, Confine, LoopConfig
+from agentrt.bench.humaneval.loop import test_confinement as confined
+from agentrt.sandbox.confine import landlock_abi
+from agentrt.sandbox.process import use_pidfd_child_watcher
+
+ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+ENV.pop("PYTEST_ADDOPTS", None)
+CONFIG = LoopConfig(confine=None, test_env=ENV, test_timeout_s=20.0)
+
+WRONG: dict[str, str] = {
+    "returns None": "{spec}    return None\n",
+    "raises": "{spec}    raise ValueError('wrong')\n",
+    "syntax error": "{spec}    return (\n",
+    "exits at import": "import sys\nsys.exit(3)\n{spec}{solution}",
+    "os._exit at import": "import os\nos._exit(7)\n{spec}{solution}",
+    "killed by a signal": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n{spec}{solution}",
+    "floods stdout": "{spec}    print('x' * 300000)\n    return None\n",
+}
+"""Wrong solutions, each a different way to fail: a wrong value, an exception, a module that does
+not parse, an exit or a signal while pytest collects, output past the cap."""
+
+
+def _run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        use_pidfd_child_watcher()
+        return await coro_fn()
+
+    return asyncio.run(main())
+
+
+def _workspace(root: Path, task: Task, module: str) -> Path:
+    ws = root / re.sub(r"\W", "_", task.id)
+    ws.mkdir(parents=True)
+    (ws / "pytest.ini").write_text(PYTEST_INI)
+    (ws / "test_solution.py").write_text(task.test)
+    (ws / "solution.py").write_text(module)
+    return ws
+
+
+def _outcome(test: Run) -> tuple[object, ...]:
+    r = test.result
+    text = r.stdout + r.stderr
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    summary = re.sub(r" in [0-9.]+s", "", last)
+    return (r.exit_code, r.signal, r.timed_out, r.ok, r.output_limited, r.stdout_truncated, summary)
+
+
+async def _one(executor: Any, ws: Path, config: LoopConfig = CONFIG) -> Run:
+    with confined(ws, config) as confinement:
+        run: Run = await executor.run(
+            config.pytest_argv(), cwd=ws, timeout_s=config.test_timeout_s, confinement=confinement
+        )
+    return run
+
+
+def _cases(tasks: list[Task]) -> list[tuple[str, Task, str]]:
+    cases = []
+    for task in tasks:
+        assert task.solution is not None
+        cases.append(("canonical", task, assemble_module(task.spec, task.spec + task.solution)))
+    for (name, template), task in zip(WRONG.items(), tasks, strict=False):
+        body = template.format(spec=task.spec, solution=task.solution)
+        cases.append((name, task, body))
+    return cases
+
+
+def test_fork_and_spawn_give_the_same_outcome_on_canonical_and_wrong_solutions(tmp_path: Path) -> None:
+    tasks = load_humaneval(limit=100)[::10]
+    cases = _cases(tasks)
+
+    async def both() -> list[tuple[tuple[object, ...], tuple[object, ...]]]:
+        spawn = SpawnExecutor()
+        async with fork_executor(sys.executable, ENV) as fork:
+            pairs = []
+            for i, (_, task, module) in enumerate(cases):
+                ws = _workspace(tmp_path / str(i), task, module)
+                spawned, forked = await asyncio.gather(_one(spawn, ws), _one(fork, ws))
+                pairs.append((_outcome(spawned), _outcome(forked)))
+                assert forked.cpu_s is not None and forked.peak_rss_mib is not None
+        return pairs
+
+    pairs = _run(both)
+    for (name, task, _), (spawned, forked) in zip(cases, pairs, strict=True):
+        assert spawned == forked, f"{task.id} ({name}): spawn {spawned} != fork {forked}"
+    assert sum(1 for (name, _, _), (s, _) in zip(cases, pairs, strict=True) if s[3]) == len(tasks)
+    flagged = {name: s for (name, _, _), (s, _) in zip(cases, pairs, strict=True)}
+    assert flagged["killed by a signal"][1] == 9
+    assert flagged["floods stdout"][5] is True
+
+
+LEAKER = """\
+import builtins, json, os, sys
+json.LEAKED = True
+builtins.leaked_builtin = 1
+sys.modules["leaked_module"] = json
+sys.path.append("/leaked")
+os.environ["LEAKED_ENV"] = "1"
+import sqlite3  # a module the server never imported
+
+def f():
+    return 1
+"""
+LEAK_TEST = """\
+import builtins, json, os, sys
+from solution import *
+
+def test_nothing_leaked():
+    assert f() == 2, "the solution module is the previous run's"
+    assert not hasattr(json, "LEAKED")
+    assert not hasattr(builtins, "leaked_builtin")
+    assert "leaked_module" not in sys.modules
+    assert "sqlite3" not in sys.modules
+    assert "/leaked" not in sys.path
+    assert "LEAKED_ENV" not in os.environ
+"""
+
+
+def test_no_state_leaks_from_one_forked_run_to_the_next(tmp_path: Path) -> None:
+    leaker = Task("t/leak", "", "from solution import *\n\ndef test_f():\n    assert f() == 1\n")
+    checker = Task("t/check", "", LEAK_TEST)
+
+    async def runs() -> list[Run]:
+        async with fork_executor(sys.executable, ENV) as fork:
+            first = _workspace(tmp_path / "a", leaker, LEAKER)
+            out = [await _one(fork, first)]
+            (first / "solution.py").write_text("def f():\n    return 2\n")  # same dir, same module name
+            (first / "test_solution.py").write_text(LEAK_TEST)
+            out.append(await _one(fork, first))
+            out.append(await _one(fork, _workspace(tmp_path / "b", checker, "def f():\n    return 2\n")))
+        return out
+
+    results = _run(runs)
+    assert [r.result.ok for r in results] == [True, True, True], [r.result.stdout[-800:] for r in results]
+
+
+TIMEOUT_TEST = """\
+import subprocess, sys, time
+from solution import *
+
+def test_hangs():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    open("grandchild.pid", "w").write(str(child.pid))
+    time.sleep(60)
+"""
+
+
+def test_a_forked_run_times_out_and_its_whole_group_is_killed(tmp_path: Path) -> None:
+    task = Task("t/hang", "", TIMEOUT_TEST)
+    ws = _workspace(tmp_path, task, "")
+    config = LoopConfig(confine=None, test_env=ENV, test_timeout_s=2.0)
+
+    async def run() -> Run:
+        async with fork_executor(sys.executable, ENV) as fork:
+            return await _one(fork, ws, config)
+
+    test = _run(run)
+    assert test.result.timed_out and not test.result.ok
+    assert _gone(int((ws / "grandchild.pid").read_text()))
+
+
+def test_the_server_ends_with_its_context_and_kills_what_is_left(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path, Task("t/hang", "", TIMEOUT_TEST), "")
+    seen: dict[str, int] = {}
+
+    async def run() -> None:
+        async with fork_executor(sys.executable, ENV) as fork:
+            seen["server"] = fork.server_pid
+            running = asyncio.ensure_future(_one(fork, ws))
+            for _ in range(200):  # polls a file the test run writes: no event to wait on
+                if (ws / "grandchild.pid").exists():
+                    break
+                await asyncio.sleep(0.05)
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+
+    _run(run)
+    assert _gone(seen["server"]) and _gone(int((ws / "grandchild.pid").read_text()))
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` is dead (gone, or a zombie waiting for whoever adopted it), within 2 s."""
+    for _ in range(40):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in (b"Z", b"X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+CONFINED_TEST = """\
+import os, socket, tempfile
+from solution import *
+
+def test_confined():
+    open("inside.txt", "w").write("ok")
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(b"ok")
+    for path in ("{outside}/escaped.txt", "/etc/agentrt-escaped"):
+        try:
+            open(path, "w").write("escaped")
+        except PermissionError:
+            pass
+        else:
+            raise AssertionError(f"wrote {{path}}")
+    try:
+        socket.socket()
+    except PermissionError:
+        pass
+    else:
+        raise AssertionError("opened a socket")
+    assert not any("KEY" in name or "SECRET" in name for name in os.environ)
+"""
+
+
+@pytest.mark.skipif(landlock_abi() < 1, reason="Landlock is not available here")
+def test_a_forked_run_is_confined_to_its_workspace_like_a_spawned_one(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    task = Task("t/confined", "", CONFINED_TEST.format(outside=outside))
+    ws = _workspace(tmp_path / "w", task, "")
+    env = {**ENV, "AGENTRT_TEST_API_KEY": "secret"}
+    config = LoopConfig(confine=Confine("landlock", tmp_path / "home"), test_env=env)
+
+    async def run() -> tuple[Run, Run]:
+        async with fork_executor(sys.executable, env) as fork:
+            return await _one(fork, ws, config), await _one(SpawnExecutor(), ws, config)
+
+    forked, spawned = _run(run)
+    assert forked.result.ok, forked.result.stdout[-1500:] + forked.result.stderr
+    assert spawned.result.ok, spawned.result.stdout[-1500:] + spawned.result.stderr
+    assert not (outside / "escaped.txt").exists()
+
+
+def test_fork_refuses_bubblewrap_with_the_reason(tmp_path: Path) -> None:
+    if not any(os.access(os.path.join(d, "bwrap"), os.X_OK) for d in os.get_exec_path()):
+        pytest.skip("bubblewrap is not installed")
+    ws = _workspace(tmp_path, Task("t/x", "", "def test_x():\n    pass\n"), "")
+    config = LoopConfig(confine=Confine("bwrap", tmp_path / "home"), test_env=ENV)
+
+    async def run() -> None:
+        async with fork_executor(sys.executable, ENV) as fork:
+            assert isinstance(fork, ForkExecutor)
+            await _one(fork, ws, config)
+
+    with pytest.raises(ValueError, match="bubblewrap confines only a program it execs"):
+        _run(run)
