@@ -72,7 +72,7 @@ ANSWER = "## Result\n\nThe answer is **forty-two**.\n\n```python\nprint(6 * 7)\n
 
 
 def test_a_prompt_streams_to_its_markdown_answer(start: Start, home: Path) -> None:
-    term = start([{"content": ANSWER}])
+    term = start([{"content": ANSWER, "reasoning": "Multiply six by seven."}])
     term.type("what is six times seven?")
     term.keys("Enter")
     term.wait_for(r"Done here\.")
@@ -83,6 +83,7 @@ def test_a_prompt_streams_to_its_markdown_answer(start: Start, home: Path) -> No
     assert "**" not in screen and "## Result" not in screen and "```" not in screen
     assert "print(6 * 7)" in screen
     assert screen.count("The answer is forty-two.") == 1  # streamed blocks are written once
+    assert "thinking" in screen and "Multiply six by seven." in screen  # the reasoning summary
     [path] = rollouts(home)
     kinds = [(line["type"], line["payload"].get("type")) for line in rollout_lines(path)]
     assert ("event_msg", "user_message") in kinds
@@ -281,3 +282,97 @@ def test_outside_a_repository_it_refuses_like_exec(tmp_path: Path, home: Path) -
         assert "--skip-git-repo-check" in term.screen()
     finally:
         term.close()
+
+
+def test_always_approve_stops_asking_for_that_command(start: Start, repo: Path) -> None:
+    touch = shell(["touch", "again.txt"])
+    term = start(
+        [touch, {"content": "one"}, touch, {"content": "two"}], "-a", "untrusted", "-s", "workspace-write"
+    )
+    term.type("first")
+    term.keys("Enter")
+    term.wait_for(r"allow\? y / a / n")
+    term.keys("a")
+    term.wait_for(r"approved for this session")
+    term.wait_for(r"^one$")
+    term.type("second")
+    term.keys("Enter")
+    term.wait_for(r"^two$")
+    assert term.screen().count("why: not a known-safe command") == 1  # not asked the second time
+
+
+def test_history_completion_and_the_command_popup(start: Start, repo: Path, home: Path) -> None:
+    (repo / "notes.txt").write_text("x\n")
+    term = start([{"content": "noted"}])
+    term.type("remember this prompt")
+    term.keys("Enter")
+    term.wait_for(r"noted")
+    term.keys("Up")
+    term.wait_for(r"^› remember this prompt", count=2)  # recalled into the composer
+    term.keys("C-u")
+    records = [json.loads(line) for line in (home / "history.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in records] == ["remember this prompt"]
+    assert set(records[0]) == {"session_id", "ts", "text"}
+    assert (home / "history.jsonl").stat().st_mode & 0o777 == 0o600
+    term.type("look at @not")
+    term.wait_for(r"notes\.txt")  # the completion popup offers the repository path
+    term.keys("Tab")
+    term.wait_for(r"look at @notes\.txt")
+    term.keys("C-u")
+    term.type("/")
+    term.wait_for(r"/approvals\s+switch the approval policy")  # the popup lists commands with their help
+    term.wait_for(r"/diff\s+git diff of the work tree")
+    term.type("res")
+    term.wait_for(r"/resume\s+resume another session")
+
+
+def test_switching_model_and_approvals_for_the_next_turn(start: Start) -> None:
+    term = start([{"content": "fine"}])
+    term.type("/approvals auto")
+    term.keys("Enter")
+    term.wait_for(r"approvals on-request · sandbox workspace-write")
+    term.wait_for(r"sandbox workspace-write · approvals on-request · context")  # the status line
+    term.type("/model other-model")
+    term.keys("Enter")
+    term.wait_for(r"model switched to other-model")
+    term.wait_for(r"^ other-model · sandbox")
+
+
+def test_an_interactive_session_resumes_in_exec(start: Start, repo: Path, home: Path, tmp_path: Path) -> None:
+    term = start([{"content": "first reply"}])
+    session_id = term.wait_for(r"· session ([0-9a-f-]{36}) ·").group(1)
+    term.type("hello from the terminal")
+    term.keys("Enter")
+    term.wait_for(r"first reply")
+    term.keys("C-d")
+    assert term.exit_status() == 0
+    script = write_script(tmp_path / "exec.json", [{"content": "x"}, {"content": "exec carried on"}])
+    done = subprocess.run(
+        [*AGENTRT, "exec", "resume", session_id, "--sim", str(script), "continue"],
+        cwd=repo, env=session_env(home), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "exec carried on"  # the script's second step: the history was there
+    [path] = rollouts(home)
+    prompts = [
+        line["payload"]["message"]
+        for line in rollout_lines(path)
+        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
+    ]
+    assert prompts == ["hello from the terminal", "continue"]
+
+
+def test_resume_without_an_id_opens_the_picker(start: Start, home: Path) -> None:
+    term = start([{"content": "answer one"}])
+    term.type("the session to pick")
+    term.keys("Enter")
+    term.wait_for(r"answer one")
+    term.keys("C-d")
+    assert term.exit_status() == 0
+    picker = start([{"content": "unused"}], "resume", ready=False)
+    picker.wait_for(r"Resume which session \(in this directory")
+    picker.wait_for(r"1 turn\s+the session to pick")
+    picker.keys("Enter")
+    picker.wait_for(r"resumed ")
+    picker.wait_for(r"^› ", count=2)  # the replayed prompt and the live composer
+    assert "answer one" in picker.screen()

@@ -290,7 +290,7 @@ async def _simulated(options: SessionOptions) -> AsyncIterator[SessionOptions]:
     server = await start_sim_server(SimConfig(policy="script", script=script, tps=200.0))
     provider = (
         f'model_providers.sim={{name = "agentrt simulator", base_url = "{server.base_url}", '
-        'wire_api = "chat", requires_api_key = false}'
+        'wire_api = "responses", requires_api_key = false}'
     )
     try:
         yield replace(

@@ -301,13 +301,14 @@ class InteractiveApp:
         await self.screen.flush()
         return await pick_session(self.session.setup.home, self.session.cwd, but=self.session.thread_id)
 
-    def _ask(self, request: ApprovalRequest) -> None:
+    async def _ask(self, request: ApprovalRequest) -> None:
         self.view.flush()
         width = _width()
         self.screen.write(
             approval_text(request.command, request.cwd, request.reason, width=width, color=self.options.color)
         )
         self.view.notice(CHOICES, style="bold yellow")
+        await self.screen.flush()
 
     def _redraw(self) -> None:
         from prompt_toolkit.application import get_app_or_none

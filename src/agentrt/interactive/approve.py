@@ -8,7 +8,7 @@ refusal). Esc refuses and interrupts the turn. The composer's key bindings call 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from agentrt.agent.approvals import ApprovalRequest, Decision, Refusal
 
@@ -33,7 +33,7 @@ class PromptApprover:
 
     def __init__(
         self,
-        show: Callable[[ApprovalRequest], None],
+        show: Callable[[ApprovalRequest], Awaitable[None]],
         said: Callable[[str], None],
         changed: Callable[[], None],
     ) -> None:
@@ -42,8 +42,8 @@ class PromptApprover:
 
     async def decide(self, request: ApprovalRequest) -> Decision | Refusal:
         future: asyncio.Future[Decision | Refusal] = asyncio.get_running_loop().create_future()
+        await self._show(request)  # the question is on screen before the composer asks for the key
         self.pending = PendingApproval(request, future)
-        self._show(request)
         self._changed()
         try:
             answer = await future
