@@ -24,11 +24,12 @@ class CliError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentrt",
-        usage="agentrt [OPTIONS] [PROMPT]  (the interactive session; agentrt [PROMPT] --help)\n"
-        "       agentrt COMMAND ...",
         description="A lean Python agent runtime: a coding agent — interactive (`agentrt`, `agentrt "
         '"PROMPT"`, `agentrt resume`) or not (`agentrt exec`) — and a benchmark harness (`agentrt bench '
         "humaneval`, simulated model unless you name an endpoint).",
+        epilog="With no COMMAND, `agentrt [OPTIONS] [PROMPT]` opens the interactive session in this "
+        "terminal; it takes exec's options (-m, -p, -c, -s, -a, -C, --base-url, --local, --sim), listed "
+        "with the keys by `agentrt -C . --help`.",
     )
     parser.add_argument("--version", action="version", version=f"agentrt {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
