@@ -442,7 +442,9 @@ class UserMessage(_Internal):
 class ModelResponse(_Internal):
     """One model request finished: its timings and usage, and the turn's usage so far."""
 
-    __slots__ = ("ttft_s", "total_s", "prompt_tokens", "completion_tokens", "turn_usage")
+    __slots__ = (
+        "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "turn_usage", "cached_tokens", "context_window"
+    )  # fmt: skip
 
     kind: ClassVar[str] = "model.response"
     ttft_s: float | None
@@ -450,6 +452,9 @@ class ModelResponse(_Internal):
     prompt_tokens: int
     completion_tokens: int
     turn_usage: TokenUsage
+    cached_tokens: int
+    context_window: int | None
+    """The model's context window in tokens, when the thread accounts for it."""
 
     def __init__(
         self,
@@ -458,6 +463,8 @@ class ModelResponse(_Internal):
         prompt_tokens: int,
         completion_tokens: int,
         turn_usage: TokenUsage,
+        cached_tokens: int = 0,
+        context_window: int | None = None,
     ) -> None:
         _set(
             self,
@@ -466,7 +473,26 @@ class ModelResponse(_Internal):
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             turn_usage=turn_usage,
+            cached_tokens=cached_tokens,
+            context_window=context_window,
         )
+
+
+class ContextCompacted(_Internal):
+    """The history was compacted: ``history`` replaces it (the rollout's ``compacted`` line)."""
+
+    __slots__ = ("summary", "history", "before_tokens", "after_tokens")
+
+    kind: ClassVar[str] = "context.compacted"
+    summary: str
+    history: tuple[Mapping[str, Any], ...]
+    before_tokens: int
+    after_tokens: int
+
+    def __init__(
+        self, summary: str, history: tuple[Mapping[str, Any], ...], before_tokens: int, after_tokens: int
+    ) -> None:
+        _set(self, summary=summary, history=history, before_tokens=before_tokens, after_tokens=after_tokens)
 
 
 class TaskFinished(_Internal):
@@ -498,6 +524,7 @@ Event = (
     | HistoryItem
     | UserMessage
     | ModelResponse
+    | ContextCompacted
     | TaskFinished
 )
 

@@ -376,3 +376,24 @@ def test_resume_without_an_id_opens_the_picker(start: Start, home: Path) -> None
     picker.wait_for(r"resumed ")
     picker.wait_for(r"^› ", count=2)  # the replayed prompt and the live composer
     assert "answer one" in picker.screen()
+
+
+def test_compact_by_hand(start: Start, home: Path) -> None:
+    term = start([{"content": "first answer"}, {"content": "THE SUMMARY TEXT"}])
+    term.type("a first turn")
+    term.keys("Enter")
+    term.wait_for(r"first answer")
+    term.type("/compact")
+    term.keys("Enter")
+    term.wait_for(r"context compacted: ~[\d,]+ → ~[\d,]+ tokens")
+    [path] = rollouts(home)
+    compacted = [line for line in rollout_lines(path) if line["type"] == "compacted"]
+    assert len(compacted) == 1 and compacted[0]["payload"]["message"] == "THE SUMMARY TEXT"
+    history = compacted[0]["payload"]["replacement_history"]
+    assert {"role": "user", "content": "a first turn"} in history
+    term.type("and on")
+    term.keys("Enter")
+    term.wait_for(r"^tokens: input", count=2)  # the next turn works on the compacted history
+    term.type("/status")
+    term.keys("Enter")
+    term.wait_for(r"context used: +[\d,]+ of 131,072 tokens")

@@ -9,12 +9,21 @@ at ``max_bytes`` of file text in total.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from agentrt.git import git_root
 
 NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
+CONTEXT_PREFIXES = ("<environment_context>", "# AGENTS.md instructions", "<user_instructions>")
+"""How the user-role messages agentrt writes itself (not the person) begin."""
 DEFAULT_MAX_BYTES = 32768
+
+
+def is_context_message(message: Mapping[str, object]) -> bool:
+    """Whether ``message`` is context agentrt wrote (environment, AGENTS.md notes), not a person's prompt."""
+    content = message.get("content")
+    return message.get("role") == "user" and isinstance(content, str) and content.startswith(CONTEXT_PREFIXES)
 
 
 def base_instructions(kind: str = "full") -> str:

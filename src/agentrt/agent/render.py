@@ -9,6 +9,7 @@ from agentrt.events import (
     AgentMessage,
     AgentMessageDelta,
     CommandExecution,
+    ContextCompacted,
     Error,
     ErrorItem,
     Event,
@@ -57,6 +58,10 @@ class HumanSink:
             self._line(self._paint("2", f"{event.message} ({event.reason})"))
         elif isinstance(event, Error):
             self._line(self._paint("31", f"error: {event.message}"))
+        elif isinstance(event, ContextCompacted):
+            self._end_stream()
+            text = f"context compacted: ~{event.before_tokens:,} → ~{event.after_tokens:,} tokens"
+            self._line(self._paint("2", text))
 
     def _completed(self, event: ItemCompleted) -> None:
         item = event.item

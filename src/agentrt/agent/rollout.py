@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from agentrt.events import Event, HistoryItem, ModelResponse, TurnCompleted, TurnFailed, UserMessage
+from agentrt.events import (
+    ContextCompacted,
+    Event,
+    HistoryItem,
+    ModelResponse,
+    TurnCompleted,
+    TurnFailed,
+    UserMessage,
+)
 from agentrt.git import git_info
 from agentrt.messages import Message
 
@@ -490,12 +498,32 @@ def _rollout_line(event: Event) -> tuple[str, Mapping[str, Any]] | None:
     if isinstance(event, UserMessage):
         return "event_msg", {"type": "user_message", "message": event.text}
     if isinstance(event, ModelResponse):
-        return "event_msg", {"type": "token_count", "info": event.turn_usage.as_dict()}
+        return "event_msg", {"type": "token_count", "info": _token_info(event)}
+    if isinstance(event, ContextCompacted):
+        return "compacted", {"message": event.summary, "replacement_history": list(event.history)}
     if isinstance(event, TurnCompleted):
         return "event_msg", {"type": "agent_message", "message": event.final}
     if isinstance(event, TurnFailed):
         return "event_msg", {"type": "turn_aborted", "reason": event.reason, "message": event.message}
     return None
+
+
+def _token_info(event: ModelResponse) -> dict[str, Any]:
+    """A ``token_count`` line's ``info`` as Codex writes it: the turn's totals, the last request's, the window."""
+    turn = event.turn_usage
+    last = {
+        "input_tokens": event.prompt_tokens,
+        "cached_input_tokens": event.cached_tokens,
+        "output_tokens": event.completion_tokens,
+        "reasoning_output_tokens": 0,
+        "total_tokens": event.prompt_tokens + event.completion_tokens,
+    }
+    total = {**turn.as_dict(), "reasoning_output_tokens": 0, "total_tokens": turn.total}
+    return {
+        "total_token_usage": total,
+        "last_token_usage": last,
+        "model_context_window": event.context_window,
+    }
 
 
 def history_from_rollout(
@@ -515,6 +543,9 @@ def history_from_rollout(
     messages: list[Message] = []
     pending: dict[str, str] = {}
     for (kind, payload), place in zip(items, places, strict=True):
+        if kind == "compacted" and isinstance(payload.get("replacement_history"), list):
+            messages, pending = _replacement(payload["replacement_history"], place), {}
+            continue
         if kind != "response_item":
             continue
         problem = _message_problem(payload)
@@ -529,6 +560,15 @@ def history_from_rollout(
             pending.pop(payload["tool_call_id"], None)
     _answer_missing(messages, pending)
     return messages
+
+
+def _replacement(history: list[Any], place: str) -> list[Message]:
+    """A ``compacted`` line's replacement history: the whole history from that point on."""
+    for message in history:
+        problem = _message_problem(message) if isinstance(message, dict) else "not an object"
+        if problem is not None:
+            raise SessionError(f"{place}: cannot resume from this compacted history: {problem}")
+    return [dict(m) for m in history]
 
 
 def _message_problem(message: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from agentrt.agent.context import Context, ContextPolicy, window_for
 from agentrt.agent.render import HumanSink
 from agentrt.agent.rollout import RolloutSink, RolloutWriter
 from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
@@ -95,6 +96,9 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     return 0
 
 
+LOCAL_CONTEXT = 8192
+"""The context window ``--local`` serves its model with (llama.cpp's ``n_ctx``)."""
+
 Guard = Callable[[Awaitable[str]], Awaitable[str]]
 """Wraps each turn: the local model server's watch (a turn fails at once when the server dies)."""
 
@@ -134,6 +138,31 @@ async def open_session(
             yield session
         finally:
             await session.close()
+
+
+def context_policy(config: Config) -> ContextPolicy:
+    """The thread's context accounting from config: window, compaction, masking, output cap."""
+    window, known = window_for(config.model, config.model_context_window)
+    return ContextPolicy(
+        window=window,
+        compact_at=config.model_auto_compact_token_limit,
+        masking=config.tool_output_masking,
+        keep_turns=config.tool_output_mask_keep_turns,
+        output_cap=config.tool_output_token_limit,
+        known_window=known,
+        instructions=config.compact_prompt or _prompt_file(config.experimental_compact_prompt_file),
+    )
+
+
+def _prompt_file(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExecError(
+            f"cannot read experimental_compact_prompt_file {path}: {exc.strerror or exc}"
+        ) from exc
 
 
 def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, str]) -> Config:
@@ -206,9 +235,16 @@ class AgentSession:
             await model.aclose()
             raise
         self.sink.emit(ThreadStarted(self.thread_id))
+        context = Context(context_policy(self.config))
+        if not context.policy.known_window:
+            s.stderr.write(
+                f"agentrt: note: the context window of model {self.config.model} is not known; assuming "
+                f"{context.policy.window:,} tokens (set model_context_window to say)\n"
+            )
         self._thread = Thread(
             model, tools, self.sink, cwd=s.cwd, limits=_limits(self.config), history=history,
             check_final=_schema_checker(s.output_schema) if s.output_schema is not None else accept_any,
+            context=context,
         )  # fmt: skip
 
     async def run_turn(self, prompt: str) -> str:
@@ -226,7 +262,7 @@ class AgentSession:
         if config.model != self.config.model:
             model = model_for(config, s.env, base_url=options.base_url, output_schema=s.output_schema)
             await thread.model.aclose()
-            thread.model = model
+            thread.model, thread.context = model, Context(context_policy(config))
         if (config.sandbox_mode, config.approval_policy) != (
             self.config.sandbox_mode,
             self.config.approval_policy,
@@ -269,8 +305,8 @@ async def _endpoint(
         return
     from agentrt.model.local import serve_model
 
-    async with serve_model(home, local, env, stderr=stderr, n_ctx=8192) as server:
-        flags = {**options.extra_flags, "model_provider": "local"}
+    async with serve_model(home, local, env, stderr=stderr, n_ctx=LOCAL_CONTEXT) as server:
+        flags = {**options.extra_flags, "model_provider": "local", "model_context_window": LOCAL_CONTEXT}
         served = replace(options, base_url=server.base_url, model=local, local=None, extra_flags=flags)
         yield served, server.guard
 

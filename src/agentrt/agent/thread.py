@@ -19,9 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentrt.agent.context import Context, ContextPolicy, estimate
 from agentrt.events import (
     AgentMessage,
     AgentMessageDelta,
+    ContextCompacted,
+    Error,
     EventSink,
     HistoryItem,
     ItemCompleted,
@@ -37,7 +40,7 @@ from agentrt.events import (
 )
 from agentrt.interfaces import Model
 from agentrt.messages import Completion, Message, StreamRestart, TextDelta, ToolCall
-from agentrt.model.errors import ModelError
+from agentrt.model.errors import ContextLengthExceeded, ModelError
 from agentrt.tools.registry import ToolContext, ToolRegistry
 
 FinalCheck = Callable[[str, ToolContext], Awaitable[str | None]]
@@ -79,7 +82,10 @@ async def accept_any(text: str, ctx: ToolContext) -> str | None:
 class Thread:
     """One conversation: its history, its tools, and the sink it reports to."""
 
-    __slots__ = ("check_final", "ctx", "ids", "limits", "messages", "model", "sink", "streaming", "tools")
+    __slots__ = (
+        "check_final", "context", "ctx", "ids", "limits", "messages", "model", "sink", "streaming", "tools",
+        "_just_compacted",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -92,16 +98,36 @@ class Thread:
         history: Sequence[Message] = (),
         check_final: FinalCheck = accept_any,
         streaming: bool = True,
+        context: Context | None = None,
     ) -> None:
         self.model, self.tools, self.sink = model, tools, sink
         self.limits, self.check_final, self.streaming = limits, check_final, streaming
+        self.context = context
+        """The window's accounting (``None``: the history is sent as it is, never compacted)."""
         self.ids = ItemIds()
         self.ctx = ToolContext(cwd, sink.emit, self.ids)
         self.messages: list[Message] = list(history)
+        self._just_compacted = False
 
     def add(self, message: Message) -> None:
         self.messages.append(message)
+        self._just_compacted = False
         self.sink.emit(HistoryItem(message))
+
+    async def compact(self) -> bool:
+        """Replace the history by its compaction (``agent.compact``); False, history kept, when it failed."""
+        from agentrt.agent.compact import CompactionFailed, compact
+
+        policy = self.context.policy if self.context is not None else ContextPolicy()
+        before = estimate(self.messages)
+        try:
+            done = await compact(self.model, self.messages, policy, instructions=policy.instructions)
+        except CompactionFailed as exc:
+            self.sink.emit(Error(f"compaction failed, the full history is kept: {exc}"))
+            return False
+        self.messages, self._just_compacted = done.history, True
+        self.sink.emit(ContextCompacted(done.summary, tuple(done.history), before, estimate(done.history)))
+        return True
 
     async def run_turn(self, prompt: str) -> str:
         """Run one user turn to an accepted answer; raises ``TurnStopped`` otherwise."""
@@ -112,6 +138,8 @@ class Thread:
         try:
             for _ in range(self.limits.max_turns):
                 self._check_limits(started, usage)
+                if self.context is not None and not self._just_compacted and self.context.due(self.messages):
+                    await self.compact()
                 completion, usage = await self._ask(usage)
                 self.add(completion.as_message())
                 if not completion.tool_calls:
@@ -139,25 +167,46 @@ class Thread:
 
     async def _ask(self, usage: TokenUsage) -> tuple[Completion, TokenUsage]:
         try:
-            completion = await self._completion()
+            sent, completion = await self._request()
         except ModelError as exc:
             raise TurnStopped("model_error", f"{type(exc).__name__}: {exc.message}") from exc
         if completion.reasoning.strip():
             self.sink.emit(ItemCompleted(Reasoning(self.ids.new(), completion.reasoning)))
         u = completion.usage
         usage = usage.plus(u.prompt_tokens, u.cached_tokens, u.completion_tokens, u.counted)
-        response = ModelResponse(
-            completion.ttft_s, completion.total_s, u.prompt_tokens, u.completion_tokens, usage
-        )
-        self.sink.emit(response)
+        window = None
+        if self.context is not None:
+            self.context.record(sent, u.prompt_tokens, u.completion_tokens, u.counted)
+            window = self.context.policy.window
+        self.sink.emit(
+            ModelResponse(
+                completion.ttft_s, completion.total_s, u.prompt_tokens, u.completion_tokens, usage,
+                u.cached_tokens, window,
+            )
+        )  # fmt: skip
         return completion, usage
 
-    async def _completion(self) -> Completion:
+    async def _request(self) -> tuple[list[Message], Completion]:
+        """One request: what was sent and the reply. A server that finds the request too long for
+        the window gets it once more after a compaction."""
+        sent = self._view()
+        try:
+            return sent, await self._completion(sent)
+        except ContextLengthExceeded:
+            if self.context is None or not self.context.policy.compacting or not await self.compact():
+                raise
+        sent = self._view()
+        return sent, await self._completion(sent)
+
+    def _view(self) -> list[Message]:
+        return self.messages if self.context is None else self.context.view(self.messages)
+
+    async def _completion(self, messages: list[Message]) -> Completion:
         specs = self.tools.specs()
         if not self.streaming:
-            return await self.model.complete(self.messages, specs)
+            return await self.model.complete(messages, specs)
         completion: Completion | None = None
-        async for event in self.model.stream(self.messages, specs):
+        async for event in self.model.stream(messages, specs):
             if isinstance(event, TextDelta):
                 self.sink.emit(AgentMessageDelta(event.text))
             elif isinstance(event, StreamRestart):

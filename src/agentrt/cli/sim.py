@@ -52,6 +52,20 @@ def add_parser(sub: Subparsers) -> None:
         default="",
         help="comma-separated fault modes --fault-rate draws from (default: every mode)",
     )
+    p.add_argument(
+        "--context-window",
+        type=int,
+        default=0,
+        metavar="TOKENS",
+        help="refuse requests larger than this with 400 context_length_exceeded (default 0: any size)",
+    )
+    p.add_argument(
+        "--script-step",
+        choices=("history", "requests"),
+        default="history",
+        help="script policy: reply k for the request with k assistant turns (history, default) or for "
+        "the k-th request (requests; a request with no tools gets a short summary and takes no step)",
+    )
     p.set_defaults(run=run)
 
 
@@ -84,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         fault_mix=tuple(m for m in args.fault_mix.split(",") if m),
         model=args.model,
         api_key=args.api_key,
+        context_window=args.context_window,
+        script_step=args.script_step,
     )
     run_sim_server(
         config, host=args.host, port=args.port, ready=lambda line: print(line, file=sys.stderr, flush=True)

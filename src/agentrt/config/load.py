@@ -37,6 +37,13 @@ _PLAIN_FIELDS = (
     "model_temperature",
     "model_max_output_tokens",
     "base_prompt",
+    "model_context_window",
+    "model_auto_compact_token_limit",
+    "tool_output_token_limit",
+    "tool_output_masking",
+    "tool_output_mask_keep_turns",
+    "compact_prompt",
+    "experimental_compact_prompt_file",
 )
 
 
@@ -60,6 +67,21 @@ class Config:
     model_temperature: float | None = None
     model_max_output_tokens: int | None = None
     base_prompt: str | None = None
+    model_context_window: int | None = None
+    """The model's context window in tokens; ``None``: from the table of known models."""
+    model_auto_compact_token_limit: int | None = None
+    """Compact the history when a request would carry this many tokens; ``None``: 90 % of the window;
+    0: never (not even when the server refuses a request as too long)."""
+    tool_output_token_limit: int | None = None
+    """Cap on the tokens of any one tool output sent to the model (head and tail kept)."""
+    tool_output_masking: bool = True
+    """Replace old tool outputs by a one-line placeholder in what is sent, once the history is large."""
+    tool_output_mask_keep_turns: int = 5
+    """Model turns whose tool outputs are never masked: the newest ones."""
+    compact_prompt: str | None = None
+    """The instructions for the compaction summary; ``None``: agentrt's own."""
+    experimental_compact_prompt_file: str | None = None
+    """A file holding the compaction instructions (``compact_prompt`` wins when both are set)."""
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property

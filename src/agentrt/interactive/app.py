@@ -29,7 +29,7 @@ from agentrt import __version__
 from agentrt.agent.approvals import ApprovalRequest
 from agentrt.agent.session import AgentSession, SessionOptions, open_session
 from agentrt.agent.thread import TurnStopped
-from agentrt.events import Event, Fanout, ModelResponse, TurnCompleted
+from agentrt.events import ContextCompacted, Event, Fanout, ModelResponse, TurnCompleted
 from agentrt.interactive.approve import CHOICES, PromptApprover
 from agentrt.interactive.commands import SlashCommand, command_table, dispatch
 from agentrt.interactive.composer import build_composer
@@ -67,12 +67,29 @@ class Meter:
     def __init__(self) -> None:
         self.tokens = 0
         self.context = 0
+        self.window: int | None = None
 
     def emit(self, event: Event) -> None:
         if isinstance(event, ModelResponse):
             self.context = event.prompt_tokens + event.completion_tokens
+            self.window = event.context_window or self.window
+        elif isinstance(event, ContextCompacted):
+            self.context = event.after_tokens
         elif isinstance(event, TurnCompleted):
             self.tokens += event.usage.input_tokens + event.usage.output_tokens
+
+    def context_text(self, *, short: bool) -> str:
+        """``context 12% of 272k`` (short) or ``4,071 of 272,000 tokens (1%)``."""
+        if not self.window:
+            return f"context {self.context:,} tokens" if short else f"{self.context:,} tokens"
+        share = round(100 * self.context / self.window)
+        if short:
+            return f"context {share}% of {_thousands(self.window)}"
+        return f"{self.context:,} of {self.window:,} tokens ({share}%)"
+
+
+def _thousands(n: int) -> str:
+    return f"{n / 1000:.0f}k" if n >= 10_000 else f"{n:,}"
 
 
 class _ScreenText(io.TextIOBase):
@@ -172,6 +189,7 @@ class InteractiveApp:
         opened = open_session(options, self.env, sink, stderr=stderr, approver=self.approver)
         self._session = await self._stack.enter_async_context(opened)
         self.meter.tokens = self.meter.context = 0
+        self.meter.window = self.session.thread.context.policy.window if self.session.thread.context else None
         if self._history is not None:
             self._history.session_id = self.session.thread_id
         self._header()
@@ -257,7 +275,7 @@ class InteractiveApp:
             config.model,
             f"sandbox {config.sandbox_mode}",
             f"approvals {config.approval_policy}",
-            f"context {self.meter.context:,} tokens",
+            self.meter.context_text(short=True),
             f"session {s.thread_id[:13]}",
         ]
         if self._turn is not None:
@@ -276,7 +294,7 @@ class InteractiveApp:
             ("cwd", str(s.cwd)),
             ("session", s.thread_id + ("" if s.writer is not None else " (not recorded)")),
             ("tokens used", f"{self.meter.tokens:,}"),
-            ("context used", f"{self.meter.context:,} tokens"),
+            ("context used", self.meter.context_text(short=False)),
         ]
 
     async def switch(self, resume: str | None) -> None:

@@ -177,6 +177,13 @@ def _git(cwd: Path, *args: str, ok: tuple[int, ...] = ()) -> str | None:
     return done.stdout if done.returncode == 0 or done.returncode in ok else None
 
 
+async def _compact(host: CommandHost, arg: str) -> bool:
+    """Compact the history now (the view shows the result, or why it failed and that nothing changed)."""
+    host.view.notice("compacting: the model writes a summary of the conversation so far…")
+    await host.session.thread.compact()
+    return False
+
+
 async def _new(host: CommandHost, arg: str) -> bool:
     await host.switch(None)
     return False
@@ -223,6 +230,7 @@ def command_table() -> dict[str, SlashCommand]:
         SlashCommand("model", "show or switch the model for the next turn (/model NAME)", _model),
         SlashCommand("approvals", "switch the approval policy and sandbox", _approvals),
         SlashCommand("diff", "git diff of the work tree, untracked files included", _diff, True),
+        SlashCommand("compact", "summarise the conversation so far to free context", _compact),
         SlashCommand("new", "start a new session in this directory", _new),
         SlashCommand("resume", "resume another session of this directory", _resume),
         SlashCommand("init", "ask the agent to write an AGENTS.md for this repository", _init),

@@ -27,10 +27,13 @@ from rich.console import Console
 from rich.text import Text
 from rich.theme import Theme
 
+from agentrt.agent.compact import SUMMARY_OPEN
+from agentrt.agent.instructions import CONTEXT_PREFIXES
 from agentrt.events import (
     AgentMessage,
     AgentMessageDelta,
     CommandExecution,
+    ContextCompacted,
     Error,
     ErrorItem,
     Event,
@@ -57,7 +60,6 @@ OUTPUT_LINES = 8
 _HEAD = _TAIL = 3
 _MIN_WIDTH = 20
 _MARKS = {"add": "A", "delete": "D", "update": "M"}
-_HIDDEN_USER_PREFIXES = ("<environment_context>", "# AGENTS.md", "<user_instructions>")
 """User-role messages agentrt writes itself (instructions.py): not the person's prompts."""
 _INTERRUPTED_PREFIX = "<turn_aborted>"
 
@@ -468,6 +470,13 @@ class TerminalView:
                 self._line(f"error: {event.message}", "red", "failed")
         elif isinstance(event, Error):
             self._line(f"error: {event.message}", "red", "error")
+        elif isinstance(event, ContextCompacted):
+            self._line(
+                f"⋯ context compacted: ~{event.before_tokens:,} → ~{event.after_tokens:,} tokens "
+                "(a summary replaces the older messages)",
+                "dim",
+                "note",
+            )
 
     def _item(self, event: ItemStarted | ItemUpdated | ItemCompleted) -> None:
         item = event.item
@@ -604,7 +613,12 @@ class _Replay:
         self._pending()
 
     def _user(self, text: str) -> None:
-        if text.startswith(_HIDDEN_USER_PREFIXES):
+        if text.startswith(CONTEXT_PREFIXES):
+            return
+        if text.startswith(SUMMARY_OPEN):
+            self.view._line(
+                "⋯ the conversation before this point was compacted into a summary", "dim", "note"
+            )
             return
         if text.startswith(_INTERRUPTED_PREFIX):
             self.view._line("■ interrupted", "yellow", "failed")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentrt.agent.context import Context, ContextPolicy
 from agentrt.agent.instructions import environment_context
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task
@@ -54,6 +55,8 @@ class AgentConfig:
     check: LoopConfig
     """How the harness runs its own check (interpreter, timeout, environment, sandbox)."""
     limits: Limits = Limits(max_turns=30, max_wall_s=600.0)
+    context: ContextPolicy = ContextPolicy()
+    """The window each agent accounts for: masking and compaction as in ``exec``."""
 
 
 async def solve_with_agent(
@@ -91,7 +94,10 @@ async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventS
     """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
     with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (confinement, policy):
         tools = ToolRegistry(coding_tools(confinement, confined_write(policy), hidden=policy.deny_read))
-        thread = Thread(model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config))
+        thread = Thread(
+            model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config),
+            context=Context(config.context),
+        )  # fmt: skip
         try:
             await thread.run_turn(INSTRUCTION)
         except TurnStopped as stop:

@@ -16,7 +16,7 @@ from agentrt.model.sim import responses
 from agentrt.model.sim.config import FAULT_MODES, SimConfig
 from agentrt.model.sim.faults import error_fault, fault_body, fault_stream
 from agentrt.model.sim.http import Request, error_object, json_response, response_head
-from agentrt.model.sim.policies import Reply, make_policy, prompt_tokens
+from agentrt.model.sim.policies import Reply, make_policy, prompt_tokens, summary_reply
 from agentrt.model.sim.responses import (
     completed_event,
     input_messages,
@@ -87,11 +87,14 @@ class SimApp:
         except _Rejected as exc:
             return _error(exc.status, exc.message, exc.code, req.keep_alive)
 
-    def _reply(self, model: str, messages: list[dict[str, Any]], keep_alive: bool) -> _Turn:
+    def _reply(self, model: str, messages: list[dict[str, Any]], keep_alive: bool, tools: bool) -> _Turn:
         """The policy's reply and the fault that applies to it; ``early`` is an error fault's response."""
         if model != self.config.model:
             msg = f"The model `{model}` does not exist (this simulated server serves `{self.config.model}`)."
             raise _Rejected(404, msg, "model_not_found")
+        self._check_window(messages)
+        if not tools and self.config.script_step == "requests":
+            return _Turn(summary_reply(messages), None, None)
         index, self.requests = self.requests, self.requests + 1
         fault = self.config.fault
         if fault is not None and 0 <= self.config.fault_count <= index:
@@ -103,10 +106,20 @@ class SimApp:
         early = None if mode is None else error_fault(mode, self.config, keep_alive)
         return _Turn(reply, mode, early)
 
+    def _check_window(self, messages: list[dict[str, Any]]) -> None:
+        window, size = self.config.context_window, prompt_tokens(messages)
+        if window and size > window:
+            raise _Rejected(
+                400,
+                f"This model's maximum context length is {window} tokens. However, your messages "
+                f"resulted in {size} tokens. Please reduce the length of the messages.",
+                "context_length_exceeded",
+            )
+
     def _chat(self, req: Request) -> Plan:
         body = _parse_chat(req.body)
         messages = body["messages"]
-        turn = self._reply(body["model"], messages, req.keep_alive)
+        turn = self._reply(body["model"], messages, req.keep_alive, bool(body.get("tools")))
         if turn.early is not None:
             return turn.early
         reply, mode = turn.reply, turn.mode
@@ -127,7 +140,7 @@ class SimApp:
     def _responses(self, req: Request) -> Plan:
         body = _parse_responses(req.body)
         messages = input_messages(body)
-        turn = self._reply(body["model"], messages, req.keep_alive)
+        turn = self._reply(body["model"], messages, req.keep_alive, bool(body.get("tools")))
         if turn.early is not None:
             return turn.early
         reply, mode = turn.reply, turn.mode

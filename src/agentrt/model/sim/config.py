@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 POLICIES = frozenset({"humaneval", "script", "coding-agent"})
+SCRIPT_STEPS = ("history", "requests")
 """Reply policies the simulator knows."""
 
 FAULT_MODES = frozenset(
@@ -47,6 +48,14 @@ class SimConfig:
     """The one model id served; any other id is answered with 404 ``model_not_found``."""
     api_key: str | None = None
     """When set, requests must carry ``Authorization: Bearer <api_key>``."""
+    context_window: int = 0
+    """When set, a request whose prompt is larger (in the simulator's count) is refused with 400
+    ``context_length_exceeded``, as a real server does; 0 accepts any size."""
+    script_step: str = "history"
+    """How the script policy picks its reply: ``"history"`` (step k = the request's number of assistant
+    turns, so a replayed conversation gets the same replies) or ``"requests"`` (step k = the k-th
+    request that offers tools; one that offers none — a compaction's summary request — is answered
+    with a short summary instead, and takes no step)."""
 
 
 def validate_config(config: SimConfig) -> None:
@@ -70,6 +79,10 @@ def validate_config(config: SimConfig) -> None:
         raise ValueError(f"fault_count must be -1 (every request) or >= 0, got {config.fault_count}")
     if config.policy == "script" and not config.script:
         raise ValueError("the script policy needs at least one reply in SimConfig.script")
+    if config.script_step not in SCRIPT_STEPS:
+        raise ValueError(f"script_step must be one of {', '.join(SCRIPT_STEPS)}, got {config.script_step!r}")
+    if config.context_window < 0:
+        raise ValueError(f"context_window must not be negative, got {config.context_window}")
     if not config.model:
         raise ValueError("model must be a non-empty model id")
 

@@ -58,6 +58,16 @@ class Policy(Protocol):
         ...
 
 
+def summary_reply(messages: Sequence[dict[str, Any]]) -> Reply:
+    """The answer to a request that offers no tools under ``script_step="requests"``: a short summary."""
+    calls = sum(len(m.get("tool_calls") or ()) for m in messages)
+    users = sum(1 for m in messages if m.get("role") == "user")
+    return Reply(
+        content=f"Summary (simulated): {len(messages)} messages so far, {users} from the user, "
+        f"{calls} tool calls. The task goes on where the newest messages leave it."
+    )
+
+
 def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """Deterministic prompt size estimate: characters of all message contents // 4 + 1."""
     return sum(len(message_text(m.get("content"))) for m in messages) // 4 + 1
@@ -191,7 +201,8 @@ class HumanEvalPolicy:
 
 
 class ScriptPolicy:
-    """Replays scripted replies: step k is the request's number of assistant turns; past the end, the last."""
+    """Replays scripted replies: step k is the request's number of assistant turns (or, with
+    ``script_step="requests"``, the k-th request); past the end, the last."""
 
     def __init__(self, config: SimConfig) -> None:
         self._replies = tuple(parse_reply(r, f"script reply {i}") for i, r in enumerate(config.script))
@@ -199,9 +210,13 @@ class ScriptPolicy:
             raise ValueError("the script policy needs at least one reply")
         # Per-server budget of step faults, so a retried step eventually succeeds.
         self._faults_left = [r.fault_count for r in self._replies]
+        self._by_requests = config.script_step == "requests"
+        self._served = 0
 
     def reply(self, messages: Sequence[dict[str, Any]], allow_fault: bool = True) -> Reply:
-        step = min(assistant_turns(messages), len(self._replies) - 1)
+        taken = self._served if self._by_requests else assistant_turns(messages)
+        self._served += 1
+        step = min(taken, len(self._replies) - 1)
         reply = self._replies[step]
         if reply.fault is None:
             return reply
