@@ -102,7 +102,9 @@ async def _bomb_peak(box: object, pol: object, cwd: Path) -> tuple[int, object]:
             cwd=cwd,
             env=env,
             sandbox=box,  # type: ignore[arg-type]
-            timeout_s=2.0,
+            # Long enough for the bomb to reach the limit on a loaded machine (at load 20 on two
+            # cores, 2 s was sometimes too short to fork 64 processes, and stderr was still empty).
+            timeout_s=6.0,
             grace_s=0.2,
         )
     )
