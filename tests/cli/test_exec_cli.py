@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from agentrt.agent.rollout import history_from_rollout, read_rollout
 from agentrt.model.sim.process import SimProcess
 
 AGENTRT = [sys.executable, "-m", "agentrt"]
@@ -278,12 +279,8 @@ def test_model_mistakes_are_told_to_the_model_and_the_session_goes_on(
     assert events[-2]["item"]["text"] == "Recovered."
     failed = [e["item"] for e in events if e.get("item", {}).get("type") == "file_change"]
     assert failed and failed[0]["status"] == "failed"
-    rollout = next((home / "sessions").rglob("rollout-*.jsonl")).read_text().splitlines()
-    outputs = [
-        json.loads(line)["payload"]["content"]
-        for line in rollout
-        if '"role": "tool"' in line or '"role":"tool"' in line
-    ]
+    recorded = history_from_rollout(read_rollout(next((home / "sessions").rglob("rollout-*.jsonl"))))
+    outputs = [m["content"] for m in recorded if m["role"] == "tool"]
     assert len(outputs) == 4
     assert "missing.py" in outputs[0]
     assert "unknown tool 'no_such_tool'" in outputs[1]

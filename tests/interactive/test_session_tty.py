@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from tty_support import AGENTRT, Terminal, processes_with, session_env, write_script
 
+from agentrt.agent.rollout import history_from_rollout, read_rollout
+
 pytestmark = pytest.mark.slow
 
 Start = Callable[..., Terminal]
@@ -115,11 +117,7 @@ def test_approved_command_runs_and_refused_one_tells_the_model(start: Start, rep
     term.wait_for(r"understood")
     assert not (repo / "refused.txt").exists()
     [path] = rollouts(home)
-    outputs = [
-        line["payload"]["content"]
-        for line in rollout_lines(path)
-        if line["type"] == "response_item" and line["payload"].get("role") == "tool"
-    ]
+    outputs = [m["content"] for m in history_from_rollout(read_rollout(path)) if m["role"] == "tool"]
     assert any("use the existing file instead" in text for text in outputs)  # sent with the next request
 
 
@@ -389,8 +387,10 @@ def test_compact_by_hand(start: Start, home: Path) -> None:
     [path] = rollouts(home)
     compacted = [line for line in rollout_lines(path) if line["type"] == "compacted"]
     assert len(compacted) == 1 and compacted[0]["payload"]["message"] == "THE SUMMARY TEXT"
-    history = compacted[0]["payload"]["replacement_history"]
-    assert {"role": "user", "content": "a first turn"} in history
+    history = compacted[0]["payload"]["replacement_history"]  # Responses items, as Codex records them
+    user = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "a first turn"}]}
+    assert user in history
+    assert {"role": "user", "content": "a first turn"} in history_from_rollout(read_rollout(path))
     term.type("and on")
     term.keys("Enter")
     term.wait_for(r"^tokens: input", count=2)  # the next turn works on the compacted history

@@ -36,6 +36,7 @@ from agentrt.events import (
 )
 from agentrt.git import git_info
 from agentrt.messages import Message
+from agentrt.model.responses import append_item, message_items
 
 SESSIONS_DIR = "sessions"
 _PREFIX = "rollout-"
@@ -487,20 +488,28 @@ class RolloutSink:
         self.writer = writer
 
     def emit(self, event: Event) -> None:
+        if isinstance(event, HistoryItem):
+            append_message(self.writer, event.message)
+            return
         line = _rollout_line(event)
         if line is not None:
             self.writer.append(*line)
 
 
+def append_message(writer: RolloutWriter, message: Mapping[str, Any]) -> None:
+    """One history message as ``response_item`` lines in Codex's shape (Responses items)."""
+    for item in message_items(dict(message)):
+        writer.append("response_item", item)
+
+
 def _rollout_line(event: Event) -> tuple[str, Mapping[str, Any]] | None:
-    if isinstance(event, HistoryItem):
-        return "response_item", event.message
     if isinstance(event, UserMessage):
         return "event_msg", {"type": "user_message", "message": event.text}
     if isinstance(event, ModelResponse):
         return "event_msg", {"type": "token_count", "info": _token_info(event)}
     if isinstance(event, ContextCompacted):
-        return "compacted", {"message": event.summary, "replacement_history": list(event.history)}
+        items = [item for message in event.history for item in message_items(dict(message))]
+        return "compacted", {"message": event.summary, "replacement_history": items}
     if isinstance(event, TurnCompleted):
         return "event_msg", {"type": "agent_message", "message": event.final}
     if isinstance(event, TurnFailed):
@@ -531,44 +540,55 @@ def history_from_rollout(
 ) -> list[Message]:
     """The model history a rollout recorded, ready to continue.
 
-    A tool call whose output was never recorded (the process died while the tool ran) gets an
-    output saying so, because an API refuses a history with an unanswered call. A recorded message
-    of the wrong shape raises ``SessionError`` naming it (``file:line`` when given a ``Rollout``,
-    else ``rollout item N``), rather than failing later inside the model client.
+    ``response_item`` lines are Responses items, as Codex writes them (a Codex session resumes here
+    with its messages, calls and outputs), or — in files written by earlier agentrt versions —
+    chat-shaped messages; a ``compacted`` line replaces everything before it. A tool call whose output
+    was never recorded (the process died while the tool ran) gets an output saying so, because an API
+    refuses a history with an unanswered call. A recorded message of the wrong shape raises
+    ``SessionError`` naming it (``file:line`` when given a ``Rollout``, else ``rollout item N``).
     """
     if isinstance(source, Rollout):
         items, places = source.items, [f"{source.path}:{n}" for n in source.lines]
     else:
         items, places = list(source), [f"rollout item {n}" for n in range(1, len(source) + 1)]
     messages: list[Message] = []
-    pending: dict[str, str] = {}
     for (kind, payload), place in zip(items, places, strict=True):
         if kind == "compacted" and isinstance(payload.get("replacement_history"), list):
-            messages, pending = _replacement(payload["replacement_history"], place), {}
-            continue
-        if kind != "response_item":
-            continue
-        problem = _message_problem(payload)
-        if problem is not None:
-            raise SessionError(f"{place}: cannot resume from this recorded message: {problem}")
-        if payload["role"] != "tool":
-            _answer_missing(messages, pending)
-        messages.append(payload)
-        for call in payload.get("tool_calls") or ():
+            messages = []
+            for entry in payload["replacement_history"]:
+                _take(messages, entry, place)
+        elif kind == "response_item":
+            _take(messages, payload, place)
+    return _answered(messages)
+
+
+def _take(messages: list[Message], entry: object, place: str) -> None:
+    """Add one recorded entry: a Responses item (has ``type``) or an earlier version's chat message."""
+    if not isinstance(entry, dict):
+        raise SessionError(f"{place}: cannot resume from this recorded item: not an object")
+    if "type" in entry:
+        append_item(messages, entry)
+        return
+    problem = _message_problem(entry)
+    if problem is not None:
+        raise SessionError(f"{place}: cannot resume from this recorded message: {problem}")
+    messages.append(dict(entry))
+
+
+def _answered(messages: list[Message]) -> list[Message]:
+    """``messages`` with an output added for every call that has none, where the API expects it."""
+    out: list[Message] = []
+    pending: dict[str, str] = {}
+    for message in messages:
+        if message["role"] != "tool":
+            _answer_missing(out, pending)
+        out.append(message)
+        for call in message.get("tool_calls") or ():
             pending[call["id"]] = call["function"]["name"]
-        if payload["role"] == "tool":
-            pending.pop(payload["tool_call_id"], None)
-    _answer_missing(messages, pending)
-    return messages
-
-
-def _replacement(history: list[Any], place: str) -> list[Message]:
-    """A ``compacted`` line's replacement history: the whole history from that point on."""
-    for message in history:
-        problem = _message_problem(message) if isinstance(message, dict) else "not an object"
-        if problem is not None:
-            raise SessionError(f"{place}: cannot resume from this compacted history: {problem}")
-    return [dict(m) for m in history]
+        if message["role"] == "tool":
+            pending.pop(message["tool_call_id"], None)
+    _answer_missing(out, pending)
+    return out
 
 
 def _message_problem(message: Mapping[str, Any]) -> str | None:

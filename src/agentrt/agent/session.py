@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from agentrt.agent.context import Context, ContextPolicy, window_for
 from agentrt.agent.render import HumanSink
-from agentrt.agent.rollout import RolloutSink, RolloutWriter
+from agentrt.agent.rollout import RolloutSink, RolloutWriter, append_message
 from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
 from agentrt.config import Config
 from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted
@@ -347,7 +347,7 @@ def _new_history(
     history = _initial_history(cwd, home, config, env)
     if writer is not None:
         for message in history:
-            writer.append("response_item", message)
+            append_message(writer, message)
     return history
 
 

@@ -97,24 +97,85 @@ def to_input(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
     instructions: list[str] = []
     items: list[dict[str, Any]] = []
     for msg in messages:
-        role = msg.get("role")
-        if role == "system" and not items:
+        if msg.get("role") == "system" and not items:
             instructions.append(message_text(msg.get("content")))
-        elif role == "assistant":
-            items.extend(_assistant_items(msg))
-        elif role == "tool":
-            output = message_text(msg.get("content"))
-            items.append(
-                {
-                    "type": "function_call_output",
-                    "call_id": str(msg.get("tool_call_id") or ""),
-                    "output": output,
-                }
-            )
         else:
-            content = _input_parts(msg.get("content"))
-            items.append({"type": "message", "role": str(role or "user"), "content": content})
+            items.extend(message_items(msg))
     return "\n\n".join(t for t in instructions if t), items
+
+
+def message_items(msg: Message) -> list[dict[str, Any]]:
+    """One chat-shaped message as Responses items (an assistant message: its text, then each call)."""
+    role = msg.get("role")
+    if role == "assistant":
+        return _assistant_items(msg)
+    if role == "tool":
+        output = message_text(msg.get("content"))
+        return [
+            {"type": "function_call_output", "call_id": str(msg.get("tool_call_id") or ""), "output": output}
+        ]
+    return [{"type": "message", "role": str(role or "user"), "content": _input_parts(msg.get("content"))}]
+
+
+def append_item(messages: list[Message], item: Mapping[str, Any]) -> None:
+    """Fold one Responses item (as a session file records it) into a chat-shaped history.
+
+    Messages map by role (``developer`` messages — another agent's own instructions — are dropped);
+    calls join the assistant message before them, or start one; outputs become tool messages.
+    Reasoning and kinds agentrt does not replay are skipped.
+    """
+    kind = item.get("type")
+    if kind == "message":
+        _append_message(messages, item)
+    elif kind in ("function_call", "custom_tool_call"):
+        _append_call(messages, item)
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        output = item.get("output")
+        text = output if isinstance(output, str) else _output_text(output)
+        messages.append({"role": "tool", "tool_call_id": str(item.get("call_id") or ""), "content": text})
+
+
+def _append_message(messages: list[Message], item: Mapping[str, Any]) -> None:
+    role = item.get("role")
+    parts = item.get("content")
+    text = "".join(
+        str(p.get("text", "")) for p in parts if isinstance(p, dict) and p.get("type") in _TEXT_PARTS
+    ) if isinstance(parts, list) else message_text(parts)  # fmt: skip
+    if role == "developer":
+        return
+    if role == "assistant":
+        messages.append({"role": "assistant", "content": text})
+    else:
+        messages.append({"role": "system" if role == "system" else "user", "content": text})
+
+
+_TEXT_PARTS = ("input_text", "output_text", "text")
+
+
+def _append_call(messages: list[Message], item: Mapping[str, Any]) -> None:
+    arguments = item.get("arguments")
+    if not isinstance(arguments, str):  # a freeform (custom) tool call carries its text as ``input``
+        arguments = json.dumps({"input": str(item.get("input") or "")})
+    call = {
+        "id": str(item.get("call_id") or ""),
+        "type": "function",
+        "function": {"name": str(item.get("name") or ""), "arguments": arguments},
+    }
+    last = messages[-1] if messages else None
+    if last is not None and last.get("role") == "assistant":
+        last.setdefault("tool_calls", []).append(call)
+    else:
+        messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+
+
+def _output_text(output: object) -> str:
+    """A tool output recorded as an object or a list of content items: its text."""
+    if isinstance(output, dict):
+        content = output.get("content")
+        return content if isinstance(content, str) else _output_text(content)
+    if isinstance(output, list):
+        return "".join(str(p.get("text", "")) for p in output if isinstance(p, dict))
+    return ""
 
 
 def to_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
