@@ -55,7 +55,7 @@ def run_mode(work: Path, name: str, args: argparse.Namespace) -> dict[str, objec
     with SimProcess([*sim_args, "--context-window", str(args.window)]) as sim:
         (where / "home" / "config.toml").write_text(
             f'model = "agentrt-sim"\nmodel_provider = "sim"\nmodel_context_window = {args.window}\n'
-            f"max_turns = {args.requests + 10}\n[model_providers.sim]\nname = \"sim\"\n"
+            f'max_turns = {args.requests + 10}\n[model_providers.sim]\nname = "sim"\n'
             f'base_url = "{sim.url}"\nwire_api = "chat"\nrequires_api_key = false\n'
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
