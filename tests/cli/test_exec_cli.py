@@ -500,3 +500,73 @@ def test_a_bad_shell_environment_policy_stops_exec_before_the_model_is_asked(
     assert proc.returncode == 1 and proc.stdout == ""
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("agentrt: error:")]
     assert "shell_environment_policy.inherit" in line and "some" in line
+
+
+def _sessions(home: Path) -> list[Path]:
+    return sorted((home / "sessions").rglob("rollout-*.jsonl"))
+
+
+def _prompts(path: Path) -> list[str]:
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    return [
+        x["payload"]["message"]
+        for x in lines
+        if x["type"] == "event_msg" and x["payload"].get("type") == "user_message"
+    ]
+
+
+def test_resume_last_is_this_directorys_newest_answered_session(tmp_path: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "ok"}]))
+    here, there = tmp_path / "here", tmp_path / "there"
+    for repo in (here, there):
+        repo.mkdir()
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    assert run_exec(home, here, "first here").returncode == 0
+    assert run_exec(home, there, "first there").returncode == 0
+    # a session that never reached its model is no "last" session
+    unreachable = run_exec(home, here, "-c", 'model_providers.sim.base_url="http://127.0.0.1:9/v1"', "lost")
+    assert unreachable.returncode == 1
+    assert run_exec(home, here, "resume", "--last", "again here").returncode == 0
+    by_prompt = {tuple(_prompts(p)): p for p in _sessions(home)}
+    assert ("first here", "again here") in by_prompt and ("first there",) in by_prompt
+    assert run_exec(home, here, "resume", "--last", "--all", "any dir").returncode == 0
+    assert ("first there", "any dir") in {tuple(_prompts(p)) for p in _sessions(home)}
+
+
+def test_resume_elsewhere_tells_the_model_the_new_directory(tmp_path: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "ok"}]))
+    first, second = tmp_path / "first", tmp_path / "second"
+    for repo in (first, second):
+        repo.mkdir()
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    assert run_exec(home, first, "start").returncode == 0
+    [path] = _sessions(home)
+    session_id = json.loads(path.read_text().splitlines()[0])["payload"]["id"]
+    assert run_exec(home, second, "resume", session_id, "continue here").returncode == 0
+    history = history_from_rollout(read_rollout(path))
+    contexts = [
+        m["content"] for m in history if m["role"] == "user" and "<environment_context>" in m["content"]
+    ]
+    assert len(contexts) == 2 and f"<cwd>{second}</cwd>" in contexts[-1]
+    assert history.index(next(m for m in history if m["content"] == "continue here")) > history.index(
+        next(m for m in history if m["content"] == contexts[-1])
+    )
+
+
+def test_fork_starts_a_new_session_from_a_copy(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "one"}, {"content": "two"}]))
+    assert run_exec(home, git_repo, "the original").returncode == 0
+    [original] = _sessions(home)
+    before = original.read_bytes()
+    session_id = json.loads(before.splitlines()[0])["payload"]["id"]
+    forked = run_exec(home, git_repo, "fork", session_id, "a branch of it")
+    assert forked.returncode == 0, forked.stderr
+    assert forked.stdout.strip() == "two"  # the copied history reached the model (second script step)
+    assert original.read_bytes() == before
+    [copy] = [p for p in _sessions(home) if p != original]
+    meta = json.loads(copy.read_text().splitlines()[0])["payload"]
+    assert meta["forked_from"] == session_id and meta["id"] != session_id
+    assert [m["content"] for m in history_from_rollout(read_rollout(copy)) if m["role"] == "user"][-2:] == [
+        "the original",
+        "a branch of it",
+    ]

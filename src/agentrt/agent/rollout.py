@@ -450,11 +450,32 @@ def find_session(
         return _find_by_id(home, session_id)
     if not last:
         raise SessionError("name a session id (or a unique prefix of one), or ask for the last session")
-    newest = list_sessions(home, limit=1, cwd=cwd)
-    if not newest:
+    newest = newest_answered(home, cwd)
+    if newest is None:
         where = f" started in {cwd}" if cwd is not None else ""
-        raise SessionError(f"no sessions{where} under {Path(home) / SESSIONS_DIR}")
-    return newest[0].path
+        raise SessionError(f"no session{where} that got an answer under {Path(home) / SESSIONS_DIR}")
+    return newest
+
+
+def newest_answered(home: Path, cwd: Path | None) -> Path | None:
+    """The newest session (started in ``cwd`` if given) in which the model answered at least once: a
+    session that never reached its model is nothing to continue."""
+    wanted = None if cwd is None else _real(str(cwd))
+    for path in session_files(home):
+        info = session_info(path)
+        if info is None or (wanted is not None and (info.cwd is None or _real(info.cwd) != wanted)):
+            continue
+        if _got_answer(path):
+            return path
+    return None
+
+
+def _got_answer(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b'"token_count"' in data or b'"role":"assistant"' in data or b'"role": "assistant"' in data
 
 
 def _find_by_id(home: Path, session_id: str) -> Path:

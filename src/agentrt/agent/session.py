@@ -49,7 +49,11 @@ class SessionOptions:
     skip_git_repo_check: bool = False
     ephemeral: bool = False
     resume: str | None = None
-    """A session id (or unique prefix), or ``"--last"``."""
+    """A session id (or unique prefix), or ``"--last"`` (the newest of this directory that got an answer)."""
+    any_dir: bool = False
+    """With ``resume="--last"``: the newest of any directory."""
+    fork: bool = False
+    """With ``resume``: start a new session from a copy of that one's history instead of continuing it."""
     local: str | None = None
     """``--local``: the local model to serve for this session (``agentrt.model.models``)."""
     sim_script: Path | None = None
@@ -206,7 +210,7 @@ class AgentSession:
         self.approved: set[tuple[str, ...]] = set()
         """Commands approved "for this session": kept across reconfiguration."""
         self.writer, history, self.thread_id = _open_rollout(
-            setup.home, setup.cwd, config, setup.options, setup.stderr
+            setup.home, setup.cwd, config, setup.options, setup.env, setup.stderr
         )
         self.resumed = bool(history)
         self.sink = Fanout([shown] if self.writer is None else [RolloutSink(self.writer), shown])
@@ -416,27 +420,67 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
 
 
 def _open_rollout(
-    home: Path, cwd: Path, config: Config, options: SessionOptions, stderr: TextIO
+    home: Path, cwd: Path, config: Config, options: SessionOptions, env: Mapping[str, str], stderr: TextIO
 ) -> tuple[RolloutWriter | None, list[Message], str]:
-    from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
-
     if options.resume is not None:
-        last = options.resume == "--last"
-        path = find_session(home, None if last else options.resume, last=last)
-        rollout = read_rollout(path)
-        history = history_from_rollout(rollout)
-        writer = None if options.ephemeral else RolloutWriter.resume(path)
-        note = rollout.damage if writer is None else writer.note
-        if note:
-            stderr.write(f"agentrt: warning: {note}\n")
-        return writer, history, str(rollout.meta.get("id", path.stem))
+        return _reopen(home, cwd, config, options, env, stderr)
     if options.ephemeral:
         import uuid
 
         return None, [], str(uuid.uuid4())
-    meta = {"model": config.model, "model_provider": config.model_provider, "instructions": None}
-    writer = RolloutWriter.create(home, cwd=cwd, meta=meta)
+    writer = RolloutWriter.create(home, cwd=cwd, meta=_meta(config))
     return writer, [], writer.id
+
+
+def _meta(config: Config) -> dict[str, Any]:
+    return {"model": config.model, "model_provider": config.model_provider, "instructions": None}
+
+
+def _reopen(
+    home: Path, cwd: Path, config: Config, options: SessionOptions, env: Mapping[str, str], stderr: TextIO
+) -> tuple[RolloutWriter | None, list[Message], str]:
+    """A recorded session continued (same file) or forked (a new file with a copy of its history).
+
+    When the working directory is not the recorded one, a fresh environment message tells the model
+    where commands now run.
+    """
+    from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
+
+    last = options.resume == "--last"
+    where = None if options.any_dir else cwd
+    path = find_session(home, None if last else options.resume, last=last, cwd=where)
+    rollout = read_rollout(path)
+    history = history_from_rollout(rollout)
+    source_id = str(rollout.meta.get("id", path.stem))
+    moved = _moved(rollout.meta.get("cwd"), cwd)
+    if moved:
+        history.append({"role": "user", "content": _environment(cwd, config, env)})
+    if options.fork:
+        return _forked(home, cwd, config, options, history, source_id)
+    writer = None if options.ephemeral else RolloutWriter.resume(path)
+    note = rollout.damage if writer is None else writer.note
+    if note:
+        stderr.write(f"agentrt: warning: {note}\n")
+    if writer is not None and moved:
+        append_message(writer, history[-1])
+    return writer, history, source_id
+
+
+def _moved(recorded: object, cwd: Path) -> bool:
+    return isinstance(recorded, str) and os.path.realpath(recorded) != os.path.realpath(cwd)
+
+
+def _forked(
+    home: Path, cwd: Path, config: Config, options: SessionOptions, history: list[Message], source: str
+) -> tuple[RolloutWriter | None, list[Message], str]:
+    if options.ephemeral:
+        import uuid
+
+        return None, history, str(uuid.uuid4())
+    writer = RolloutWriter.create(home, cwd=cwd, meta={**_meta(config), "forked_from": source})
+    for message in history:
+        append_message(writer, message)
+    return writer, history, writer.id
 
 
 def _initial_history(cwd: Path, home: Path, config: Config, env: Mapping[str, str]) -> list[Message]:

@@ -21,6 +21,7 @@ the final message to stdout; --json prints Codex's JSONL event stream on stdout 
   agentrt exec --json -o answer.txt "add a --verbose flag"
   agentrt exec resume --last "now add a test for it"
   agentrt exec resume 0199a2b4 "continue"
+  agentrt exec fork --last "try the other approach instead"
 
 Every session is recorded in $AGENTRT_HOME/sessions/YYYY/MM/DD/rollout-*.jsonl (AGENTRT_HOME
 defaults to ~/.agentrt) unless --ephemeral; `agentrt sessions list` shows them. Configuration:
@@ -41,9 +42,15 @@ def add_parser(sub: Subparsers) -> None:
         "args",
         nargs="*",
         metavar="PROMPT",
-        help="the task ('-' reads stdin); or: resume (--last | SESSION_ID) [PROMPT]",
+        help="the task ('-' reads stdin); or: resume (--last | SESSION_ID) [PROMPT] to continue a "
+        "session; fork (--last | SESSION_ID) [PROMPT] to start a new one from a copy of its history",
     )
-    p.add_argument("--last", action="store_true", help="with resume: continue the most recent session")
+    p.add_argument(
+        "--last",
+        action="store_true",
+        help="with resume or fork: the newest session of this directory that got an answer",
+    )
+    p.add_argument("--all", action="store_true", help="with resume --last or fork --last: of any directory")
     p.add_argument("--json", action="store_true", help="print JSONL events on stdout")
     p.add_argument(
         "-o", "--output-last-message", type=Path, metavar="FILE", help="also write the final message to FILE"
@@ -121,10 +128,11 @@ def run(args: argparse.Namespace) -> int:
 
     words: list[str] = list(args.args)
     resume = None
-    if words and words[0] == "resume":
-        words, resume = _resume_target(words[1:], args.last)
-    elif args.last:
-        raise ValueError("--last only goes with `agentrt exec resume`")
+    fork = bool(words) and words[0] == "fork"
+    if words and words[0] in ("resume", "fork"):
+        words, resume = _resume_target(words[1:], args.last, words[0])
+    elif args.last or args.all:
+        raise ValueError("--last and --all go with `agentrt exec resume` or `agentrt exec fork`")
     if len(words) > 1:
         raise ValueError("give the prompt as one argument (quote it)")
     fields = session_fields(args, words)
@@ -136,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         output_schema=args.output_schema,
         ephemeral=args.ephemeral,
         resume=resume,
+        any_dir=args.all,
+        fork=fork,
         color=args.color == "always"
         or (args.color == "auto" and sys.stderr.isatty() and "NO_COLOR" not in os.environ),
     )
@@ -157,11 +167,11 @@ def _local_model(given: str | None, words: list[str]) -> str | None:
     return DEFAULT_LOCAL_MODEL
 
 
-def _resume_target(words: list[str], last: bool) -> tuple[list[str], str]:
+def _resume_target(words: list[str], last: bool, verb: str) -> tuple[list[str], str]:
     if last:
         return words, "--last"
     if not words:
-        raise ValueError("`agentrt exec resume` needs a SESSION_ID or --last")
+        raise ValueError(f"`agentrt exec {verb}` needs a SESSION_ID or --last")
     return words[1:], words[0]
 
 

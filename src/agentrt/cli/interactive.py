@@ -103,15 +103,15 @@ def _resume(args: argparse.Namespace, cwd: Path) -> str | None:
         if args.last:
             raise ValueError("give a SESSION_ID or --last, not both")
         return str(args.resume_target)
-    from agentrt.agent.rollout import list_sessions
+    from agentrt.agent.rollout import newest_answered
     from agentrt.config import agentrt_home
 
     home = agentrt_home(os.environ)
     where = None if args.all else cwd.resolve()
     if args.last:
-        found = list_sessions(home, limit=1, cwd=where)
-        if found:
-            return found[0].id
+        newest = newest_answered(home, where)
+        if newest is not None:
+            return str(newest)
         print(_none_found(where), file=sys.stderr)
         return ""
     return _pick(home, where)
