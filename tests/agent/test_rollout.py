@@ -35,11 +35,13 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def new_session(home: Path, cwd: Path, prompt: str | None = None) -> RolloutWriter:
+def new_session(home: Path, cwd: Path, prompt: str | None = None, *, answered: bool = False) -> RolloutWriter:
     writer = RolloutWriter.create(home, cwd=cwd, meta={"model": "m", "model_provider": "local"})
     writer.append("turn_context", {"cwd": str(cwd), "model": "m"})
     if prompt is not None:
         writer.append("event_msg", {"type": "user_message", "message": prompt})
+    if answered:
+        writer.append("event_msg", {"type": "token_count", "info": {}})
     writer.close()
     time.sleep(0.003)  # distinct millisecond in the time-ordered id
     return writer
@@ -307,21 +309,24 @@ def test_find_session_by_prefix_and_last(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    s1, s2, s3 = new_session(home, a), new_session(home, b), new_session(home, a)
+    s1, s2, s3 = (new_session(home, d, answered=True) for d in (a, b, a))
     assert find_session(home, s2.id) == s2.path
     assert find_session(home, s2.id.upper()) == s2.path
     unique = next(n for n in range(1, 37) if sum(s.id.startswith(s2.id[:n]) for s in (s1, s2, s3)) == 1)
     assert find_session(home, s2.id[:unique]) == s2.path
     assert find_session(home, str(s1.path)) == s1.path
+    unanswered = new_session(home, a, answered=False)  # newest, but the model never answered it
+    assert find_session(home, unanswered.id) == unanswered.path
     assert find_session(home, last=True) == s3.path
+    assert find_session(home, last=True, cwd=a) == s3.path
     assert find_session(home, last=True, cwd=b) == s2.path
-    shared = os.path.commonprefix([s1.id, s2.id, s3.id])  # time-ordered ids share their start
+    shared = os.path.commonprefix([s1.id, s2.id, s3.id, unanswered.id])  # time-ordered ids share their start
     assert shared
-    with pytest.raises(SessionError, match="ambiguous: it starts 3 session ids"):
+    with pytest.raises(SessionError, match="ambiguous: it starts 4 session ids"):
         find_session(home, shared)
     with pytest.raises(SessionError, match="no session with id 'zzzz'"):
         find_session(home, "zzzz")
-    with pytest.raises(SessionError, match="no sessions started in"):
+    with pytest.raises(SessionError, match="no session started in .* that got an answer"):
         find_session(home, last=True, cwd=tmp_path)
     with pytest.raises(SessionError, match="name a session id"):
         find_session(home)
