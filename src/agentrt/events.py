@@ -251,10 +251,13 @@ class TokenUsage(_Value):
         return self.input_tokens + self.output_tokens
 
     def as_dict(self) -> dict[str, int | bool]:
+        """Codex's five usage keys (agentrt counts no cache writes and no reasoning tokens apart: 0)."""
         out: dict[str, int | bool] = {
             "input_tokens": self.input_tokens,
             "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_input_tokens": 0,
             "output_tokens": self.output_tokens,
+            "reasoning_output_tokens": 0,
         }
         if self.counted:
             out["counted"] = True

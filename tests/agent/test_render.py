@@ -23,7 +23,10 @@ def usage_line(usage: TokenUsage) -> str:
 
 def test_reported_usage_shows_input_and_output() -> None:
     usage = TokenUsage(input_tokens=1200, output_tokens=80)
-    assert usage.as_dict() == {"input_tokens": 1200, "cached_input_tokens": 0, "output_tokens": 80}
+    assert usage.as_dict() == {
+        "input_tokens": 1200, "cached_input_tokens": 0, "cache_write_input_tokens": 0,
+        "output_tokens": 80, "reasoning_output_tokens": 0,
+    }  # fmt: skip
     assert usage_line(usage) == "tokens used: input 1200, output 80"
 
 

@@ -162,7 +162,7 @@ EVENT_SCHEMA = {
                     "then": {
                         "required": ["changes", "status"],
                         "properties": {
-                            "status": {"enum": ["completed", "failed"]},
+                            "status": {"enum": ["in_progress", "completed", "failed"]},
                             "changes": {
                                 "type": "array",
                                 "items": {
@@ -208,6 +208,7 @@ def test_session_edits_runs_tests_plans_and_answers(
         *reasoning,
         "item.completed:agent_message",
         "item.started:todo_list",
+        "item.started:file_change",
         "item.completed:file_change",
         "item.started:command_execution",
         "item.completed:command_execution",
@@ -217,13 +218,14 @@ def test_session_edits_runs_tests_plans_and_answers(
         "turn.completed",
     ]
     events = [e for e in events if e.get("item", {}).get("type") != "reasoning"]
-    change = events[4]["item"]
+    assert events[4]["item"]["status"] == "in_progress" and events[4]["item"]["id"] == events[5]["item"]["id"]
+    change = events[5]["item"]
     assert change["status"] == "completed"
-    assert sorted((c["path"], c["kind"]) for c in change["changes"]) == [
-        ("calc.py", "add"),
-        ("test_calc.py", "add"),
+    assert sorted((c["path"], c["kind"]) for c in change["changes"]) == [  # absolute, as Codex's
+        (str(git_repo.resolve() / "calc.py"), "add"),
+        (str(git_repo.resolve() / "test_calc.py"), "add"),
     ]
-    command = events[6]["item"]
+    command = events[7]["item"]
     assert command["exit_code"] == 0 and "1 passed" in command["aggregated_output"]
     assert events[-3]["item"]["text"] == "Added calc.add with a passing test."
     assert all(i["completed"] for i in events[-2]["item"]["items"])
@@ -277,7 +279,9 @@ def test_model_mistakes_are_told_to_the_model_and_the_session_goes_on(
     assert proc.returncode == 0, proc.stderr
     events = events_of(proc.stdout)
     assert events[-2]["item"]["text"] == "Recovered."
-    failed = [e["item"] for e in events if e.get("item", {}).get("type") == "file_change"]
+    failed = [
+        e["item"] for e in events if e.get("type") == "item.completed" and e["item"]["type"] == "file_change"
+    ]
     assert failed and failed[0]["status"] == "failed"
     recorded = history_from_rollout(read_rollout(next((home / "sessions").rglob("rollout-*.jsonl"))))
     outputs = [m["content"] for m in recorded if m["role"] == "tool"]
@@ -436,7 +440,7 @@ def test_default_read_only_sandbox_blocks_every_write(tmp_path: Path, git_repo: 
     proc = run_exec_env(home, git_repo, "--json", "try to write", extra_env={})
     assert proc.returncode == 0, proc.stderr
     changes = [e["item"] for e in events_of(proc.stdout) if e.get("item", {}).get("type") == "file_change"]
-    assert changes[0]["status"] == "failed"
+    assert [c["status"] for c in changes] == ["in_progress", "failed"]
     assert (
         "Read-only file system" in command_outputs(proc.stdout)[0]
         or "Permission denied" in command_outputs(proc.stdout)[0]
@@ -570,3 +574,24 @@ def test_fork_starts_a_new_session_from_a_copy(tmp_path: Path, git_repo: Path, s
         "the original",
         "a branch of it",
     ]
+
+
+def test_command_output_keeps_the_order_it_was_written_in(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    script = [
+        {
+            "tool_calls": [
+                {"name": "shell", "arguments": {"command": ["bash", "-c", "echo a; echo b >&2; echo c"]}}
+            ]
+        },
+        {"content": "done"},
+    ]
+    home = home_with_provider(tmp_path, start_sim(script))
+    proc = run_exec(home, git_repo, "--json", "interleave")
+    assert proc.returncode == 0, proc.stderr
+    assert command_outputs(proc.stdout)[0] == "a\nb\nc\n"
+    usage = events_of(proc.stdout)[-1]["usage"]
+    assert set(usage) == {
+        "input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens", "reasoning_output_tokens"
+    }  # fmt: skip

@@ -50,7 +50,7 @@ def test_shell_apply_patch_invocation_is_applied_not_run(tmp_path: Path, command
     assert output.startswith("Success. Updated the following files:")
     assert (tmp_path / "hello.txt").read_text() == "hi\n"
     kinds = [(k, i["type"]) for k, i in items(recorder)]
-    assert kinds == [("item.completed", "file_change")]
+    assert kinds == [("item.started", "file_change"), ("item.completed", "file_change")]
 
 
 def test_shell_runs_a_command_and_reports_exit_code(tmp_path: Path) -> None:

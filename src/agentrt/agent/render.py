@@ -3,6 +3,7 @@ coloured diffs, the plan, and a closing usage line. Fed by the same events as th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TextIO
 
 from agentrt.events import (
@@ -30,9 +31,11 @@ _MARKS = {"add": "A", "delete": "D", "update": "M"}
 
 
 class HumanSink:
-    def __init__(self, stream: TextIO, *, color: bool) -> None:
+    def __init__(self, stream: TextIO, *, color: bool, cwd: Path | None = None) -> None:
         self.stream = stream
         self.color = color
+        self.cwd = cwd
+        """Paths under it are shown relative to it."""
         self._streaming = False
 
     def emit(self, event: Event) -> None:
@@ -75,7 +78,7 @@ class HumanSink:
             self._command_done(item)
         elif isinstance(item, FileChange):
             for change in item.changes:
-                self._line(self._paint("1", f"{_MARKS.get(change.kind, '?')} {change.path}"))
+                self._line(self._paint("1", f"{_MARKS.get(change.kind, '?')} {self._shown(change.path)}"))
             if item.status != "completed":
                 self._line(self._paint("31", "patch failed"))
         elif isinstance(item, TodoList):
@@ -128,6 +131,11 @@ class HumanSink:
         if self._streaming or force:
             self._write("\n")
         self._streaming = False
+
+    def _shown(self, path: str) -> str:
+        if self.cwd is not None and path.startswith(f"{self.cwd}/"):
+            return path[len(str(self.cwd)) + 1 :]
+        return path
 
     def _paint(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text

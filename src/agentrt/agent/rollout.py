@@ -544,11 +544,12 @@ def _token_info(event: ModelResponse) -> dict[str, Any]:
     last = {
         "input_tokens": event.prompt_tokens,
         "cached_input_tokens": event.cached_tokens,
+        "cache_write_input_tokens": 0,
         "output_tokens": event.completion_tokens,
         "reasoning_output_tokens": 0,
         "total_tokens": event.prompt_tokens + event.completion_tokens,
     }
-    total = {**turn.as_dict(), "reasoning_output_tokens": 0, "total_tokens": turn.total}
+    total = {**turn.as_dict(), "total_tokens": turn.total}
     return {
         "total_token_usage": total,
         "last_token_usage": last,

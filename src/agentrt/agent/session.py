@@ -90,7 +90,8 @@ def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stder
 
 async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     schema = _load_schema(options.output_schema)
-    shown: EventSink = JsonlSink(stdout) if options.json else HumanSink(stderr, color=options.color)
+    human = HumanSink(stderr, color=options.color, cwd=options.cwd.resolve())
+    shown: EventSink = JsonlSink(stdout) if options.json else human
     async with open_session(options, env, shown, stderr=stderr, output_schema=schema) as session:
         try:
             final = await session.run_turn(options.prompt)

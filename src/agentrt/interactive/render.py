@@ -305,6 +305,11 @@ def clean(text: str) -> str:
     return "\n".join(lines)
 
 
+def _shown_before(path: str, diffed: set[str]) -> bool:
+    """Whether a file change's (absolute) path had its diff shown (diffs name the path as patched)."""
+    return any(path == d or path.endswith("/" + d.lstrip("./")) for d in diffed)
+
+
 def _lines_text(lines: Iterable[Text]) -> Text:
     return Text("\n").join(lines)
 
@@ -550,7 +555,7 @@ class TerminalView:
         lines = [
             Text(f"{_MARKS.get(c.kind, '?')} {clean(c.path)}", style="bold")
             for c in item.changes
-            if c.path not in self._diffed or item.status != "completed"
+            if not _shown_before(c.path, self._diffed) or item.status != "completed"
         ]
         if item.status != "completed":
             lines.append(Text("✗ patch failed", style="red"))

@@ -149,14 +149,14 @@ def _continuation_prefix(data: bytes | bytearray) -> int:
 class OutputCollector(asyncio.SubprocessProtocol):
     """Feeds the child's pipes into capped buffers; signals exit, end of output and runaway output."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int, limit: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, cap: int, limit: int, *, pipes: int = 2) -> None:
         self.stdout = _CappedBuffer(cap)
         self.stderr = _CappedBuffer(cap)
         self.exited: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.flooded: asyncio.Future[None] = loop.create_future()
         self._limit = limit
-        self._open_pipes = {1, 2}
+        self._open_pipes = {1, 2} if pipes == 2 else {1}
 
     def pipe_data_received(self, fd: int, data: bytes | str) -> None:
         if isinstance(data, bytes):
@@ -184,6 +184,7 @@ async def run_command(
     output_cap: int = 64 * 1024,
     grace_s: float = 2.0,
     max_output_bytes: int | None = None,
+    merge_stderr: bool = False,
 ) -> RunResult:
     """Run ``cmd`` in ``cwd`` under ``sandbox`` and return what it did; a string runs through
     ``/bin/sh -c``. Running unconfined is asked for explicitly, with ``NoSandbox()``.
@@ -193,6 +194,8 @@ async def run_command(
     the reason in stderr; a missing ``cwd`` raises ``FileNotFoundError``. A command that writes
     more than ``max_output_bytes`` in all (default: the larger of 16 MiB and 64 x ``output_cap``),
     like ``yes``, is stopped as a timeout would stop it, with ``output_limited`` set.
+    ``merge_stderr`` sends stderr into stdout's pipe (``2>&1``): ``stdout`` then holds both in the
+    order they were written, and ``stderr`` is empty.
     """
     argv = _argv_of(cmd)
     _check_limits(timeout_s, output_cap, grace_s)
@@ -204,10 +207,10 @@ async def run_command(
     if not full:
         raise ValueError(f"sandbox {sandbox.name!r} returned an empty argv")
     loop = asyncio.get_running_loop()
-    proto = OutputCollector(loop, output_cap, limit)
+    proto = OutputCollector(loop, output_cap, limit, pipes=1 if merge_stderr else 2)
     started = time.monotonic()
     try:
-        transport = await _spawn(loop, proto, full, cwd, env)
+        transport = await _spawn(loop, proto, full, cwd, env, merge_stderr)
     except OSError as exc:
         return _spawn_failure(argv, full[0], cwd, exc, time.monotonic() - started)
     try:
@@ -229,8 +232,10 @@ async def _spawn(
     argv: list[str],
     cwd: Path,
     env: Mapping[str, str] | None,
+    merge_stderr: bool = False,
 ) -> asyncio.SubprocessTransport:
-    """Start the child in a new session with stdin on /dev/null and both outputs on pipes.
+    """Start the child in a new session with stdin on /dev/null and its outputs on pipes (one for
+    both with ``merge_stderr``).
 
     The start is shielded: a cancellation that arrives while asyncio is still connecting the pipes
     lets the start finish, then kills the new group. (Left to itself, asyncio would kill only the
@@ -242,7 +247,7 @@ async def _spawn(
             *argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
             cwd=cwd,
             env=None if env is None else dict(env),
             start_new_session=True,

@@ -9,12 +9,13 @@ unconfined one says so by passing ``local_write``.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentrt.events import FileChange, FileDiff, ItemCompleted, PatchChange
+from agentrt.events import FileChange, FileDiff, ItemCompleted, ItemStarted, PatchChange
 from agentrt.tools.apply_patch.fsops import FileWrite
 from agentrt.tools.registry import ToolContext, function_spec
 
@@ -69,26 +70,29 @@ class ApplyPatchTool:
             return f"error: {exc.message}"
         targets = [_target(h, cwd) for h in hunks]
         changes = tuple(t.change for t in targets)
+        ctx.emit(ItemStarted(FileChange(item_id, changes, "in_progress")))
         before = {t.path: _read(t.path) for t in targets}
         try:
             result = apply_patch(text, cwd, write=self.write)
         except PatchError as exc:
             ctx.emit(ItemCompleted(FileChange(item_id, changes, "failed")))
             return f"error: {exc.message}"
-        for t in targets:
-            _emit_diff(ctx, t.change.path, before[t.path], _read(t.dest or t.path))
+        for t, hunk in zip(targets, hunks, strict=True):
+            _emit_diff(ctx, str(hunk.path), before[t.path], _read(t.dest or t.path))
         ctx.emit(ItemCompleted(FileChange(item_id, changes, "completed")))
         return str(result.summary())
 
 
 def _target(hunk: Any, cwd: Path) -> _Target:
+    """Where a hunk writes; its ``PatchChange`` names the file by absolute path, as Codex's events do."""
     path = Path(hunk.path)
-    change = PatchChange(str(hunk.path), _KINDS.get(type(hunk).__name__, "update"))
+    absolute = path if path.is_absolute() else cwd / path
+    change = PatchChange(os.path.normpath(absolute), _KINDS.get(type(hunk).__name__, "update"))
     move_to = getattr(hunk, "move_to", None)
     dest = None
     if move_to:
         dest = Path(move_to) if Path(move_to).is_absolute() else cwd / move_to
-    return _Target(change, path if path.is_absolute() else cwd / path, dest)
+    return _Target(change, absolute, dest)
 
 
 def _emit_diff(ctx: ToolContext, path: str, old: str, new: str) -> None:

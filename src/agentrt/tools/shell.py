@@ -131,8 +131,9 @@ class ShellTool:
         ctx.emit(ItemStarted(item))
         env = (await self.confinement()).env
         result = await run_command(
-            argv, cwd=cwd, timeout_s=timeout_s, env=env, output_cap=self.output_cap, sandbox=sandbox
-        )
+            argv, cwd=cwd, timeout_s=timeout_s, env=env, output_cap=self.output_cap, sandbox=sandbox,
+            merge_stderr=True,  # the model and the events see the output in the order it was written
+        )  # fmt: skip
         output = aggregate(result)
         status = "completed" if result.ok else "failed"
         done = CommandExecution(item.id, item.command, output, result.exit_code, status, result.wall_s)
