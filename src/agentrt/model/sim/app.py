@@ -87,7 +87,9 @@ class SimApp:
         except _Rejected as exc:
             return _error(exc.status, exc.message, exc.code, req.keep_alive)
 
-    def _reply(self, model: str, messages: list[dict[str, Any]], keep_alive: bool, tools: bool) -> _Turn:
+    def _reply(
+        self, model: str, messages: list[dict[str, Any]], keep_alive: bool, tools: bool = True
+    ) -> _Turn:
         """The policy's reply and the fault that applies to it; ``early`` is an error fault's response."""
         if model != self.config.model:
             msg = f"The model `{model}` does not exist (this simulated server serves `{self.config.model}`)."
