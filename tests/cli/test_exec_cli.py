@@ -595,3 +595,82 @@ def test_command_output_keeps_the_order_it_was_written_in(
     assert set(usage) == {
         "input_tokens", "cached_input_tokens", "cache_write_input_tokens", "output_tokens", "reasoning_output_tokens"
     }  # fmt: skip
+
+
+PNG_1x1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def _first_user_content(home: Path) -> Any:
+    [path] = _sessions(home)
+    history = history_from_rollout(read_rollout(path))
+    return [m["content"] for m in history if m["role"] == "user"][-1]
+
+
+def test_image_flag_sends_the_image_with_the_prompt(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "a red dot"}]), wire_api="responses")
+    image = tmp_path / "dot.png"
+    image.write_bytes(PNG_1x1)
+    proc = run_exec(home, git_repo, "-i", str(image), "what is this?")
+    assert proc.returncode == 0, proc.stderr
+    [path] = _sessions(home)
+    items = [json.loads(x)["payload"] for x in path.read_text().splitlines() if '"input_image"' in x]
+    assert len(items) == 1 and items[0]["content"][0] == {"type": "input_text", "text": "what is this?"}
+    assert items[0]["content"][1]["image_url"].startswith("data:image/png;base64,iVBOR")
+    bad = run_exec(home, git_repo, "-i", str(tmp_path / "notes.txt"), "and this?")
+    assert bad.returncode == 1 and "not an image agentrt can send" in bad.stderr
+
+
+def test_add_dir_makes_another_root_writable(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    touch = {"tool_calls": [{"name": "shell", "arguments": {"command": ["touch", str(extra / "made.txt")]}}]}
+    home = home_with_provider(tmp_path, start_sim([touch, {"content": "done"}, touch, {"content": "done"}]))
+    assert run_exec(home, git_repo, "--json", "write there").returncode == 0
+    assert not (extra / "made.txt").exists()  # outside the workspace: refused by the sandbox
+    assert run_exec(home, git_repo, "--add-dir", str(extra), "write there").returncode == 0
+    assert (extra / "made.txt").exists()
+
+
+def test_piped_stdin_and_a_prompt_go_together(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "read it"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))} | {
+        "AGENTRT_HOME": str(home)
+    }
+    proc = subprocess.run(
+        [*AGENTRT, "exec", "-C", str(git_repo), "summarise the log"],
+        input="line 1\nline 2\n", capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert _first_user_content(home) == "summarise the log\n\n<stdin>\nline 1\nline 2\n</stdin>"
+
+
+def test_an_unknown_flag_prints_execs_usage(tmp_path: Path, git_repo: Path) -> None:
+    proc = run_exec(tmp_path, git_repo, "--no-such-flag", "hi")
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.startswith("usage: agentrt exec")
+        and "unrecognized arguments: --no-such-flag" in proc.stderr
+    )
+
+
+def test_yolo_is_no_sandbox_and_no_questions(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    outside = tmp_path / "outside.txt"
+    touch = {"tool_calls": [{"name": "shell", "arguments": {"command": ["touch", str(outside)]}}]}
+    home = home_with_provider(tmp_path, start_sim([touch, {"content": "done"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))} | {
+        "AGENTRT_HOME": str(home)
+    }
+    proc = subprocess.run(
+        [*AGENTRT, "exec", "-C", str(git_repo), "--yolo", "write anywhere"],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert outside.exists()
+    both = subprocess.run(
+        [*AGENTRT, "exec", "-C", str(git_repo), "--yolo", "-s", "read-only", "x"],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert both.returncode == 1 and "goes with neither -s nor -a" in both.stderr

@@ -8,6 +8,7 @@ runs one turn on it, the interactive session many. Everything here is plain obje
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -58,6 +59,8 @@ class SessionOptions:
     """``--local``: the local model to serve for this session (``agentrt.model.models``)."""
     sim_script: Path | None = None
     """``--sim FILE``: serve the simulator's script policy in-process and talk to it (no key, offline)."""
+    add_dirs: Sequence[Path] = ()
+    """``--add-dir``: more writable roots under ``workspace-write``."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
     """Config keys set by flags (``sandbox_mode``, ``approval_policy``…); ``None`` values are ignored."""
 
@@ -67,6 +70,8 @@ class ExecOptions(SessionOptions):
     """One ``agentrt exec`` run: a session plus the prompt and where the answer goes."""
 
     prompt: str = ""
+    images: Sequence[Path] = ()
+    """``-i FILE``: images sent with the prompt."""
     json: bool = False
     output_last_message: Path | None = None
     output_schema: Path | None = None
@@ -90,11 +95,12 @@ def run_exec(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stder
 
 async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, stderr: TextIO) -> int:
     schema = _load_schema(options.output_schema)
+    parts = [image_part(path) for path in options.images]  # bad input stops the run before it starts
     human = HumanSink(stderr, color=options.color, cwd=options.cwd.resolve())
     shown: EventSink = JsonlSink(stdout) if options.json else human
     async with open_session(options, env, shown, stderr=stderr, output_schema=schema) as session:
         try:
-            final = await session.run_turn(options.prompt)
+            final = await session.run_turn(options.prompt, parts)
         except TurnStopped:
             return 1
     _deliver(final, options, stdout)
@@ -175,7 +181,42 @@ def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, s
     from agentrt.config import load_config
 
     flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
-    return load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+    config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+    if not options.add_dirs:
+        return config
+    raw = copy.deepcopy(config.raw)
+    table = raw.setdefault("sandbox_workspace_write", {})
+    table["writable_roots"] = [
+        *table.get("writable_roots", []),
+        *(str(d.resolve()) for d in options.add_dirs),
+    ]
+    return replace(config, raw=raw)
+
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+def image_part(path: Path) -> dict[str, Any]:
+    """An image file as a chat content part (a data URL); the Responses wire sends it as ``input_image``."""
+    import base64
+
+    kind = IMAGE_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise ExecError(
+            f"{path}: not an image agentrt can send (use one of {', '.join(sorted(IMAGE_TYPES))})"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ExecError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def check_cwd(options: SessionOptions) -> Path:
@@ -252,9 +293,10 @@ class AgentSession:
             context=context,
         )  # fmt: skip
 
-    async def run_turn(self, prompt: str) -> str:
-        """One user turn to its answer; ``TurnStopped`` when it ends early, ``CancelledError`` when interrupted."""
-        return await self.setup.guard(self.thread.run_turn(prompt))
+    async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
+        """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
+        ends early, ``CancelledError`` when interrupted."""
+        return await self.setup.guard(self.thread.run_turn(prompt, parts))
 
     async def reconfigure(self, **flags: str) -> None:
         """Switch config keys (``model``, ``approval_policy``, ``sandbox_mode``) for the next turn."""

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agentrt.agent.context import Context, ContextPolicy, estimate
 from agentrt.events import (
@@ -129,11 +130,13 @@ class Thread:
         self.sink.emit(ContextCompacted(done.summary, tuple(done.history), before, estimate(done.history)))
         return True
 
-    async def run_turn(self, prompt: str) -> str:
-        """Run one user turn to an accepted answer; raises ``TurnStopped`` otherwise."""
+    async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
+        """Run one user turn to an accepted answer; raises ``TurnStopped`` otherwise. ``parts``
+        (images) follow the prompt's text in the user message."""
         self.sink.emit(TurnStarted())
         usage, started = TokenUsage(), time.monotonic()
-        self.add({"role": "user", "content": prompt})
+        content = prompt if not parts else [{"type": "text", "text": prompt}, *map(dict, parts)]
+        self.add({"role": "user", "content": content})
         self.sink.emit(UserMessage(prompt))
         try:
             for _ in range(self.limits.max_turns):

@@ -59,6 +59,15 @@ def add_parser(sub: Subparsers) -> None:
         "--output-schema", type=Path, metavar="FILE", help="JSON Schema the final answer must satisfy (JSON)"
     )
     add_session_options(p)
+    p.add_argument(
+        "-i",
+        "--image",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="send an image with the prompt (repeatable; png, jpeg, gif, webp)",
+    )
     p.add_argument("--ephemeral", action="store_true", help="write no session file")
     p.add_argument("--color", choices=("always", "never", "auto"), default="auto")
     p.set_defaults(run=run)
@@ -106,6 +115,21 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--skip-git-repo-check", action="store_true", help="allow running outside a git repository"
     )
+    p.add_argument(
+        "--add-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="another directory commands may write under workspace-write (repeatable)",
+    )
+    p.add_argument(
+        "--dangerously-bypass-approvals-and-sandbox",
+        "--yolo",
+        dest="yolo",
+        action="store_true",
+        help="no sandbox and no approvals at all (-s danger-full-access -a never): only in a throwaway place",
+    )
 
 
 def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]:
@@ -119,8 +143,17 @@ def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]
         "skip_git_repo_check": args.skip_git_repo_check,
         "local": _local_model(args.local, words),
         "sim_script": args.sim,
-        "extra_flags": {"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval},
+        "add_dirs": tuple(args.add_dir),
+        "extra_flags": _mode_flags(args),
     }
+
+
+def _mode_flags(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.yolo:
+        return {"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval}
+    if args.sandbox not in (None, "danger-full-access") or args.ask_for_approval not in (None, "never"):
+        raise ValueError("--dangerously-bypass-approvals-and-sandbox goes with neither -s nor -a")
+    return {"sandbox_mode": "danger-full-access", "approval_policy": "never"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     options = ExecOptions(
         **fields,
         prompt=_prompt(words[0] if words else None),
+        images=tuple(args.image),
         json=args.json,
         output_last_message=args.output_last_message,
         output_schema=args.output_schema,
@@ -176,12 +210,15 @@ def _resume_target(words: list[str], last: bool, verb: str) -> tuple[list[str], 
 
 
 def _prompt(given: str | None) -> str:
-    """The prompt argument; ``-``, or no prompt with piped stdin, reads the prompt from stdin."""
-    if given == "-" or (given is None and not sys.stdin.isatty()):
+    """The prompt argument; ``-``, or no prompt with piped stdin, reads the prompt from stdin. A prompt
+    *and* piped stdin: the input follows the prompt in a ``<stdin>`` block, as Codex sends it."""
+    piped = not sys.stdin.isatty()
+    if given == "-" or (given is None and piped):
         text = sys.stdin.read()
         if not text.strip():
             raise ValueError("the prompt read from stdin is empty")
         return text
     if given is None:
         raise ValueError("no prompt: pass it as an argument or '-' to read stdin")
-    return given
+    extra = sys.stdin.read() if piped else ""
+    return f"{given}\n\n<stdin>\n{extra.rstrip(chr(10))}\n</stdin>" if extra.strip() else given

@@ -105,8 +105,18 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpar
     if extra and isinstance(words, list) and not any(w.startswith("-") and w != "-" for w in extra):
         words.extend(extra)
     elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The subcommand's own parser (its usage is the one to show), else ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser | None = action.choices.get(getattr(args, "command", None) or "")
+            if sub is not None:
+                return sub
+    return parser
 
 
 def describe(exc: BaseException) -> str:
