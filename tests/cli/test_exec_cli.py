@@ -674,3 +674,36 @@ def test_yolo_is_no_sandbox_and_no_questions(tmp_path: Path, git_repo: Path, sta
         capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert both.returncode == 1 and "goes with neither -s nor -a" in both.stderr
+
+
+def test_a_codex_config_warns_once_and_strict_config_refuses_it(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "ok"}, {"content": "ok"}]))
+    config = home / "config.toml"
+    config.write_text('notify = ["notify-send"]\nhide_agent_reasoning = true\n' + config.read_text())
+    proc = run_exec(home, git_repo, "hi")
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("agentrt: warning: config keys")]
+    assert warnings == [
+        "agentrt: warning: config keys agentrt does not use yet: hide_agent_reasoning, notify"
+    ]
+    strict = run_exec(home, git_repo, "--strict-config", "hi")
+    assert strict.returncode != 0
+    assert "hide_agent_reasoning" in strict.stderr and "notify" in strict.stderr
+    assert strict.stderr.startswith("agentrt: error:")
+
+
+def test_ignore_user_config_leaves_config_toml_out(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    url = start_sim([{"content": "from the flags"}])
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text('model = "no-such-model"\nmodel_provider = "missing"\n')
+    assert run_exec(home, git_repo, "hi").returncode != 0  # the file names a provider that does not exist
+    provider = f'model_providers.sim={{name = "sim", base_url = "{url}", wire_api = "chat", requires_api_key = false}}'
+    proc = run_exec(
+        home, git_repo, "--ignore-user-config", "-c", provider, "-c", 'model_provider="sim"',
+        "-m", "agentrt-sim", "hi",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "from the flags"

@@ -203,13 +203,23 @@ def test_unknown_profile_is_an_error(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_are_named(tmp_path: Path) -> None:
+    # Codex 0.169 warns about keys it does not know and goes on; --strict-config makes them errors.
     path = write(tmp_path, 'modle = "x"\n')
-    assert error(tmp_path) == f"{path}: unknown key 'modle' (did you mean 'model'?)"
+    assert error(tmp_path, strict=True) == f"{path}: unknown key 'modle' (did you mean 'model'?)"
+    loose = load(tmp_path)
+    assert loose.model == DEFAULT_MODEL and "modle" not in loose.raw
+    assert loose.warnings() == (
+        f"agentrt: warning: config keys that nothing reads, ignored: {path}: unknown key 'modle' "
+        "(did you mean 'model'?)",
+    )
     write(tmp_path, '[model_providers.x]\nbase_url = "http://h"\nbse = 1\n')
-    assert "unknown key 'model_providers.x.bse'" in error(tmp_path)
+    assert "unknown key 'model_providers.x.bse'" in error(tmp_path, strict=True)
     write(tmp_path, "[profiles.p]\nzzz = 1\n")
-    assert "unknown key 'profiles.p.zzz'" in error(tmp_path)
-    assert error(tmp_path / "other", overrides=["nope.deep=1"]) == "-c: unknown key 'nope'"
+    assert "unknown key 'profiles.p.zzz'" in error(tmp_path, strict=True)
+    assert error(tmp_path / "other", overrides=["nope.deep=1"], strict=True) == "-c: unknown key 'nope'"
+    assert [str(k) for k in load(tmp_path / "other", overrides=["nope.deep=1"]).unknown_keys] == [
+        "-c: unknown key 'nope'"
+    ]
 
 
 def test_bad_values_and_types_are_named(tmp_path: Path) -> None:
@@ -245,11 +255,12 @@ def test_provider_needs_base_url(tmp_path: Path) -> None:
     assert message == f"{path}: model_providers.x: missing required key 'base_url'"
 
 
-def test_builtin_providers_cannot_be_redefined(tmp_path: Path) -> None:
+def test_openai_cannot_be_redefined_local_can(tmp_path: Path) -> None:
     path = write(tmp_path, '[model_providers.openai]\nbase_url = "http://evil"\n')
     assert error(tmp_path).startswith(f"{path}: model_providers.openai: 'openai' is a built-in provider")
     write(tmp_path, '[model_providers.local]\nname = "mine"\n')
-    assert "'local' is a built-in provider" in error(tmp_path)
+    local = load(tmp_path, overrides=["model_provider=local"]).provider
+    assert local.name == "mine" and local.base_url == "http://127.0.0.1:8080/v1" and local.text_tools
 
 
 def test_unknown_provider_lists_known_ids(tmp_path: Path) -> None:

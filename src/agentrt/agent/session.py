@@ -59,6 +59,10 @@ class SessionOptions:
     """``--local``: the local model to serve for this session (``agentrt.model.models``)."""
     sim_script: Path | None = None
     """``--sim FILE``: serve the simulator's script policy in-process and talk to it (no key, offline)."""
+    strict_config: bool = False
+    """``--strict-config``: unknown keys and Codex keys agentrt does not use are errors."""
+    ignore_user_config: bool = False
+    """``--ignore-user-config``: leave ``config.toml`` out (overrides and flags still apply)."""
     add_dirs: Sequence[Path] = ()
     """``--add-dir``: more writable roots under ``workspace-write``."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
@@ -138,6 +142,8 @@ async def open_session(
 
     home = agentrt_home(env)
     config = load_session_config(home, options, env)
+    for line in config.warnings():
+        stderr.write(line + "\n")
     cwd = check_cwd(options)
     _check_env_policy(config)
     async with _endpoint(home, config, options, env, stderr) as (options, guard):
@@ -181,7 +187,10 @@ def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, s
     from agentrt.config import load_config
 
     flags = {k: v for k, v in {"model": options.model, **options.extra_flags}.items() if v is not None}
-    config = load_config(home, env=env, profile=options.profile, overrides=options.overrides, flags=flags)
+    config = load_config(
+        home, env=env, profile=options.profile, overrides=options.overrides, flags=flags,
+        strict=options.strict_config, user_config=not options.ignore_user_config,
+    )  # fmt: skip
     if not options.add_dirs:
         return config
     raw = copy.deepcopy(config.raw)

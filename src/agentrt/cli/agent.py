@@ -116,6 +116,12 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
         "--skip-git-repo-check", action="store_true", help="allow running outside a git repository"
     )
     p.add_argument(
+        "--strict-config",
+        action="store_true",
+        help="refuse config keys agentrt does not know or does not use (default: warn once)",
+    )
+    p.add_argument("--ignore-user-config", action="store_true", help="do not read config.toml")
+    p.add_argument(
         "--add-dir",
         action="append",
         default=[],
@@ -144,6 +150,8 @@ def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]
         "local": _local_model(args.local, words),
         "sim_script": args.sim,
         "add_dirs": tuple(args.add_dir),
+        "strict_config": args.strict_config,
+        "ignore_user_config": args.ignore_user_config,
         "extra_flags": _mode_flags(args),
     }
 

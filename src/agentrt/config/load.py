@@ -1,8 +1,20 @@
 """Loading agentrt's configuration: ``$AGENTRT_HOME/config.toml``, profiles, ``-c`` overrides, flags.
 
 Precedence, highest first: command-line flags > ``-c key=value`` overrides > the selected profile
-(``-p NAME``, else ``profile = "NAME"``) > the top level of ``config.toml`` > built-in defaults.
-Each layer is checked against the schema on its own, so an error names the layer it came from.
+(``-p NAME``, else ``-c profile=NAME``, else ``profile = "NAME"``) > the top level of
+``config.toml`` > built-in defaults. Each layer is checked against the schema on its own, so an
+error names the layer it came from.
+
+A profile is either way Codex has written one: a ``[profiles.NAME]`` table in ``config.toml``
+(Codex before 0.169), or a whole config file ``$AGENTRT_HOME/NAME.config.toml`` (Codex 0.169's
+``-p NAME``, which layers that file over ``config.toml``; ``model_providers`` may be defined there).
+A name defined both ways is an error, as it is in Codex 0.169. A name defined neither way is an
+error too (Codex 0.169 silently runs without it; agentrt names the profiles it knows instead).
+
+Keys that agentrt does not use (Codex keys without an agentrt feature) and keys nobody knows are
+not errors, as in Codex 0.169: ``Config.ignored_keys`` and ``Config.unknown_keys`` name them for
+the one warning the session prints (``Config.warnings``). ``strict=True`` (``--strict-config``)
+makes them one ``ConfigError``; a typo is told the closest known key either way.
 """
 
 from __future__ import annotations
@@ -14,10 +26,22 @@ from types import MappingProxyType
 from typing import Any
 
 from agentrt.config.errors import ConfigError, located
-from agentrt.config.providers import BUILTIN_IDS, ProviderConfig, builtin_providers, make_provider
-from agentrt.config.schema import SETTINGS, TOP_LEVEL, check_table
+from agentrt.config.providers import RESERVED_IDS, ProviderConfig, builtin_providers, make_provider
+from agentrt.config.schema import (
+    PROFILE_FILE,
+    SETTINGS,
+    TOP_LEVEL,
+    KeyNotes,
+    Spec,
+    UnknownKey,
+    check_table,
+    ignored_message,
+    unknown_message,
+)
 
 CONFIG_FILE = "config.toml"
+PROFILE_SUFFIX = ".config.toml"
+WARNING_PREFIX = "agentrt: warning: "
 DEFAULT_PROVIDER = "openai"
 DEFAULT_MODEL = "gpt-5-codex"
 # A provider with its own default model; any other provider gets DEFAULT_MODEL.
@@ -82,7 +106,25 @@ class Config:
     """The instructions for the compaction summary; ``None``: agentrt's own."""
     experimental_compact_prompt_file: str | None = None
     """A file holding the compaction instructions (``compact_prompt`` wins when both are set)."""
+    history_persistence: str = "save-all"
+    """``[history] persistence``: ``none`` keeps the interactive session from writing history.jsonl."""
+    ignored_keys: tuple[str, ...] = ()
+    """Codex keys that were set and that agentrt does not use (yet), dotted and sorted."""
+    unknown_keys: tuple[UnknownKey, ...] = ()
+    """Keys neither agentrt nor Codex knows, each with where it was found and the closest known key."""
     raw: dict[str, Any] = field(default_factory=dict)
+    """The merged settings agentrt uses (ignored and unknown keys left out)."""
+
+    def warnings(self) -> tuple[str, ...]:
+        """The lines to show once per run (stderr in exec, the screen in the interactive session):
+        ``agentrt: warning: config keys agentrt does not use yet: notify, otel, tui``, and one for
+        unknown keys; none when every key was used."""
+        lines = []
+        if self.ignored_keys:
+            lines.append(WARNING_PREFIX + ignored_message(self.ignored_keys))
+        if self.unknown_keys:
+            lines.append(WARNING_PREFIX + unknown_message(self.unknown_keys))
+        return tuple(lines)
 
     @property
     def use_text_tools(self) -> bool:
@@ -113,23 +155,33 @@ def load_config(
     profile: str | None = None,
     overrides: Sequence[str] = (),
     flags: Mapping[str, Any] = MappingProxyType({}),
+    strict: bool = False,
+    user_config: bool = True,
 ) -> Config:
     """Read ``home/config.toml`` (missing means defaults) and apply profile, overrides and flags.
 
     ``flags`` maps config keys to values; ``None`` values are ignored, so parsed CLI options can be
     passed straight through. Raises ``ConfigError`` naming the bad key and where it came from.
+    ``strict`` (Codex's ``--strict-config``): an unknown key, or a Codex key agentrt does not use,
+    is an error naming them all, instead of a warning (``Config.warnings``). ``user_config=False``
+    (``--ignore-user-config``): ``config.toml`` is not read; overrides and flags still apply.
     """
+    notes = KeyNotes()
     path = home / CONFIG_FILE
-    file_doc = read_config_file(path)
+    file_doc = (read_config_file(path, notes=notes) or {}) if user_config else {}
     over: dict[str, Any] = {}
     for item in overrides:
-        over = deep_merge(over, parse_override(item))
-    flag_doc = check_table({k: v for k, v in flags.items() if v is not None}, SETTINGS, source=FLAGS_SOURCE)
-    name, profile_doc = _select_profile(file_doc, over, profile, path=path)
+        over = deep_merge(over, parse_override(item, notes=notes))
+    given = {k: v for k, v in flags.items() if v is not None}
+    flag_doc = check_table(given, SETTINGS, source=FLAGS_SOURCE, notes=notes)
+    name, profile_doc, profile_source = _select_profile(file_doc, over, profile, path=path, notes=notes)
+    if strict and (error := notes.strict_error()) is not None:
+        raise error
     merged = deep_merge(deep_merge(deep_merge(file_doc, profile_doc), over), flag_doc)
-    layers = ((FLAGS_SOURCE, flag_doc), (OVERRIDE_SOURCE, over), (f"{path} [profiles.{name}]", profile_doc))
+    layers = ((FLAGS_SOURCE, flag_doc), (OVERRIDE_SOURCE, over), (profile_source, profile_doc))
     provider = _resolve_provider(merged, env, layers=(*layers, (str(path), file_doc)))
     model = merged.get("model") or PROVIDER_DEFAULT_MODELS.get(provider.id, DEFAULT_MODEL)
+    history = merged.get("history", {})
     return Config(
         home=home,
         model=model,
@@ -137,16 +189,24 @@ def load_config(
         provider=provider,
         profile=name,
         raw=merged,
+        history_persistence=history.get("persistence", "save-all"),
+        ignored_keys=notes.ignored_keys(),
+        unknown_keys=notes.unknown_keys(),
         **{key: merged[key] for key in _PLAIN_FIELDS if key in merged},
     )
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    """The checked contents of ``config.toml``; ``{}`` when the file does not exist."""
+def read_config_file(
+    path: Path, *, schema: Mapping[str, Spec] = TOP_LEVEL, notes: KeyNotes | None = None
+) -> dict[str, Any] | None:
+    """The checked contents of a config file; ``None`` when the file does not exist.
+
+    Without ``notes``, an unknown key is an error.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return None
     import tomllib  # here, not at the top: its import costs ~10 ms, and most runs need no parse
 
     try:
@@ -155,9 +215,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    checked = check_table(doc, TOP_LEVEL, source=str(path))
+    checked = check_table(doc, schema, source=str(path), notes=notes)
     for provider_id in checked.get("model_providers", {}):
-        if provider_id in BUILTIN_IDS:
+        if provider_id in RESERVED_IDS:
             raise located(
                 str(path),
                 f"model_providers.{provider_id}",
@@ -166,8 +226,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return checked
 
 
-def parse_override(item: str) -> dict[str, Any]:
-    """``-c key=value`` as a checked nested dict; the value is TOML if it parses, else a string."""
+def parse_override(item: str, *, notes: KeyNotes | None = None) -> dict[str, Any]:
+    """``-c key=value`` as a checked nested dict; the value is TOML if it parses, else a string.
+
+    Without ``notes``, an unknown key is an error.
+    """
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -178,7 +241,7 @@ def parse_override(item: str) -> dict[str, Any]:
     value: Any = _toml_value(text)
     for part in reversed(parts):
         value = {part: value}
-    checked: dict[str, Any] = check_table(value, TOP_LEVEL, source=OVERRIDE_SOURCE)
+    checked: dict[str, Any] = check_table(value, TOP_LEVEL, source=OVERRIDE_SOURCE, notes=notes)
     return checked
 
 
@@ -206,10 +269,23 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def profile_path(home: Path, name: str) -> Path | None:
+    """``home/NAME.config.toml``; ``None`` for a name that is not a plain file name."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
+        return None
+    return home / f"{name}{PROFILE_SUFFIX}"
+
+
 def _select_profile(
-    file_doc: Mapping[str, Any], over: Mapping[str, Any], chosen: str | None, *, path: Path
-) -> tuple[str | None, dict[str, Any]]:
-    """The selected profile's name and settings (``-p`` beats ``-c profile=`` beats the file)."""
+    file_doc: Mapping[str, Any],
+    over: Mapping[str, Any],
+    chosen: str | None,
+    *,
+    path: Path,
+    notes: KeyNotes,
+) -> tuple[str | None, dict[str, Any], str]:
+    """The selected profile's name, settings and source label (``-p`` beats ``-c profile=`` beats
+    the file): ``[profiles.NAME]`` or ``NAME.config.toml`` beside ``config.toml``."""
     name: str | None
     if chosen is not None:
         name, source = chosen, "-p"
@@ -218,28 +294,50 @@ def _select_profile(
     else:
         name, source = file_doc.get("profile"), str(path)
     if name is None:
-        return None, {}
+        return None, {}, "no profile"
     profiles = deep_merge(file_doc.get("profiles", {}), over.get("profiles", {}))
-    if name not in profiles:
-        known = ", ".join(sorted(profiles)) if profiles else f"none; add [profiles.{name}] to {path}"
-        if source == "-p":
-            raise ConfigError(f"-p: unknown profile '{name}' (known: {known})")
-        raise located(source, "profile", f"unknown profile '{name}' (known: {known})")
-    return name, dict(profiles[name])
+    table_label = f"{path} [profiles.{name}]"
+    own_path = profile_path(path.parent, name)
+    own = None if own_path is None else read_config_file(own_path, schema=PROFILE_FILE, notes=notes)
+    if own is not None and name in profiles:
+        raise ConfigError(
+            f"profile '{name}' is defined twice, as [profiles.{name}] in {path} and as {own_path}; keep one"
+        )
+    if own is not None:
+        return name, own, str(own_path)
+    if name in profiles:
+        return name, dict(profiles[name]), table_label
+    files = sorted(p.name.removesuffix(PROFILE_SUFFIX) for p in path.parent.glob(f"*{PROFILE_SUFFIX}"))
+    names = sorted({*profiles, *files})
+    where = f"add [profiles.{name}] to {path} or create {own_path or path.parent / ('NAME' + PROFILE_SUFFIX)}"
+    known = ", ".join(names) if names else f"none; {where}"
+    if source == "-p":
+        raise ConfigError(f"-p: unknown profile '{name}' (known: {known})")
+    raise located(source, "profile", f"unknown profile '{name}' (known: {known})")
 
 
 def _resolve_provider(
     merged: Mapping[str, Any], env: Mapping[str, str], *, layers: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> ProviderConfig:
-    """The ``ProviderConfig`` that ``model_provider`` names, built-ins first, ``-c`` tweaks applied."""
+    """The ``ProviderConfig`` that ``model_provider`` names: a user table is merged over the built-in
+    of the same id, if any (``-c`` tweaks included)."""
     provider_id = merged.get("model_provider", DEFAULT_PROVIDER)
-    builtins = builtin_providers(env)
+    builtins = builtin_providers(env, openai_base_url=merged.get("openai_base_url"))
     user = merged.get("model_providers", {})
     if provider_id not in builtins and provider_id not in user:
         known = ", ".join(sorted({*builtins, *user}))
         source = next((label for label, doc in layers if "model_provider" in doc), FLAGS_SOURCE)
         raise located(source, "model_provider", f"unknown provider '{provider_id}' (known: {known})")
-    table = deep_merge(builtins.get(provider_id, {}), user.get(provider_id, {}))
+    # A file's table with its own endpoint is the user's provider (a Codex user's [model_providers.local]
+    # is any loopback server, not agentrt's llama.cpp defaults); otherwise — and for ``-c`` tweaks of
+    # one run — it is merged over the built-in.
+    defined = any(
+        "base_url" in doc.get("model_providers", {}).get(provider_id, {})
+        for label, doc in layers
+        if label not in (OVERRIDE_SOURCE, FLAGS_SOURCE)
+    )
+    base = {} if defined else builtins.get(provider_id, {})
+    table = deep_merge(base, user.get(provider_id, {}))
     source = next(
         (label for label, doc in reversed(layers) if provider_id in doc.get("model_providers", {})),
         OVERRIDE_SOURCE,

@@ -1,4 +1,9 @@
-"""Model providers: the built-in ``openai`` and ``local`` entries, user entries, and API keys."""
+"""Model providers: the built-in ``openai`` and ``local`` entries, user entries, and API keys.
+
+A config file may not redefine ``openai`` (Codex 0.169 refuses it too: "Built-in providers cannot
+be overridden"). It may define ``[model_providers.local]``, as Codex users do for a server on
+loopback: that table is merged over agentrt's built-in ``local`` entry, key by key.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from agentrt.config.errors import ConfigError, located
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 LOCAL_BASE_URL = "http://127.0.0.1:8080/v1"
 BUILTIN_IDS = ("local", "openai")
+RESERVED_IDS = ("openai",)
+"""Built-in providers a config file may not redefine (``-c`` may still adjust them for one run)."""
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,21 @@ class ProviderConfig:
     """Cap on the tokens of one reply; ``None`` leaves it to the server."""
     base_prompt: str = "full"
     """The agent's base system prompt for this provider's models: ``full`` or ``compact``."""
+    query_params: dict[str, str] = field(default_factory=dict)
+    """Appended to every request URL (``?api-version=…`` for Azure), as Codex does."""
+    env_key_instructions: str | None = None
+    """Told to the user when ``env_key`` is required and not set."""
+    experimental_bearer_token: str | None = None
+    """A literal API key (Codex's name); ``env_key`` is the safer way."""
 
 
-def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The built-in provider tables, as config dicts (``OPENAI_BASE_URL`` overrides openai's base)."""
+def builtin_providers(
+    env: Mapping[str, str], *, openai_base_url: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """The built-in provider tables, as config dicts.
+
+    openai's base URL: the ``openai_base_url`` config key, else ``$OPENAI_BASE_URL``, else the API's.
+    """
     headers = {
         header: env[var]
         for header, var in (
@@ -58,7 +76,7 @@ def builtin_providers(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {
         "openai": {
             "name": "OpenAI",
-            "base_url": env.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+            "base_url": openai_base_url or env.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
             "env_key": "OPENAI_API_KEY",
             "wire_api": "responses",
             "http_headers": headers,
@@ -102,9 +120,12 @@ def headers_for(provider: ProviderConfig, env: Mapping[str, str]) -> dict[str, s
 def api_key_for(provider: ProviderConfig, env: Mapping[str, str]) -> str | None:
     """The API key from ``env[provider.env_key]``; ``None`` when the provider needs none.
 
-    Raises ``ConfigError`` saying which variable to set when the key is required and missing.
-    A provider without ``env_key`` never sends a key.
+    Raises ``ConfigError`` saying which variable to set when the key is required and missing (with
+    the provider's ``env_key_instructions``). An ``experimental_bearer_token`` is the key when set.
+    A provider with neither never sends a key.
     """
+    if provider.experimental_bearer_token:
+        return provider.experimental_bearer_token
     if provider.env_key is None:
         return None
     key = env.get(provider.env_key, "").strip()
@@ -116,7 +137,8 @@ def api_key_for(provider: ProviderConfig, env: Mapping[str, str]) -> str | None:
             if provider.id in BUILTIN_IDS
             else f" (or set model_providers.{provider.id}.requires_api_key = false if the endpoint needs no key)"
         )
+        how = f" ({provider.env_key_instructions})" if provider.env_key_instructions else ""
         raise ConfigError(
-            f"model provider '{provider.id}' needs an API key: set {provider.env_key} in the environment{hint}"
+            f"model provider '{provider.id}' needs an API key: set {provider.env_key} in the environment{how}{hint}"
         )
     return None

@@ -159,7 +159,8 @@ class InteractiveApp:
         from agentrt.config import agentrt_home
 
         home = agentrt_home(self.env)
-        self._history = PromptHistory(home, self.session.thread_id)
+        save = self.session.config.history_persistence != "none"
+        self._history = PromptHistory(home, self.session.thread_id, save=save)
         self._composer = build_composer(self, self._history, self.session.cwd)
         if self.options.prompt:
             self.submit(self.options.prompt)

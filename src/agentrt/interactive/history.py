@@ -23,16 +23,20 @@ MAX_LOADED = 1000
 class PromptHistory(History):
     """prompt_toolkit's history backed by ``history.jsonl``; ``session_id`` tags what is stored."""
 
-    def __init__(self, home: Path, session_id: str) -> None:
+    def __init__(self, home: Path, session_id: str, *, save: bool = True) -> None:
         super().__init__()
         self.path = Path(home) / HISTORY_FILE
         self.session_id = session_id
+        self.save = save
+        """``[history] persistence = "none"``: recall this session's prompts, write nothing."""
 
     def load_history_strings(self) -> Iterable[str]:
         """Newest first, as prompt_toolkit asks."""
         return read_prompts(self.path)[:MAX_LOADED]
 
     def store_string(self, string: str) -> None:
+        if not self.save:
+            return
         record = {"session_id": self.session_id, "ts": int(time.time()), "text": string}
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ cap on a reply and the request parameters each wire spells its own way. ``agentr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,9 @@ from agentrt.model.retry import DEFAULT_BUDGET_S, RetryPolicy
 
 if TYPE_CHECKING:
     from agentrt.config import Config
+    from agentrt.messages import Message
+    from agentrt.model.errors import BadRequest
+    from agentrt.model.wire import Emit, WireFold, WireFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +70,48 @@ def build_client(
         stream_max_retries=provider.stream_max_retries,
         budget_s=max(DEFAULT_BUDGET_S, 3 * max(timeouts.headers_s, timeouts.idle_s)),
     )
-    return OpenAIClient(
+    client = OpenAIClient(
         endpoint,
         retry=retry,
         timeouts=timeouts,
         params=request_params(settings, provider.wire_api),
         max_reply_chars=provider.max_reply_chars,
     )
+    if provider.query_params:
+        from urllib.parse import urlencode
+
+        query = "?" + urlencode(provider.query_params)
+        client.wire = QueryWire(client.wire, query)
+        client.url += query
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class QueryWire:
+    """A ``WireFormat`` whose request path carries a provider's ``query_params`` (Azure's
+    ``?api-version=…``), as Codex appends them to the request URL; the rest is ``inner``'s."""
+
+    inner: WireFormat
+    query: str
+
+    @property
+    def path(self) -> str:
+        return self.inner.path + self.query
+
+    def body(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        tools: Sequence[dict[str, Any]],
+        params: Mapping[str, Any],
+    ) -> bytes:
+        return self.inner.body(model, messages, tools, params)
+
+    def fall_back(self, error: BadRequest) -> bool:
+        return self.inner.fall_back(error)
+
+    def fold(self, url: str, emit: Emit, max_chars: int) -> WireFold:
+        return self.inner.fold(url, emit, max_chars)
 
 
 def request_params(settings: RequestSettings, wire_api: str) -> dict[str, Any]:
