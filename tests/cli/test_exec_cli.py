@@ -707,3 +707,62 @@ def test_ignore_user_config_leaves_config_toml_out(tmp_path: Path, git_repo: Pat
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "from the flags"
+
+
+def test_an_answer_that_never_matches_the_schema_is_asked_twice_more_then_fails(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "not json, sorry"}]))  # repeated forever
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "required": ["ok"]}))
+    last = tmp_path / "last.txt"
+    proc = run_exec(home, git_repo, "--output-schema", str(schema), "-o", str(last), "answer in JSON")
+    assert proc.returncode == 1
+    assert "did not match --output-schema after 2 re-asks" in proc.stderr
+    assert last.read_text() == "not json, sorry"
+    [path] = _sessions(home)
+    requests = [x for x in path.read_text().splitlines() if '"token_count"' in x]
+    assert len(requests) == 3  # the answer and two re-asks, not the 50-request limit
+
+
+def test_a_refused_edit_says_the_sandbox_refused_it_and_how_to_allow_it(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    patch = "*** Begin Patch\n*** Add File: a.txt\n+one\n*** Add File: b.txt\n+two\n*** End Patch"
+    script = [{"tool_calls": [{"name": "apply_patch", "arguments": {"input": patch}}]}, {"content": "tried"}]
+    home = home_with_provider(tmp_path, start_sim(script))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))} | {
+        "AGENTRT_HOME": str(home)
+    }
+    proc = subprocess.run(
+        [*AGENTRT, "exec", "-C", str(git_repo), "write two files"],  # the default: read-only
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "the sandbox refused the write" in proc.stderr and "-s workspace-write" in proc.stderr
+    header = proc.stderr.split("--------")[1]
+    for label in (
+        "workdir:",
+        "model: agentrt-sim",
+        "provider: sim",
+        "sandbox: read-only",
+        "approvals:",
+        "session id:",
+    ):
+        assert label in header
+    [path] = _sessions(home)
+    outputs = [m["content"] for m in history_from_rollout(read_rollout(path)) if m["role"] == "tool"]
+    assert "the sandbox refused the write" in outputs[0]
+
+
+def test_a_patch_that_fails_partway_names_what_it_already_changed(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    patch = "*** Begin Patch\n*** Add File: first.txt\n+one\n*** Update File: missing.txt\n@@\n-x\n+y\n*** End Patch"
+    script = [{"tool_calls": [{"name": "apply_patch", "arguments": {"input": patch}}]}, {"content": "tried"}]
+    home = home_with_provider(tmp_path, start_sim(script))
+    assert run_exec(home, git_repo, "edit").returncode == 0
+    [path] = _sessions(home)
+    outputs = [m["content"] for m in history_from_rollout(read_rollout(path)) if m["role"] == "tool"]
+    assert "already changed and stay changed" in outputs[0] and "first.txt" in outputs[0]
+    assert (git_repo / "first.txt").read_text() == "one\n"

@@ -103,8 +103,14 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     human = HumanSink(stderr, color=options.color, cwd=options.cwd.resolve())
     shown: EventSink = JsonlSink(stdout) if options.json else human
     async with open_session(options, env, shown, stderr=stderr, output_schema=schema) as session:
+        if not options.json:
+            stderr.write(header(session))
         try:
             final = await session.run_turn(options.prompt, parts)
+        except SchemaNotMet as stop:
+            if options.output_last_message is not None:  # the last answer, for whoever reads -o
+                options.output_last_message.write_text(stop.answer, encoding="utf-8")
+            return 1
         except TurnStopped:
             return 1
     _deliver(final, options, stdout)
@@ -113,6 +119,24 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
 
 LOCAL_CONTEXT = 8192
 """The context window ``--local`` serves its model with (llama.cpp's ``n_ctx``)."""
+
+def header(session: AgentSession) -> str:
+    """The lines a human-mode run starts with: what runs where, under which rules, as which session."""
+    from agentrt import __version__
+
+    config = session.config
+    rows = [
+        ("workdir", str(session.cwd)),
+        ("model", config.model),
+        ("provider", f"{config.provider.id} ({config.provider.base_url})"),
+        ("sandbox", config.sandbox_mode),
+        ("approvals", config.approval_policy),
+        ("session id", session.thread_id + ("" if session.writer is not None else " (not recorded)")),
+    ]
+    rule = "-" * 8
+    body = "".join(f"{label}: {value}\n" for label, value in rows)
+    return f"agentrt {__version__}\n{rule}\n{body}{rule}\n"
+
 
 Guard = Callable[[Awaitable[str]], Awaitable[str]]
 """Wraps each turn: the local model server's watch (a turn fails at once when the server dies)."""
@@ -614,10 +638,28 @@ class _SandboxBinding:
         box.close()
 
 
+SCHEMA_RETRIES = 2
+"""Re-asks for an answer that does not match ``--output-schema`` before the turn gives up."""
+
+
+class SchemaNotMet(TurnStopped):
+    """The model kept answering outside ``--output-schema``; ``answer`` is its last answer."""
+
+    def __init__(self, problem: str, answer: str) -> None:
+        super().__init__(
+            "output_schema",
+            f"the final answer did not match --output-schema after {SCHEMA_RETRIES} re-asks: {problem}",
+        )
+        self.answer = answer
+
+
 def _schema_checker(schema: dict[str, Any]) -> FinalCheck:
     from agentrt.agent.schema import validation_error
 
+    refused = 0
+
     async def check(text: str, ctx: ToolContext) -> str | None:
+        nonlocal refused
         try:
             value = json.loads(text)
         except ValueError as exc:
@@ -626,6 +668,9 @@ def _schema_checker(schema: dict[str, Any]) -> FinalCheck:
             problem = validation_error(value, schema)
         if problem is None:
             return None
+        refused += 1
+        if refused > SCHEMA_RETRIES:
+            raise SchemaNotMet(problem, text)
         return f"Your final answer is not valid: {problem}. Answer again, correctly."
 
     return check

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentrt.events import FileChange, FileDiff, ItemCompleted, ItemStarted, PatchChange
+from agentrt.events import ErrorItem, FileChange, FileDiff, ItemCompleted, ItemStarted, PatchChange
 from agentrt.tools.apply_patch.fsops import FileWrite
 from agentrt.tools.registry import ToolContext, function_spec
 
@@ -76,11 +76,36 @@ class ApplyPatchTool:
             result = apply_patch(text, cwd, write=self.write)
         except PatchError as exc:
             ctx.emit(ItemCompleted(FileChange(item_id, changes, "failed")))
-            return f"error: {exc.message}"
+            return f"error: {exc.message}" + _partly(targets, before) + _refused(exc, ctx)
         for t, hunk in zip(targets, hunks, strict=True):
             _emit_diff(ctx, str(hunk.path), before[t.path], _read(t.dest or t.path))
         ctx.emit(ItemCompleted(FileChange(item_id, changes, "completed")))
         return str(result.summary())
+
+
+def _partly(targets: Sequence[_Target], before: dict[Path, str]) -> str:
+    """What a patch that failed partway had already changed (it is not rolled back)."""
+    changed = [t.change.path for t in targets if _read(t.dest or t.path) != before[t.path]]
+    if not changed:
+        return ""
+    return (
+        f"\nThe patch failed partway: these files were already changed and stay changed: {', '.join(changed)}"
+    )
+
+
+REFUSED = (
+    "the sandbox refused the write: this session may not write there (it is read-only, or the path is "
+    "outside the writable roots). To allow edits run with -s workspace-write (and --add-dir DIR for "
+    "another directory)."
+)
+
+
+def _refused(exc: Exception, ctx: ToolContext) -> str:
+    """When the sandbox refused a write: say so to the person (an error item) and to the model."""
+    if not isinstance(exc.__cause__, PermissionError):
+        return ""
+    ctx.emit(ItemCompleted(ErrorItem(ctx.ids.new(), REFUSED)))
+    return f"\n{REFUSED}"
 
 
 def _target(hunk: Any, cwd: Path) -> _Target:

@@ -72,15 +72,15 @@ def apply_hunks(hunks: Sequence[Hunk], cwd: Path, write: FileWrite) -> PatchResu
 def _write(write: FileWrite, path: Path, data: bytes) -> None:
     try:
         write(path, data)
-    except OSError:
-        raise PatchError(f"Failed to write file {path}") from None
+    except OSError as exc:  # the message is Codex's; the cause says why (a sandbox refusal…)
+        raise PatchError(f"Failed to write file {path}") from exc
 
 
 def _delete(write: FileWrite, path: Path, message: str) -> None:
     try:
         write(path, None)
-    except OSError:
-        raise PatchError(message) from None
+    except OSError as exc:
+        raise PatchError(message) from exc
 
 
 def _apply_update(hunk: UpdateFile, cwd: Path, write: FileWrite) -> None:
