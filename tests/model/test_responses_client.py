@@ -477,3 +477,36 @@ def test_response_error_mapping() -> None:
     assert isinstance(response_error(None, url), ServerError)
     limited = response_error({"code": "rate_limit_exceeded", "message": "Please try again in 1.5s."}, url)
     assert isinstance(limited, RateLimited) and limited.retry_after == 1.5
+
+
+def test_a_done_line_in_a_responses_stream_is_ignored() -> None:
+    """Some compatible servers end a Responses stream with Chat Completions' ``data: [DONE]``."""
+    body = (
+        sse(
+            {"type": "response.output_text.delta", "output_index": 0, "delta": "fine"},
+            done(USAGE),
+        )
+        + b"data: [DONE]\n\n"
+    )
+    early = (
+        sse({"type": "response.output_text.delta", "output_index": 0, "delta": "also "}) + b"data: [DONE]\n\n"
+    )
+    c, _ = with_canned([body], canned_complete)
+    assert c.content == "fine"
+    c, _ = with_canned(
+        [
+            early
+            + sse({"type": "response.output_text.delta", "output_index": 0, "delta": "fine"}, done(USAGE))
+        ],
+        canned_complete,
+    )
+    assert c.content == "also fine"
+
+
+def test_a_404_on_responses_suggests_the_chat_wire() -> None:
+    from agentrt.model.errors import ModelNotFound, error_for_status
+
+    err = error_for_status(404, '{"error": {"message": "Not Found"}}', url="http://127.0.0.1:9/v1/responses")
+    assert isinstance(err, ModelNotFound) and 'set wire_api = "chat"' in err.message
+    other = error_for_status(404, "{}", url="http://127.0.0.1:9/v1/chat/completions")
+    assert "wire_api" not in other.message

@@ -297,7 +297,7 @@ class ResponsesFold:
         self.done = False
 
     def event(self, name: str, data: str) -> None:
-        if self.done:
+        if self.done or data.strip() == "[DONE]":  # a Chat Completions habit some compatible servers keep
             return
         try:
             event = json.loads(data)
