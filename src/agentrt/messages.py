@@ -13,6 +13,9 @@ from typing import Any
 Message = dict[str, Any]
 """One chat message in wire shape: ``role``, ``content`` and, for tool use, ``tool_calls``."""
 
+REASONING_KEY = "reasoning_items"
+"""An assistant message's reasoning items (Responses wire); the chat wire leaves the key out."""
+
 
 def message_text(content: object) -> str:
     """The text of a message's ``content``: a string, or the text parts of a content-part list."""
@@ -80,9 +83,14 @@ class Completion:
     """HTTP attempts it took (1 = no retry)."""
     reasoning: str = ""
     """The reasoning summary the server streamed, when it sent one; not part of ``as_message``."""
+    reasoning_items: tuple[dict[str, Any], ...] = ()
+    """The Responses wire's reasoning items as sent (summary, encrypted content): they go back to the
+    server with the rest of the turn, so a reasoning model keeps its reasoning across tool calls."""
 
     def as_message(self) -> Message:
         msg: Message = {"role": "assistant", "content": self.content}
+        if self.reasoning_items:
+            msg[REASONING_KEY] = [dict(item) for item in self.reasoning_items]
         if self.tool_calls:
             msg["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

@@ -278,3 +278,44 @@ def test_a_reply_broken_mid_stream_is_asked_again_and_says_so(tmp_path: Path) ->
         for line in lines
     )
     assert "Reconnecting... 1/5" in human.getvalue()
+
+
+class _SlowReader:
+    """A read-only tool that records when each call starts and ends."""
+
+    name = "slow_read"
+    read_only = True
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            },
+        }
+
+    async def run(self, args: dict[str, Any], ctx: Any) -> str:
+        self.log.append(f"start {args['n']}")
+        await asyncio.sleep(0.05 * (3 - args["n"]))  # the first call finishes last
+        self.log.append(f"end {args['n']}")
+        return f"read {args['n']}"
+
+
+def test_read_only_calls_of_one_reply_run_together_and_answer_in_call_order(tmp_path: Path) -> None:
+    log: list[str] = []
+    reads = [{"name": "slow_read", "arguments": {"n": n}} for n in range(3)]
+    model = ScriptedModel([{"tool_calls": [*reads, plan_call()]}, "Done."])
+    tools = ToolRegistry(
+        [_SlowReader(log), *coding_tools(Confinement(NoSandbox(), dict(os.environ)), local_write)]
+    )
+    thread = Thread(model, tools, Recorder(), cwd=tmp_path, history=[{"role": "system", "content": "s"}])
+    assert asyncio.run(thread.run_turn("read")) == "Done."
+    assert log[:3] == ["start 0", "start 1", "start 2"]  # all three began before any ended
+    assert log[3:] == ["end 2", "end 1", "end 0"]
+    outputs = [m["content"] for m in thread.messages if m["role"] == "tool"]
+    assert outputs[:3] == ["read 0", "read 1", "read 2"]  # in the order the model asked
+    assert_consistent(thread.messages)

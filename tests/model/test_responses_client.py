@@ -219,7 +219,7 @@ def test_request_body_maps_chat_history_to_items() -> None:
     ]
     assert (body["tool_choice"], body["parallel_tool_calls"], body["store"], body["stream"]) == (
         "auto",
-        False,
+        True,
         False,
         True,
     )

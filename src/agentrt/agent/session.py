@@ -120,6 +120,7 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
 LOCAL_CONTEXT = 8192
 """The context window ``--local`` serves its model with (llama.cpp's ``n_ctx``)."""
 
+
 def header(session: AgentSession) -> str:
     """The lines a human-mode run starts with: what runs where, under which rules, as which session."""
     from agentrt import __version__
@@ -306,7 +307,13 @@ class AgentSession:
         from agentrt.model.factory import model_for
 
         s = self.setup
-        model = model_for(self.config, s.env, base_url=s.options.base_url, output_schema=s.output_schema)
+        model = model_for(
+            self.config,
+            s.env,
+            base_url=s.options.base_url,
+            output_schema=s.output_schema,
+            cache_key=self.thread_id,
+        )
         try:
             tools = await self._tools.enter_async_context(self._open_tools(self.config))
             history = self._history or _new_history(s.cwd, s.home, self.config, s.env, self.writer)
@@ -340,7 +347,13 @@ class AgentSession:
         config = load_session_config(s.home, options, s.env)
         thread = self.thread
         if config.model != self.config.model:
-            model = model_for(config, s.env, base_url=options.base_url, output_schema=s.output_schema)
+            model = model_for(
+                config,
+                s.env,
+                base_url=options.base_url,
+                output_schema=s.output_schema,
+                cache_key=self.thread_id,
+            )
             await thread.model.aclose()
             thread.model, thread.context = model, Context(context_policy(config))
         if (config.sandbox_mode, config.approval_policy) != (

@@ -227,16 +227,26 @@ class Thread:
         return False
 
     async def _run_tools(self, calls: Sequence[ToolCall]) -> None:
-        for index, call in enumerate(calls):
-            try:
-                output = await self.tools.dispatch(call, self.ctx)
-            except asyncio.CancelledError:
-                # Every call gets an output, so the history stays one an API accepts on resume.
-                for missed in calls[index:]:
-                    note = f"error: the turn was cancelled while {missed.name} was pending; its result is unknown"
-                    self.add({"role": "tool", "tool_call_id": missed.id, "content": note})
-                raise
-            self.add({"role": "tool", "tool_call_id": call.id, "content": output})
+        """Run a reply's calls: in order, but a run of read-only calls together; outputs in call order."""
+        done = 0
+        try:
+            for batch in _batches(calls, self.tools.read_only):
+                for call, output in zip(batch, await self._run_batch(batch), strict=True):
+                    self.add({"role": "tool", "tool_call_id": call.id, "content": output})
+                    done += 1
+        except asyncio.CancelledError:
+            # Every call gets an output, so the history stays one an API accepts on resume.
+            for missed in calls[done:]:
+                note = f"error: the turn was cancelled while {missed.name} was pending; its result is unknown"
+                self.add({"role": "tool", "tool_call_id": missed.id, "content": note})
+            raise
+
+    async def _run_batch(self, batch: Sequence[ToolCall]) -> list[str]:
+        if len(batch) == 1:
+            return [await self.tools.dispatch(batch[0], self.ctx)]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self.tools.dispatch(call, self.ctx)) for call in batch]
+        return [task.result() for task in tasks]
 
     def _interim_text(self, completion: Completion) -> None:
         if completion.content.strip():
@@ -258,3 +268,14 @@ class Thread:
                 "max_tokens",
                 f"the turn used {usage.total} tokens, reaching its limit of {self.limits.max_tokens}",
             )
+
+
+def _batches(calls: Sequence[ToolCall], read_only: Callable[[str], bool]) -> list[list[ToolCall]]:
+    """``calls`` in order, consecutive read-only ones grouped (they may run together), others alone."""
+    batches: list[list[ToolCall]] = []
+    for call in calls:
+        if batches and read_only(call.name) and all(read_only(c.name) for c in batches[-1]):
+            batches[-1].append(call)
+        else:
+            batches.append([call])
+    return batches

@@ -61,6 +61,9 @@ _PLAIN_FIELDS = (
     "model_temperature",
     "model_max_output_tokens",
     "base_prompt",
+    "model_reasoning_effort",
+    "model_reasoning_summary",
+    "model_verbosity",
     "model_context_window",
     "model_auto_compact_token_limit",
     "tool_output_token_limit",
@@ -91,6 +94,12 @@ class Config:
     model_temperature: float | None = None
     model_max_output_tokens: int | None = None
     base_prompt: str | None = None
+    model_reasoning_effort: str | None = None
+    """Responses wire: ``reasoning.effort`` (chat: ``reasoning_effort``); ``None`` sends nothing."""
+    model_reasoning_summary: str | None = None
+    """Responses wire: ``reasoning.summary`` (``auto``, ``concise``, ``detailed``, ``none``)."""
+    model_verbosity: str | None = None
+    """Responses wire: ``text.verbosity`` (chat: ``verbosity``)."""
     model_context_window: int | None = None
     """The model's context window in tokens; ``None``: from the table of known models."""
     model_auto_compact_token_limit: int | None = None

@@ -125,9 +125,6 @@ ENV_POLICY_KEYS: Mapping[str, Spec] = MappingProxyType(
 # Keys of Codex CLI 0.169's config.toml that agentrt accepts and does not use (yet).
 CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
     {
-        "model_reasoning_effort": codex("enum", REASONING_EFFORTS),
-        "model_reasoning_summary": codex("enum", REASONING_SUMMARIES),
-        "model_verbosity": codex("enum", VERBOSITIES),
         "plan_mode_reasoning_effort": codex("enum", REASONING_EFFORTS),
         "developer_instructions": codex("str"),
         "model_instructions_file": codex("str"),
@@ -236,6 +233,9 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "model_temperature": Spec("float", low=0, high=2),
         "model_max_output_tokens": Spec("int", low=1),
         "base_prompt": Spec("enum", BASE_PROMPTS),
+        "model_reasoning_effort": Spec("enum", REASONING_EFFORTS),
+        "model_reasoning_summary": Spec("enum", REASONING_SUMMARIES),
+        "model_verbosity": Spec("enum", VERBOSITIES),
         "model_context_window": Spec("int", low=1),
         "model_auto_compact_token_limit": Spec("int", low=0),
         "tool_output_token_limit": Spec("int", low=1),

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentrt.messages import Completion, Message, TextDelta, ToolCallDelta, Usage
+from agentrt.messages import REASONING_KEY, Completion, Message, TextDelta, ToolCallDelta, Usage
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
 from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts
 
@@ -32,7 +32,10 @@ class ChatWire:
         tools: Sequence[dict[str, Any]],
         params: Mapping[str, Any],
     ) -> bytes:
-        body: dict[str, Any] = {"model": model, "messages": list(messages), "stream": True}
+        sent = [
+            {k: v for k, v in m.items() if k != REASONING_KEY} if REASONING_KEY in m else m for m in messages
+        ]
+        body: dict[str, Any] = {"model": model, "messages": sent, "stream": True}
         if self.include_usage:
             body["stream_options"] = {"include_usage": True}
         if tools:

@@ -40,6 +40,11 @@ class RequestSettings:
     """A JSON Schema the final answer must match (structured output), or ``None``."""
     text_tools: bool = False
     """Tools travel in the message text; the chat wire then stops generation at an invented result."""
+    reasoning_effort: str | None = None
+    reasoning_summary: str | None = None
+    verbosity: str | None = None
+    cache_key: str | None = None
+    """``prompt_cache_key`` (Responses wire): the session's id, so its requests share a cache."""
 
 
 def build_client(
@@ -132,6 +137,24 @@ def request_params(settings: RequestSettings, wire_api: str) -> dict[str, Any]:
         from agentrt.model.text_tools import STOP
 
         params["stop"] = STOP
+    params.update(_reasoning_params(settings, responses, params.get("text")))
+    return params
+
+
+def _reasoning_params(settings: RequestSettings, responses: bool, text: object) -> dict[str, Any]:
+    """Reasoning, verbosity and cache key as Codex sends them (only what the config asks for)."""
+    if not responses:
+        plain = {"reasoning_effort": settings.reasoning_effort, "verbosity": settings.verbosity}
+        return {k: v for k, v in plain.items() if v is not None}
+    params: dict[str, Any] = {}
+    reasoning = {"effort": settings.reasoning_effort, "summary": settings.reasoning_summary}
+    if any(v is not None for v in reasoning.values()):
+        params["reasoning"] = {k: v for k, v in reasoning.items() if v is not None}
+        params["include"] = ["reasoning.encrypted_content"]
+    if settings.verbosity is not None:
+        params["text"] = {**(text if isinstance(text, dict) else {}), "verbosity": settings.verbosity}
+    if settings.cache_key is not None:
+        params["prompt_cache_key"] = settings.cache_key
     return params
 
 
@@ -144,12 +167,18 @@ def agent_model(client: OpenAIClient, settings: RequestSettings) -> Model:
     return client
 
 
-def settings_for(config: Config, output_schema: dict[str, Any] | None = None) -> RequestSettings:
+def settings_for(
+    config: Config, output_schema: dict[str, Any] | None = None, cache_key: str | None = None
+) -> RequestSettings:
     return RequestSettings(
         temperature=config.temperature,
         max_output_tokens=config.max_output_tokens,
         output_schema=output_schema,
         text_tools=config.use_text_tools,
+        reasoning_effort=config.model_reasoning_effort,
+        reasoning_summary=config.model_reasoning_summary,
+        verbosity=config.model_verbosity,
+        cache_key=cache_key,
     )
 
 
@@ -159,12 +188,14 @@ def model_for(
     *,
     base_url: str | None = None,
     output_schema: dict[str, Any] | None = None,
+    cache_key: str | None = None,
 ) -> Model:
-    """The model of an ``exec`` run: the configured provider (``base_url`` replaces its URL)."""
+    """The model of a session: the configured provider (``base_url`` replaces its URL); ``cache_key``
+    (the session id) keys the server's prompt cache."""
     provider = config.provider
     if base_url:
         from dataclasses import replace
 
         provider = replace(provider, base_url=base_url)
-    settings = settings_for(config, output_schema)
+    settings = settings_for(config, output_schema, cache_key)
     return agent_model(build_client(provider, config.model, env, settings), settings)

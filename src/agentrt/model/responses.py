@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agentrt.messages import (
+    REASONING_KEY,
     Completion,
     Message,
     ReasoningDelta,
@@ -71,7 +72,7 @@ def request_body(
 ) -> dict[str, Any]:
     """The streamed Responses request for a chat-shaped history.
 
-    ``tool_choice: "auto"`` and ``parallel_tool_calls: false`` are sent together with ``tools``
+    ``tool_choice: "auto"`` and ``parallel_tool_calls: true`` are sent together with ``tools``
     (never without any). ``params`` are merged last; ``max_tokens`` becomes ``max_output_tokens`` and
     chat-only keys (``stream_options``, ``n``) are dropped.
     """
@@ -83,7 +84,7 @@ def request_body(
     if tools:
         body["tools"] = [to_tool(t) for t in tools]
         body["tool_choice"] = "auto"
-        body["parallel_tool_calls"] = False
+        body["parallel_tool_calls"] = True
     body["store"] = False
     body["stream"] = True
     for key, value in (params or {}).items():
@@ -125,7 +126,13 @@ def append_item(messages: list[Message], item: Mapping[str, Any]) -> None:
     Reasoning and kinds agentrt does not replay are skipped.
     """
     kind = item.get("type")
-    if kind == "message":
+    if kind == "reasoning":  # it goes with the assistant message that follows it
+        last = messages[-1] if messages else None
+        if last is not None and _bare_reasoning(last):
+            last[REASONING_KEY].append(_reasoning_item(item))
+        else:
+            messages.append({"role": "assistant", "content": "", REASONING_KEY: [_reasoning_item(item)]})
+    elif kind == "message":
         _append_message(messages, item)
     elif kind in ("function_call", "custom_tool_call"):
         _append_call(messages, item)
@@ -144,7 +151,12 @@ def _append_message(messages: list[Message], item: Mapping[str, Any]) -> None:
     if role == "developer":
         return
     if role == "assistant":
-        messages.append({"role": "assistant", "content": text})
+        last = messages[-1] if messages else None
+        if _bare_reasoning(last):  # the reasoning before this answer: one assistant message
+            assert last is not None
+            last["content"] = text
+        else:
+            messages.append({"role": "assistant", "content": text})
     else:
         messages.append({"role": "system" if role == "system" else "user", "content": text})
 
@@ -163,9 +175,20 @@ def _append_call(messages: list[Message], item: Mapping[str, Any]) -> None:
     }
     last = messages[-1] if messages else None
     if last is not None and last.get("role") == "assistant":
-        last.setdefault("tool_calls", []).append(call)
+        last.setdefault("tool_calls", []).append(call)  # after its text, or its reasoning
     else:
         messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
+
+
+def _bare_reasoning(message: Message | None) -> bool:
+    """An assistant message that so far holds only reasoning (no text, no calls)."""
+    return (
+        message is not None
+        and message.get("role") == "assistant"
+        and bool(message.get(REASONING_KEY))
+        and not message.get("content")
+        and not message.get("tool_calls")
+    )
 
 
 def _output_text(output: object) -> str:
@@ -191,10 +214,16 @@ def to_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _reasoning_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A reasoning output item as it is sent back: id, summary and encrypted content (``store`` is off)."""
+    kept = {k: item[k] for k in ("id", "summary", "encrypted_content") if item.get(k) is not None}
+    return {"type": "reasoning", "summary": [], **kept}
+
+
 def _assistant_items(msg: Message) -> list[dict[str, Any]]:
     calls = msg.get("tool_calls") or ()
     text = message_text(msg.get("content"))
-    items: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = [dict(r) for r in msg.get(REASONING_KEY) or () if isinstance(r, dict)]
     if text or not calls:  # an empty turn stays a turn
         items.append(
             {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": text}]}
@@ -275,6 +304,7 @@ class ResponsesFold:
         "_items",
         "_part",
         "_reasoning",
+        "_reasoning_items",
         "_tools",
         "_url",
         "_usage",
@@ -290,6 +320,7 @@ class ResponsesFold:
         self._tools: dict[int, ToolCallParts] = {}
         self._items: dict[int, _Item] = {}
         self._reasoning = TextParts()
+        self._reasoning_items: list[dict[str, Any]] = []
         self._cap = ReplyCap(url, max_chars, (self._content, self._reasoning), self._tools)
         self._part: tuple[str, int, int] | None = None
         self._finish: str | None = None
@@ -359,6 +390,8 @@ class ResponsesFold:
         self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
 
     def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
+        if item.get("type") == "reasoning":
+            self._reasoning_items.append(_reasoning_item(item))
         record = self._items.get(index)
         if record is None:
             self._on_item_added(index, item)
@@ -441,6 +474,7 @@ class ResponsesFold:
             ttft_s=ttft_s,
             total_s=total_s,
             reasoning=self._reasoning.text(),
+            reasoning_items=tuple(self._reasoning_items),
         )
 
     def _make_usage(self) -> Usage:

@@ -51,6 +51,8 @@ def _positive(args: dict[str, Any], key: str, default: int) -> int:
 
 class ReadFileTool:
     name = "read_file"
+    read_only = True
+    """It only reads: calls of one reply may run together."""
 
     def __init__(self, hidden: Hidden) -> None:
         self.hidden = hidden
@@ -87,6 +89,8 @@ class ReadFileTool:
 
 class ListDirTool:
     name = "list_dir"
+    read_only = True
+    """It only reads: calls of one reply may run together."""
 
     def __init__(self, hidden: Hidden) -> None:
         self.hidden = hidden
@@ -137,6 +141,8 @@ def _walk(root: Path, depth: int, hidden: Hidden, level: int = 0) -> Any:
 
 class GrepFilesTool:
     name = "grep_files"
+    read_only = True
+    """It only reads: calls of one reply may run together."""
 
     def __init__(self, hidden: Hidden) -> None:
         self.hidden = hidden

@@ -79,6 +79,10 @@ class ToolRegistry:
     def specs(self) -> list[dict[str, Any]]:
         return [t.spec() for t in self.tools.values()]
 
+    def read_only(self, name: str) -> bool:
+        """Whether tool ``name`` only reads (a ``read_only = True`` attribute): such calls may overlap."""
+        return bool(getattr(self.tools.get(name), "read_only", False))
+
     async def dispatch(self, call: ToolCall, ctx: ToolContext) -> str:
         tool = self.tools.get(call.name)
         if tool is None:
