@@ -108,9 +108,6 @@ IGNORED = (
     "history.max_bytes",
     "mcp_servers",
     "model_instructions_file",
-    "model_reasoning_effort",
-    "model_reasoning_summary",
-    "model_verbosity",
     "notify",
     "otel",
     "project_doc_fallback_filenames",
@@ -168,7 +165,12 @@ def test_a_codex_config_loads_and_applies_what_agentrt_has(tmp_path: Path) -> No
     assert config.raw["sandbox_workspace_write"] == {"network_access": False}
     assert config.raw["shell_environment_policy"] == {"inherit": "core"}
     assert config.raw["history"] == {"persistence": "none"}
-    assert not {"notify", "tui", "mcp_servers", "model_verbosity"} & set(config.raw)
+    assert not {"notify", "tui", "mcp_servers"} & set(config.raw)
+    assert (config.model_reasoning_effort, config.model_reasoning_summary, config.model_verbosity) == (
+        "high",
+        "detailed",
+        "low",
+    )  # applied: sent on the Responses wire
 
 
 def test_the_one_warning_names_exactly_the_ignored_keys(tmp_path: Path) -> None:
@@ -194,14 +196,14 @@ def test_strict_refuses_it_naming_the_ignored_keys(tmp_path: Path) -> None:
 
 
 def test_ignored_keys_are_named_from_every_layer_once(tmp_path: Path) -> None:
-    write(tmp_path, 'notify = ["a"]\n[profiles.p]\nmodel_verbosity = "low"\n')
+    write(tmp_path, 'notify = ["a"]\n[profiles.p]\nhide_agent_reasoning = true\n')
     config = load(
         tmp_path,
         overrides=["notify=['b']", "tui.animations=false", "sandbox_workspace_write.exclude_slash_tmp=false"],
     )
     assert config.ignored_keys == (
         "notify",
-        "profiles.p.model_verbosity",
+        "profiles.p.hide_agent_reasoning",
         "sandbox_workspace_write.exclude_slash_tmp",
         "tui",
     )
@@ -252,7 +254,7 @@ def test_profile_file_is_layered_over_config_toml(tmp_path: Path) -> None:
     write(tmp_path, 'model = "base"\nmax_turns = 7\napproval_policy = "on-request"\n')
     write(
         tmp_path,
-        'model = "fast"\nmodel_provider = "mine"\nmodel_verbosity = "low"\n'
+        'model = "fast"\nmodel_provider = "mine"\nnotify = ["x"]\n'
         '[model_providers.mine]\nbase_url = "http://127.0.0.1:9/v1"\nwire_api = "responses"\n',
         name="fast.config.toml",
     )
@@ -260,7 +262,7 @@ def test_profile_file_is_layered_over_config_toml(tmp_path: Path) -> None:
     assert (config.profile, config.model, config.max_turns) == ("fast", "fast", 7)
     assert config.approval_policy == "on-request"
     assert config.provider.base_url == "http://127.0.0.1:9/v1" and config.provider.wire_api == "responses"
-    assert config.ignored_keys == ("model_verbosity",)
+    assert config.ignored_keys == ("notify",)
     assert load(tmp_path).model == "base"  # not selected: not read
     # -c and flags still beat the profile, as in Codex 0.169.
     assert load(tmp_path, profile="fast", overrides=["model=c"]).model == "c"
