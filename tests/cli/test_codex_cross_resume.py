@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agentrt.agent.rollout import history_from_rollout, read_rollout
+from agentrt.agent.rollout import history_from_rollout, read_rollout, session_info
 from agentrt.model.sim.process import SimProcess
 
 pytestmark = pytest.mark.slow
@@ -113,6 +113,8 @@ def test_codex_resumes_an_agentrt_session_with_its_history(codex: Path, tmp_path
     said = [json.loads(x) for x in theirs.stdout.splitlines() if x.startswith("{")]
     answers = [e["item"]["text"] for e in said if e.get("item", {}).get("type") == "agent_message"]
     assert answers == ["the resumed request carried 2 earlier assistant turns"], theirs.stdout[-2000:]
+    contexts = [json.loads(x)["payload"] for x in rollout.read_text().splitlines() if '"turn_context"' in x]
+    assert contexts and contexts[0]["sandbox_policy"]["type"] == "workspace-write"  # agentrt's own line
 
 
 def test_agentrt_resumes_a_codex_session_with_its_tool_calls(codex: Path, tmp_path: Path, repo: Path) -> None:
@@ -133,6 +135,8 @@ def test_agentrt_resumes_a_codex_session_with_its_tool_calls(codex: Path, tmp_pa
         assert [m["content"] for m in history if m["role"] == "user"][-1] == "start in codex"
         assert any(m["role"] == "tool" for m in history)
         session_id = json.loads(rollout.read_text().splitlines()[0])["payload"]["id"]
+        info = session_info(rollout)
+        assert info is not None and info.first_prompt == "start in codex"  # listed and pickable
         env = agentrt_env(tmp_path / "ahome", sim.url)
         copy_session(rollout, tmp_path / "ahome" / "sessions")
         ours = run([sys.executable, "-m", "agentrt", "exec", "-s", "workspace-write", "resume", session_id, "go on"],

@@ -381,23 +381,37 @@ def session_info(path: Path) -> SessionInfo | None:
 
 
 def _first_prompt(fh: BinaryIO) -> str | None:
-    """The message of the first ``event_msg``/``user_message`` within the head of the file."""
+    """The first prompt within the head of the file: an ``event_msg``/``user_message``, or (a Codex
+    session records its prompts only as items) a user ``message`` item that is not context."""
     seen = 0
     for _ in range(_HEAD_LINES):
         raw: bytes = fh.readline()
         if not raw or seen > _HEAD_BYTES:
             break
         seen += len(raw)
-        if b'"user_message"' not in raw:
+        if b'"user_message"' not in raw and b'"user"' not in raw:
             continue
         try:
             kind, payload = _parse_line(raw)
         except ValueError:
             continue
-        message = payload.get("message")
-        if kind == "event_msg" and payload.get("type") == "user_message" and isinstance(message, str):
-            return message
+        found = _prompt_of(kind, payload)
+        if found is not None:
+            return found
     return None
+
+
+def _prompt_of(kind: str, payload: Mapping[str, Any]) -> str | None:
+    from agentrt.agent.instructions import CONTEXT_PREFIXES
+
+    message = payload.get("message")
+    if kind == "event_msg" and payload.get("type") == "user_message" and isinstance(message, str):
+        return message
+    if kind != "response_item" or payload.get("type") != "message" or payload.get("role") != "user":
+        return None
+    parts = payload.get("content")
+    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict)) if isinstance(parts, list) else ""
+    return text if text and not text.startswith(CONTEXT_PREFIXES) and "<turn_aborted>" not in text else None
 
 
 def count_turns(path: Path) -> int:

@@ -336,7 +336,30 @@ class AgentSession:
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
         ends early, ``CancelledError`` when interrupted."""
+        if self.writer is not None:
+            self.writer.append("turn_context", self._turn_context())
         return await self.setup.guard(self.thread.run_turn(prompt, parts))
+
+    def _turn_context(self) -> dict[str, Any]:
+        """The rollout's ``turn_context`` line, in Codex's shape: where and under which rules the turn runs."""
+        config = self.config
+        table = config.raw.get("sandbox_workspace_write") or {}
+        sandbox: dict[str, Any] = {"type": config.sandbox_mode}
+        if config.sandbox_mode == "workspace-write":
+            sandbox |= {
+                "writable_roots": list(table.get("writable_roots", [])),
+                "network_access": bool(table.get("network_access", False)),
+                "exclude_tmpdir_env_var": False,
+                "exclude_slash_tmp": False,
+            }
+        return {
+            "cwd": str(self.cwd),
+            "approval_policy": config.approval_policy,
+            "sandbox_policy": sandbox,
+            "model": config.model,
+            "effort": config.model_reasoning_effort,
+            "summary": config.model_reasoning_summary or "none",
+        }
 
     async def reconfigure(self, **flags: str) -> None:
         """Switch config keys (``model``, ``approval_policy``, ``sandbox_mode``) for the next turn."""
