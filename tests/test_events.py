@@ -40,7 +40,9 @@ def test_usage_adds_up_and_says_when_it_was_counted() -> None:
     assert u.as_dict() == {
         "input_tokens": 150,
         "cached_input_tokens": 20,
+        "cache_write_input_tokens": 0,
         "output_tokens": 10,
+        "reasoning_output_tokens": 0,
         "counted": True,
     }
 
@@ -60,5 +62,11 @@ def test_jsonl_writes_public_events_only_in_codex_key_order() -> None:
     done = TurnCompleted(TokenUsage(1, 0, 2), final="answer")
     assert json.loads(json.dumps(done.to_json())) == {
         "type": "turn.completed",
-        "usage": {"input_tokens": 1, "cached_input_tokens": 0, "output_tokens": 2},
+        "usage": {
+            "input_tokens": 1,
+            "cached_input_tokens": 0,
+            "cache_write_input_tokens": 0,
+            "output_tokens": 2,
+            "reasoning_output_tokens": 0,
+        },
     }

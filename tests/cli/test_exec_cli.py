@@ -400,7 +400,7 @@ def test_bad_output_schema_and_unreachable_endpoint(tmp_path: Path, git_repo: Pa
     (tmp_path / "bad.json").write_text('{"type": "nonsense"}')
     proc = run_exec(home, git_repo, "--output-schema", str(tmp_path / "bad.json"), "x")
     assert (
-        proc.returncode != 0 and "not a valid JSON Schema" in proc.stderr and "Traceback" not in proc.stderr
+        proc.returncode == 2 and "not a valid JSON Schema" in proc.stderr and "Traceback" not in proc.stderr
     )
     proc = run_exec(home, git_repo, "-c", "model_providers.sim.request_max_retries=0", "hello")
     assert proc.returncode == 1
@@ -501,7 +501,7 @@ def test_a_bad_shell_environment_policy_stops_exec_before_the_model_is_asked(
     with (home / "config.toml").open("a") as f:
         f.write('\n[shell_environment_policy]\ninherit = "some"\n')
     proc = run_exec(home, git_repo, "--json", "hello")
-    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.returncode == 2 and proc.stdout == ""  # bad usage: a config value
     (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("agentrt: error:")]
     assert "shell_environment_policy.inherit" in line and "some" in line
 
@@ -620,7 +620,7 @@ def test_image_flag_sends_the_image_with_the_prompt(tmp_path: Path, git_repo: Pa
     assert len(items) == 1 and items[0]["content"][0] == {"type": "input_text", "text": "what is this?"}
     assert items[0]["content"][1]["image_url"].startswith("data:image/png;base64,iVBOR")
     bad = run_exec(home, git_repo, "-i", str(tmp_path / "notes.txt"), "and this?")
-    assert bad.returncode == 1 and "not an image agentrt can send" in bad.stderr
+    assert bad.returncode == 2 and "not an image agentrt can send" in bad.stderr
 
 
 def test_add_dir_makes_another_root_writable(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
@@ -673,7 +673,7 @@ def test_yolo_is_no_sandbox_and_no_questions(tmp_path: Path, git_repo: Path, sta
         [*AGENTRT, "exec", "-C", str(git_repo), "--yolo", "-s", "read-only", "x"],
         capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
     )  # fmt: skip
-    assert both.returncode == 1 and "goes with neither -s nor -a" in both.stderr
+    assert both.returncode == 2 and "goes with neither -s nor -a" in both.stderr
 
 
 def test_a_codex_config_warns_once_and_strict_config_refuses_it(
@@ -766,3 +766,13 @@ def test_a_patch_that_fails_partway_names_what_it_already_changed(
     outputs = [m["content"] for m in history_from_rollout(read_rollout(path)) if m["role"] == "tool"]
     assert "already changed and stay changed" in outputs[0] and "first.txt" in outputs[0]
     assert (git_repo / "first.txt").read_text() == "one\n"
+
+
+def test_bad_usage_exits_2_and_failures_exit_1(tmp_path: Path, git_repo: Path) -> None:
+    home = home_with_provider(tmp_path, "http://127.0.0.1:9/v1")  # nothing listens there
+    missing = run_exec(home, tmp_path / "no-such-dir", "x")
+    assert missing.returncode == 2 and missing.stderr.startswith("agentrt: error: working directory")
+    bad_override = run_exec(home, git_repo, "-c", "nonsense", "x")
+    assert bad_override.returncode == 2 and bad_override.stderr.startswith("agentrt: error: -c")
+    unreachable = run_exec(home, git_repo, "-c", "model_providers.sim.request_max_retries=0", "x")
+    assert unreachable.returncode == 1 and unreachable.stderr.splitlines()[-1].startswith("agentrt: error:")

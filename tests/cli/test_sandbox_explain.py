@@ -108,5 +108,5 @@ def test_a_bad_deny_read_is_a_one_line_error(home: Path, value: str) -> None:
     (home / ".agentrt" / "config.toml").write_text(f"[sandbox]\ndeny_read = {value}\n")
     for args in (["--explain"], ["--", "true"]):
         done = agentrt(home, "sandbox", *args)
-        assert done.returncode == 1 and done.stdout == ""
+        assert done.returncode == 2 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and "sandbox.deny_read" in done.stderr, done.stderr

@@ -70,7 +70,7 @@ def test_table_json_limit_and_all(tmp_path: Path) -> None:
     limited = sessions_list(home, here, "--all", "--json", "--limit", "1")
     assert [json.loads(line)["id"] for line in limited.stdout.splitlines()] == [new]
     bad = sessions_list(home, here, "--limit", "-1")
-    assert bad.returncode == 1 and "--limit must be 0 (all) or more" in bad.stderr
+    assert bad.returncode == 2 and "--limit must be 0 (all) or more" in bad.stderr
 
 
 def test_damaged_rollouts_are_listed_or_skipped_never_a_crash(tmp_path: Path) -> None:

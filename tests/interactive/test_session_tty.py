@@ -258,7 +258,7 @@ def test_stdin_that_is_not_a_terminal_is_refused(repo: Path, home: Path) -> None
         [*AGENTRT, "hello"], cwd=repo, env=session_env(home), stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    assert done.returncode == 1
+    assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs a terminal" in lines[0] and "agentrt exec" in lines[0]
     assert done.stdout == ""
@@ -276,7 +276,7 @@ def test_outside_a_repository_it_refuses_like_exec(tmp_path: Path, home: Path) -
     term = Terminal(tmp_path, [*AGENTRT, "--sim", str(write_script(tmp_path / "s.json", [{"content": "x"}]))],
                     session_env(home), bare)  # fmt: skip
     try:
-        assert term.exit_status() == 1
+        assert term.exit_status() == 2
         assert "--skip-git-repo-check" in term.screen()
     finally:
         term.close()

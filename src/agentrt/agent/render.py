@@ -55,12 +55,12 @@ class HumanSink:
             self._usage(event)
         elif isinstance(event, TurnFailed):
             self._end_stream()
-            self._line(self._paint("31", f"error: {event.message}"))
+            self._line(self._paint("31", f"agentrt: error: {event.message}"))
         elif isinstance(event, Reconnecting):  # the text shown since the request was sent is void
             self._end_stream()
             self._line(self._paint("2", f"{event.message} ({event.reason})"))
         elif isinstance(event, Error):
-            self._line(self._paint("31", f"error: {event.message}"))
+            self._line(self._paint("31", f"agentrt: error: {event.message}"))
         elif isinstance(event, ContextCompacted):
             self._end_stream()
             text = f"context compacted: ~{event.before_tokens:,} → ~{event.after_tokens:,} tokens"

@@ -35,7 +35,12 @@ if TYPE_CHECKING:
 
 
 class ExecError(Exception):
-    """A session that cannot start (no git repo, no key, bad schema…): one line for the user."""
+    """A session that cannot start (no sandbox, no key…): one line for the user (exit status 1)."""
+
+
+class BadInput(ExecError):
+    """What the user gave cannot be used (no such directory, not a repository, a bad schema or
+    image…): bad usage, exit status 2."""
 
 
 @dataclass
@@ -202,9 +207,7 @@ def _prompt_file(path: str | None) -> str | None:
     try:
         return Path(path).expanduser().read_text(encoding="utf-8")
     except OSError as exc:
-        raise ExecError(
-            f"cannot read experimental_compact_prompt_file {path}: {exc.strerror or exc}"
-        ) from exc
+        raise BadInput(f"cannot read experimental_compact_prompt_file {path}: {exc.strerror or exc}") from exc
 
 
 def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, str]) -> Config:
@@ -242,13 +245,11 @@ def image_part(path: Path) -> dict[str, Any]:
 
     kind = IMAGE_TYPES.get(path.suffix.lower())
     if kind is None:
-        raise ExecError(
-            f"{path}: not an image agentrt can send (use one of {', '.join(sorted(IMAGE_TYPES))})"
-        )
+        raise BadInput(f"{path}: not an image agentrt can send (use one of {', '.join(sorted(IMAGE_TYPES))})")
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ExecError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+        raise BadInput(f"cannot read image {path}: {exc.strerror or exc}") from exc
     url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
     return {"type": "image_url", "image_url": {"url": url}}
 
@@ -433,12 +434,12 @@ async def _simulated(options: SessionOptions) -> AsyncIterator[SessionOptions]:
     from agentrt.model.sim import SimConfig, load_script, start_sim_server
 
     if options.local is not None or options.base_url is not None:
-        raise ExecError("--sim serves its own model: leave out --local and --base-url")
+        raise BadInput("--sim serves its own model: leave out --local and --base-url")
     assert options.sim_script is not None
     try:
         script = load_script(options.sim_script)
     except OSError as exc:
-        raise ExecError(f"cannot read the script {options.sim_script}: {exc.strerror or exc}") from exc
+        raise BadInput(f"cannot read the script {options.sim_script}: {exc.strerror or exc}") from exc
     server = await start_sim_server(SimConfig(policy="script", script=script, tps=200.0))
     provider = (
         f'model_providers.sim={{name = "agentrt simulator", base_url = "{server.base_url}", '
@@ -494,9 +495,9 @@ def _check_repo(cwd: Path, skip: bool) -> None:
     from agentrt.git import git_root
 
     if not cwd.is_dir():
-        raise ExecError(f"working directory {cwd} does not exist")
+        raise BadInput(f"working directory {cwd} does not exist")
     if not skip and git_root(cwd) is None:
-        raise ExecError(
+        raise BadInput(
             f"{cwd} is not inside a git repository; agentrt exec works on repositories. "
             "Pass --skip-git-repo-check to run here anyway."
         )
@@ -509,7 +510,7 @@ def _check_env_policy(config: Config) -> None:
     try:
         check_env_policy(config.raw.get("shell_environment_policy"))
     except ValueError as exc:
-        raise ExecError(f"config: {exc}") from exc
+        raise BadInput(f"config: {exc}") from exc
 
 
 def _load_schema(path: Path | None) -> dict[str, Any] | None:
@@ -518,16 +519,16 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ExecError(f"cannot read output schema {path}: {exc.strerror or exc}") from exc
+        raise BadInput(f"cannot read output schema {path}: {exc.strerror or exc}") from exc
     except ValueError as exc:
-        raise ExecError(f"output schema {path} is not valid JSON: {exc}") from exc
+        raise BadInput(f"output schema {path} is not valid JSON: {exc}") from exc
     if not isinstance(schema, dict):
-        raise ExecError(f"output schema {path} must be a JSON object")
+        raise BadInput(f"output schema {path} must be a JSON object")
     from agentrt.agent.schema import schema_problem
 
     problem = schema_problem(schema)
     if problem is not None:
-        raise ExecError(f"output schema {path} is not a valid JSON Schema: {problem}")
+        raise BadInput(f"output schema {path} is not a valid JSON Schema: {problem}")
     return schema
 
 

@@ -59,9 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        code = exc.code if isinstance(exc, CliError) else 1
         print(f"agentrt: error: {describe(exc)}", file=sys.stderr)
-        return code
+        return exit_code(exc)
 
 
 def _opens_session(words: list[str], parser: argparse.ArgumentParser) -> bool:
@@ -117,6 +116,16 @@ def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpar
             if sub is not None:
                 return sub
     return parser
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 for bad usage (input that cannot be used: a flag, a config value, a dataset, a path), else 1."""
+    from agentrt.agent.session import BadInput
+    from agentrt.bench.dataset import DatasetError
+
+    if isinstance(exc, CliError):
+        return exc.code
+    return EXIT_USAGE if isinstance(exc, BadInput | DatasetError | ValueError) else 1
 
 
 def describe(exc: BaseException) -> str:
