@@ -269,3 +269,26 @@ def test_fork_refuses_bubblewrap_with_the_reason(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="bubblewrap confines only a program it execs"):
         _run(run)
+
+
+def test_the_server_keeps_what_pytest_imported_from_the_interpreter_not_from_the_warm_up_directory(
+    tmp_path: Path,
+) -> None:
+    import importlib.util
+    import json
+    import types
+
+    from agentrt.bench.forkserver import _keep
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    (scratch / "test_warm.py").write_text("X = 1\n")
+    spec = importlib.util.spec_from_file_location("test_warm", scratch / "test_warm.py")
+    assert spec is not None
+    warm_test = importlib.util.module_from_spec(spec)
+    assert _keep("json", json, str(scratch)), "the standard library: what pytest loads as it configures"
+    assert _keep("_pytest.debugging", sys.modules["_pytest.debugging"], str(scratch))
+    assert _keep("faulthandler", sys.modules.get("faulthandler"), str(scratch)), "built in"
+    assert not _keep("test_warm", warm_test, str(scratch)), "the warm-up's own test module"
+    assert not _keep("made_up", types.ModuleType("made_up"), str(scratch)), "no origin: not kept"
+    assert not _keep("blocked", None, str(scratch))

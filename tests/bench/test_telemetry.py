@@ -66,6 +66,23 @@ def test_child_memory_is_counted() -> None:
     assert report.sampler_cpu_s <= report.runtime_cpu_s + 0.01
 
 
+def test_an_excluded_child_and_its_descendants_are_not_counted() -> None:
+    # Like the simulator in its own process: a helper whose memory is not part of what is measured.
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {HOLD_30MB!r}])"
+
+    async def run() -> ResourceReport:
+        async with ResourceSampler(interval_s=0.02) as sampler:
+            helper = await _spawn(parent)
+            sampler.exclude = frozenset({helper.pid})
+            counted = _hold_until_sampled(await _spawn(HOLD_30MB))
+            await asyncio.gather(counted, _hold_until_sampled(helper))
+        return sampler.report()
+
+    report = asyncio.run(run())
+    assert report.peak_live_children == 1, "the helper and its grandchild are left out"
+    assert 25 <= report.peak_children_rss_mib < 55, "one 30 MiB holder counted, not two"
+
+
 def test_grandchildren_are_counted() -> None:
     # The child is a small interpreter; the 30 MiB live in the grandchild, which shares its pipes.
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {HOLD_30MB!r}])"

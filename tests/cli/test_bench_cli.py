@@ -36,7 +36,7 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 
 
 def read_outputs(out: Path) -> tuple[list[dict[str, str]], dict[str, object]]:
-    csvs = sorted((out / "raw").glob("python_*.csv"))
+    csvs = [p for p in sorted((out / "raw").glob("python_*.csv")) if not p.name.endswith("_timeline.csv")]
     summaries = sorted((out / "raw").glob("python_*_summary.json"))
     assert len(csvs) == 1 and len(summaries) == 1
     with csvs[0].open() as f:
@@ -326,3 +326,27 @@ def test_fork_executor_repeat_and_memory_budget(tmp_path: Path) -> None:
 def test_bad_memory_budget_is_a_usage_error(tmp_path: Path) -> None:
     proc = agentrt("bench", "humaneval", "--memory-budget", "lots", env=clean_env(tmp_path))
     assert proc.returncode == 2 and "not a size" in proc.stderr
+
+
+def test_report_flag_and_report_command_write_self_contained_pages(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    outs = [tmp_path / "fork", tmp_path / "spawn"]
+    for out in outs:
+        args = ["bench", "humaneval", "--limit", "3", "--executor", out.name, "--no-sandbox", "--report"]
+        proc = agentrt(*args, "--out", str(out), env=env)
+        assert proc.returncode == 0, proc.stderr
+        (summary,) = (out / "raw").glob("python_*_summary.json")
+        stem = summary.name.removesuffix("_summary.json")
+        assert (out / "raw" / f"{stem}_timeline.csv").read_text().startswith("t_s,rss_mib,")
+        page = (out / "raw" / f"{stem}_report.html").read_text()
+        assert f"report: {out / 'raw' / stem}_report.html" in proc.stderr
+        assert "3/3 (100.0%)" in page and f"{out.name} · loop/{out.name}" in page
+    target = tmp_path / "both.html"
+    proc = agentrt("bench", "report", *map(str, outs), "-o", str(target), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "(2 runs)" in proc.stderr
+    page = target.read_text()
+    assert "fork · loop/fork" in page and "spawn · loop/spawn" in page and "<script" not in page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(agentrt("bench", "report", str(empty), env=env), "no benchmark run in")

@@ -124,22 +124,26 @@ class ForkExecutor:
     async def run(
         self, argv: Sequence[str], *, cwd: Path, timeout_s: float, confinement: Confinement
     ) -> TestRun:
-        """``argv`` is ``[python, -B, -m, pytest, ARGS…]``: ARGS run in a forked child in ``cwd``."""
-        request = {
-            "cwd": os.fspath(cwd),
-            "env": dict(confinement.env),
-            "args": _pytest_args(argv),
-            "confine": landlock_options(confinement, cwd),
-        }
+        """``argv`` is ``[python, -B, -m, pytest, ARGS…]``: ARGS run in a forked child in ``cwd``.
+
+        The run's pipes and request are made only once it may be sent (``_IN_FLIGHT``): a thousand
+        runs waiting their turn hold no descriptors and no encoded request."""
+        args, confine = _pytest_args(argv), landlock_options(confinement, cwd)
         loop = asyncio.get_running_loop()
         proto = OutputCollector(loop, _OUTPUT_CAP, max(16 << 20, 64 * _OUTPUT_CAP))
         started = time.monotonic()
         rid = next(self._ids)
-        pending, write_ends = await self._open_pipes(proto, loop)
+        pending = _Pending(loop, proto)
+        write_ends: list[int] = []
         try:
-            self._pending[rid] = pending
-            message = json.dumps({**request, "id": rid}).encode()
-            returncode, timed_out = await self.supervise(pending, message, write_ends, timeout_s)
+            async with self._unanswered:
+                write_ends += await self._open_pipes(pending, loop)
+                self._pending[rid] = pending
+                request = {"id": rid, "cwd": os.fspath(cwd), "env": dict(confinement.env)}
+                message = json.dumps({**request, "args": args, "confine": confine}).encode()
+                del request
+                pid = await self.send(pending, message, write_ends)
+            returncode, timed_out = await self.supervise(pending, pid, timeout_s)
         except ForkServerGone as exc:  # as a spawn that could not start: status 126, the reason in stderr
             message = f"agentrt: cannot start the test run: {exc}\n".encode()
             return TestRun(RunResult(tuple(argv), 126, None, "", message.decode(), False, False, False, 0.0))
@@ -154,39 +158,41 @@ class ForkExecutor:
         rss = usage.get("maxrss_kib")
         return TestRun(result, usage.get("cpu_s"), None if rss is None else rss / 1024.0)
 
-    async def _open_pipes(
-        self, proto: OutputCollector, loop: asyncio.AbstractEventLoop
-    ) -> tuple[_Pending, list[int]]:
-        """The run's stdout and stderr pipes, their read ends fed into ``proto``; the write ends."""
-        pending = _Pending(loop, proto)
+    async def _open_pipes(self, pending: _Pending, loop: asyncio.AbstractEventLoop) -> list[int]:
+        """The run's stdout and stderr pipes, their read ends fed into its collector; the write ends."""
         pipes = [os.pipe(), os.pipe()]
         pending.inodes = {os.fstat(read_end).st_ino for read_end, _ in pipes}
         try:
             for fd, (read_end, _) in zip((1, 2), pipes, strict=True):
                 reader = os.fdopen(read_end, "rb", buffering=0)
-                transport, _ = await loop.connect_read_pipe(_feeder(proto, fd), reader)
+                transport, _ = await loop.connect_read_pipe(_feeder(pending.proto, fd), reader)
                 pending.transports.append(transport)
         except BaseException:
             for opened in pending.transports:
                 opened.close()
+            pending.transports.clear()
             for read_end, write_end in pipes:
                 _close(read_end)
                 _close(write_end)
             raise
-        return pending, [write_end for _, write_end in pipes]
+        return [write_end for _, write_end in pipes]
 
-    async def supervise(
-        self, pending: _Pending, message: bytes, write_ends: list[int], timeout_s: float
-    ) -> tuple[int | None, bool]:
-        """Send the run, then supervise it as ``run_command`` does its child."""
+    async def send(self, pending: _Pending, message: bytes, write_ends: list[int]) -> int:
+        """Send the run with its pipes' write ends (closed here once sent); the forked child's pid."""
+        try:
+            await _send_fds(self._sock, message, write_ends, asyncio.get_running_loop())
+            for fd in write_ends:
+                _close(fd)
+            write_ends.clear()
+            return await pending.started
+        except BaseException:
+            await self._kill(pending)
+            raise
+
+    async def supervise(self, pending: _Pending, pid: int, timeout_s: float) -> tuple[int | None, bool]:
+        """Supervise the forked run as ``run_command`` does its child."""
         proto = pending.proto
         try:
-            async with self._unanswered:
-                await _send_fds(self._sock, message, write_ends, asyncio.get_running_loop())
-                for fd in write_ends:
-                    _close(fd)
-                write_ends.clear()
-                pid = await pending.started
             timed_out = await supervise(pid, proto, timeout_s, _GRACE_S)
             signal_group(pid, signal.SIGKILL)
             if not await wait_settled(proto.closed, DRAIN_S):

@@ -87,9 +87,30 @@ def _warm(pytest: ModuleType) -> None:
     if code != 0:
         raise RuntimeError(f"the warm-up pytest run failed with status {code}")
     for name in set(sys.modules) - modules:
-        if not name.startswith(("_pytest", "pytest", "pluggy", "iniconfig", "packaging")):
+        if not _keep(name, sys.modules[name], scratch):
             del sys.modules[name]
     sys.path[:], sys.meta_path[:] = path, meta_path
+
+
+def _keep(name: str, module: ModuleType | None, scratch: str) -> bool:
+    """Whether a module the warm-up run imported stays imported for every child: pytest's own, and
+    the interpreter's and installed packages' modules that pytest loads as it configures itself
+    (``pdb`` and ``readline`` for its debugging plugin, ``faulthandler``…), which every spawned run
+    imports alike; never one from the scratch directory (the warm-up test) or of unknown origin."""
+    if name.startswith(("_pytest", "pytest", "pluggy", "iniconfig", "packaging")):
+        return True
+    if name in sys.builtin_module_names:
+        return True
+    origin = getattr(module, "__file__", None)
+    if not isinstance(origin, str):
+        return False
+    origin = os.path.realpath(origin)
+    roots = {
+        os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    }
+    return not origin.startswith(os.path.realpath(scratch) + os.sep) and any(
+        origin.startswith(root + os.sep) for root in roots
+    )
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """Benchmark results: the per-task CSV, the run summary (JSON) and the terminal table.
 
 ``summarize`` turns the per-task ``TaskResult`` rows and the sampler's ``ResourceReport`` into one flat
-mapping; ``write_results`` writes ``<out_dir>/raw/<prefix>_<stamp>.csv`` and
-``<out_dir>/raw/<prefix>_<stamp>_summary.json``, each atomically; ``render_table`` formats the summary
+mapping; ``write_results`` writes ``<out_dir>/raw/<prefix>_<stamp>.csv``,
+``<out_dir>/raw/<prefix>_<stamp>_summary.json`` and, when the sampler kept one, the RSS timeline
+``<out_dir>/raw/<prefix>_<stamp>_timeline.csv``, each atomically; ``render_table`` formats the summary
 for a terminal. A run against the simulator is labelled simulated wherever its model is shown.
 """
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from agentrt.bench.result import TaskResult
-    from agentrt.bench.telemetry import ResourceReport
+    from agentrt.bench.telemetry import ResourceReport, Sample
 
 _DIGITS = 4
 _PERCENTILES = (50, 95, 99)
@@ -50,6 +51,10 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "runtime_cpu_ms_per_1k_tokens",
 )
 """The keys ``summarize`` always computes (the caller's ``meta`` comes on top of them)."""
+
+TIMELINE_COLUMNS: tuple[str, ...] = ("t_s", "rss_mib", "children_rss_mib", "live_children")
+"""The timeline file: seconds since the run started, the runtime's RSS, its live children's summed
+RSS and their count, one row per kept sample."""
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -147,6 +152,17 @@ def _csv_text(results: Sequence[TaskResult]) -> str:
     return buffer.getvalue()
 
 
+def _timeline_text(timeline: Sequence[Sample]) -> str:
+    lines = [",".join(TIMELINE_COLUMNS)]
+    lines.extend(f"{s.t_s:.3f},{s.rss_mib:.2f},{s.children_rss_mib:.2f},{s.live_children}" for s in timeline)
+    return "\n".join(lines) + "\n"
+
+
+def timeline_path(summary_path: Path) -> Path:
+    """The timeline file that goes with the summary at ``summary_path``."""
+    return summary_path.with_name(summary_path.name.removesuffix("_summary.json") + "_timeline.csv")
+
+
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary sibling and ``os.replace``: all or nothing."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -171,11 +187,13 @@ def write_results(
     *,
     stamp: str,
     prefix: str = "python",
+    timeline: Sequence[Sample] = (),
 ) -> tuple[Path, Path]:
     """Write ``<out_dir>/raw/<prefix>_<stamp>.csv`` and ``..._summary.json``; return both paths.
 
     The CSV has the ``CSV_COLUMNS`` header and one row per result, in order (floats to 4 decimals,
-    None empty, booleans ``true``/``false``). An unwritable directory raises ``OSError`` naming it."""
+    None empty, booleans ``true``/``false``). A non-empty ``timeline`` is written beside them
+    (``timeline_path``). An unwritable directory raises ``OSError`` naming it."""
     raw = Path(out_dir) / "raw"
     csv_path = raw / f"{prefix}_{stamp}.csv"
     json_path = raw / f"{prefix}_{stamp}_summary.json"
@@ -183,6 +201,8 @@ def write_results(
         raw.mkdir(parents=True, exist_ok=True)
         _write_atomic(csv_path, _csv_text(results))
         _write_atomic(json_path, json.dumps(dict(summary), indent=2, default=str) + "\n")
+        if timeline:
+            _write_atomic(timeline_path(json_path), _timeline_text(timeline))
     except OSError as exc:
         message = f"cannot write benchmark results to {raw}: {exc.strerror or exc}"
         raise (OSError(exc.errno, message) if exc.errno is not None else OSError(message)) from exc
@@ -284,6 +304,12 @@ def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
             "test runs",
             f"{executor}{_num(s.get('test_runs'))} runs   {_num(s.get('test_cpu_ms_per_run'), ' ms', 1)} CPU/run"
             f"   peak {_num(s.get('test_peak_rss_mib'), ' MiB', 1)}/run",
+        ))  # fmt: skip
+    if s.get("sim_process"):
+        rows.append((
+            "simulator",
+            f"own process (not counted above)   peak RSS {_num(s.get('sim_peak_rss_mib'), ' MiB', 1)}"
+            f"   CPU {_num(s.get('sim_cpu_s'), ' s', 2)}",
         ))  # fmt: skip
     if s.get("memory_budget_mib") is not None:
         rows.append((

@@ -118,6 +118,11 @@ def _read_fd(fd: int) -> bytes:
         offset += len(part)
 
 
+def process_cpu_s(pid: int | None = None) -> float:
+    """User+sys CPU seconds of ``pid`` (default: this process) so far; 0.0 when it cannot be read."""
+    return _cpu_times(os.getpid() if pid is None else pid)[0]
+
+
 def _cpu_times(pid: int) -> tuple[float, float]:
     """(own user+sys, reaped children's user+sys) of ``pid`` in seconds."""
     if pid == os.getpid():
@@ -157,8 +162,9 @@ class _ProcTable:
         self._held = 0
         self._gen = 0
 
-    def scan(self, root_pid: int) -> tuple[int, int, int]:
-        """(root RSS pages, summed RSS pages of live descendants, live descendants)."""
+    def scan(self, root_pid: int, exclude: frozenset[int] = frozenset()) -> tuple[int, int, int]:
+        """(root RSS pages, summed RSS pages of live descendants, live descendants); the processes
+        in ``exclude`` and their descendants are not counted."""
         self._gen += 1
         gen = self._gen
         root = self._visit(root_pid, gen)
@@ -170,7 +176,10 @@ class _ProcTable:
         pages = live = 0
         visited = 1
         while stack:
-            proc = self._visit(stack.pop(), gen)
+            pid = stack.pop()
+            if pid in exclude:
+                continue
+            proc = self._visit(pid, gen)
             if proc is None:
                 continue
             visited += 1
@@ -283,7 +292,8 @@ class ResourceSampler:
 
     ``async with ResourceSampler() as sampler: ...`` then ``sampler.report()``. The timeline keeps
     at most ``max_samples`` evenly spaced samples (it halves itself when full); peaks cover every
-    sample taken."""
+    sample taken. Descendants whose pid is in ``exclude`` (set it while open, too) are left out with
+    their own descendants: a helper that is not part of what is measured."""
 
     def __init__(self, interval_s: float = 0.05, pid: int | None = None, *, max_samples: int = 4096) -> None:
         if interval_s <= 0:
@@ -296,6 +306,7 @@ class ResourceSampler:
         self._page_mib = os.sysconf("SC_PAGE_SIZE") / _MIB
         self._table: _ProcTable | None = None
         self._task: asyncio.Task[None] | None = None
+        self.exclude: frozenset[int] = frozenset()
         self._reset()
 
     def _reset(self) -> None:
@@ -361,7 +372,7 @@ class ResourceSampler:
         if self._table is None:
             return
         cpu_start = time.thread_time()
-        root_pages, kid_pages, live = self._table.scan(self._pid)
+        root_pages, kid_pages, live = self._table.scan(self._pid, self.exclude)
         rss = root_pages * self._page_mib
         kids = kid_pages * self._page_mib
         self._peak_rss = max(self._peak_rss, rss)

@@ -50,6 +50,15 @@ environment:
 """
 
 
+REPORT_HELP = """\
+Write one self-contained HTML page (no script, nothing loaded from the network) for the benchmark
+runs given: a summary table with the runs side by side, the RSS timeline of the runtime and of its
+children, the latency distribution of each phase (model, test, task) and every task's outcome.
+A RUN is a results directory (--out of `agentrt bench humaneval`; its newest run) or a
+*_summary.json file; the CSV and timeline beside it are read too.
+"""
+
+
 def add_parser(sub: Subparsers) -> None:
     bench = sub.add_parser("bench", help="run a benchmark suite", description="Run a benchmark suite.")
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
@@ -62,6 +71,27 @@ def add_parser(sub: Subparsers) -> None:
     _add_run_options(p)
     _add_sim_options(p)
     p.set_defaults(run=run)
+    r = suites.add_parser(
+        "report",
+        help="one self-contained HTML page for one or more benchmark runs",
+        description=REPORT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        metavar="RUN",
+        help="a results directory (its newest run, in it or in its raw/) or a *_summary.json file",
+    )
+    r.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="the page to write (default report.html)",
+    )
+    r.set_defaults(run=run_report)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -146,6 +176,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write the run's HTML report next to its results (see `agentrt bench report`)",
+    )
+    p.add_argument(
         "--loop",
         choices=("asyncio", "uvloop"),
         default="asyncio",
@@ -167,6 +202,13 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ttft-ms", type=float, default=0.0, help="simulated time to first token, ms (default 0)")
     g.add_argument(
         "--tps", type=float, default=0.0, help="simulated tokens/s per stream (default 0 = unpaced)"
+    )
+    g.add_argument(
+        "--sim-process",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the simulator in its own process, so the runtime's RSS and CPU are its own "
+        "(default: when more than 100 agents run at once; --no-sim-process keeps it in-process)",
     )
 
 
@@ -295,7 +337,9 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
     from agentrt.bench.runner import BenchInterrupted, run_bench
 
     config = _bench_config(tasks, label, loop_config, args)
-    where = "simulated model (in-process)"
+    from agentrt.bench.runner import sim_in_own_process
+
+    where = f"simulated model ({'own process' if sim_in_own_process(config) else 'in-process'})"
     if config.provider is not None:
         where = f"{config.model} at {config.provider.base_url}"
     if args.local is not None:
@@ -321,11 +365,31 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
     progress.close()
     print(render_table(outcome.summary))
     print(f"results: {outcome.csv_path}\nsummary: {outcome.summary_path}", file=sys.stderr)
+    if args.report:
+        print(f"report: {_write_run_report(outcome.summary_path)}", file=sys.stderr)
     errors = int(str(outcome.summary.get("errors", 0)))
     if errors:
         first = next(r.error for r in outcome.results if r.status == "error")
         print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _write_run_report(summary_path: Path) -> Path:
+    """The HTML report of one run, beside its summary: ``<prefix>_<stamp>_report.html``."""
+    from agentrt.bench.report_html import load_run, write_report
+
+    html_path = summary_path.with_name(summary_path.name.removesuffix("_summary.json") + "_report.html")
+    return write_report([load_run(summary_path)], html_path)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``agentrt bench report RUN… [-o FILE]``."""
+    from agentrt.bench.report_html import find_summaries, load_run, write_report
+
+    runs = [load_run(path) for path in find_summaries(args.runs)]
+    path = write_report(runs, args.output)
+    print(f"report: {path} ({len(runs)} run{'s' if len(runs) != 1 else ''})", file=sys.stderr)
     return 0
 
 
@@ -367,6 +431,7 @@ def _bench_config(
         executor=args.executor,
         memory_budget_mib=args.memory_budget,
         repeat=args.repeat,
+        sim_process=args.sim_process,
     )
 
 

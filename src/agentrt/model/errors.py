@@ -106,7 +106,9 @@ def error_for_status(
     if status in (401, 403):
         return AuthError(message, status, body)
     if status == 404:
-        if url.rstrip("/").endswith("/responses"):  # a Chat-Completions-only server, reached on the default wire
+        if url.rstrip("/").endswith(
+            "/responses"
+        ):  # a Chat-Completions-only server, reached on the default wire
             message += '; if this server speaks only Chat Completions, set wire_api = "chat" for its provider'
         return ModelNotFound(message, status, body)
     if status in (400, 413, 422) and any(m in body.lower() for m in _CONTEXT_MARKERS):

@@ -67,6 +67,8 @@ class Exchange:
         # at the next full garbage collection.
         self._parser: SSEParser | None = SSEParser(self._on_event)
         self._fold: WireFold | None = wire.fold(url, self._emit, max_reply_chars)
+        self._seen = 0
+        """Events parsed so far."""
         self._ttft: float | None = None
         self.streamed = False
         """A delta has arrived: a failure from now on breaks a stream that had begun."""
@@ -94,11 +96,14 @@ class Exchange:
             elif len(self._raw) < _ERROR_BODY_LIMIT:
                 self._raw += data
             return
+        seen = self._seen
         try:
             parser.feed(data)
         except ModelError as exc:
             self.fail(exc)
             return
+        if self._seen != seen:  # events came: the stream is not idle (timed once per piece, not per event)
+            self._last = self._loop.time()
         if parser.buffered > self._max_body:
             self.fail(too_large(self.url, self._max_chars))
 
@@ -147,7 +152,7 @@ class Exchange:
 
     # -- from the parser and the fold -----------------------------------------------------------
     def _on_event(self, name: str, data: str) -> None:
-        self._last = self._loop.time()
+        self._seen += 1
         fold = self._fold
         if fold is None:
             return

@@ -78,15 +78,20 @@ class ResponseHead:
 class HttpConnection(asyncio.BufferedProtocol):
     """One keep-alive connection, one request at a time.
 
-    A ``BufferedProtocol``: the loop receives into one preallocated buffer per connection
-    (``recv_into``) instead of allocating a new ``bytes`` object of its default 256 KiB read size for
-    every arriving token.
+    A ``BufferedProtocol``: the loop receives into a preallocated buffer (``recv_into``) instead of
+    allocating a new ``bytes`` object of its default 256 KiB read size for every arriving token. The
+    loop calls ``get_buffer``, receives and calls ``buffer_updated`` with nothing in between, and
+    ``buffer_updated`` copies the bytes out at once, so one buffer can serve every connection of a
+    pool (``read_buffer``): a thousand streams then hold one buffer, not a thousand.
+
+    A chunked body is parsed a whole read at a time: every complete chunk that arrived together
+    goes to the sink as one piece.
     """
 
     _READ_SIZE = 8 * 1024
 
-    def __init__(self) -> None:
-        self._rbuf = memoryview(bytearray(self._READ_SIZE))
+    def __init__(self, read_buffer: memoryview | None = None) -> None:
+        self._rbuf = memoryview(bytearray(self._READ_SIZE)) if read_buffer is None else read_buffer
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reusable = False
@@ -115,16 +120,16 @@ class HttpConnection(asyncio.BufferedProtocol):
         return self._rbuf
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._rbuf[:nbytes].tobytes())
+        self.data_received(self._rbuf[:nbytes])
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         if self._state == "idle":
             self.closed = True  # unsolicited bytes: the connection is unusable
             if self.transport:
                 self.transport.close()
             return
         self._got_bytes = True
-        self._buf += data
+        self._buf += data  # the one copy out of a (possibly shared) read buffer
         try:
             self._advance()
         except MalformedResponse as exc:
@@ -158,12 +163,8 @@ class HttpConnection(asyncio.BufferedProtocol):
             if state == "head":
                 if not self._parse_head():
                     return
-            elif state == "chunk_size":
-                if not self._parse_chunk_size():
-                    return
-            elif state == "chunk_data":
-                self._take_chunk_data()
-                if self._state == "chunk_data":
+            elif state in ("chunk_size", "chunk_data"):
+                if not self._take_chunks():
                     return
             elif state == "trailer":
                 if not self._parse_trailer():
@@ -207,36 +208,56 @@ class HttpConnection(asyncio.BufferedProtocol):
             self.reusable = False
             self._state = "close"
 
-    def _parse_chunk_size(self) -> bool:
-        end = self._buf.find(b"\r\n")
-        if end < 0:
-            if len(self._buf) > 1024:
-                raise MalformedResponse("bad chunk header")
-            return False
-        line = bytes(self._buf[:end]).split(b";", 1)[0].strip()
-        del self._buf[: end + 2]
+    def _take_chunks(self) -> bool:
+        """Every complete chunk (and the start of an incomplete one) in the buffer, delivered as one
+        piece; ``False`` when more bytes are needed, ``True`` at the last chunk (the trailer follows)."""
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        spans: list[tuple[int, int]] = []
+        state, remaining = self._state, self._remaining
+        more = True
         try:
-            size = int(line, 16)
-        except ValueError as exc:
-            raise MalformedResponse(f"bad chunk size {line[:20]!r}") from exc
-        if size == 0:
-            self._state = "trailer"
-        else:
-            self._remaining = size
-            self._state = "chunk_data"
-        return True
-
-    def _take_chunk_data(self) -> None:
-        if self._remaining > 0:
-            n = min(self._remaining, len(self._buf))
-            self._deliver(bytes(self._buf[:n]))
-            del self._buf[:n]
-            self._remaining -= n
-        if self._remaining == 0 and len(self._buf) >= 2:
-            if self._buf[:2] != b"\r\n":
-                raise MalformedResponse("chunk not followed by CRLF")
-            del self._buf[:2]
-            self._state = "chunk_size"
+            while pos < n:
+                if state == "chunk_data":
+                    if remaining > 0:
+                        take = min(remaining, n - pos)
+                        spans.append((pos, pos + take))
+                        pos += take
+                        remaining -= take
+                        if remaining:
+                            break
+                    if n - pos < 2:
+                        break
+                    if buf[pos] != 13 or buf[pos + 1] != 10:
+                        raise MalformedResponse("chunk not followed by CRLF")
+                    pos += 2
+                    state = "chunk_size"
+                    continue
+                end = buf.find(b"\r\n", pos)
+                if end < 0:
+                    if n - pos > 1024:
+                        raise MalformedResponse("bad chunk header")
+                    break
+                line = bytes(buf[pos:end])
+                if b";" in line:
+                    line = line.split(b";", 1)[0]
+                try:
+                    size = int(line, 16)
+                except ValueError as exc:
+                    raise MalformedResponse(f"bad chunk size {line.strip()[:20]!r}") from exc
+                pos = end + 2
+                if size == 0:
+                    state = "trailer"
+                    more = False
+                    break
+                state, remaining = "chunk_data", size
+        finally:
+            self._state, self._remaining = state, remaining
+            data = _join(buf, spans)
+            del buf[:pos]
+            self._deliver(data)
+        return not more
 
     def _parse_trailer(self) -> bool:
         end = self._buf.find(b"\r\n")
@@ -279,6 +300,17 @@ class HttpConnection(asyncio.BufferedProtocol):
             sink.fail(exc)
 
 
+def _join(buf: bytearray, spans: list[tuple[int, int]]) -> bytes:
+    """The bytes of ``buf`` in ``spans``, as one ``bytes`` (one copy; no view of ``buf`` outlives it)."""
+    if not spans:
+        return b""
+    with memoryview(buf) as view:
+        if len(spans) == 1:
+            start, end = spans[0]
+            return view[start:end].tobytes()
+        return b"".join([view[start:end] for start, end in spans])
+
+
 def _parse_head_text(raw: str) -> ResponseHead:
     lines = raw.split("\r\n")
     parts = lines[0].split(" ", 2)
@@ -305,10 +337,14 @@ def build_request(origin: Origin, method: str, path: str, headers: Mapping[str, 
 class ConnectionPool:
     """Idle keep-alive connections per origin. Not shared across event loops."""
 
+    READ_BUFFER = 64 * 1024
+    """The one receive buffer every connection of the pool reads into (``HttpConnection``)."""
+
     def __init__(self, connect_timeout_s: float = 10.0, max_idle_per_origin: int = 256) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.max_idle = max_idle_per_origin
         self._idle: dict[tuple[str, str, int], list[HttpConnection]] = {}
+        self._rbuf = memoryview(bytearray(self.READ_BUFFER))
 
     def take_idle(self, origin: Origin) -> HttpConnection | None:
         conns = self._idle.get(origin.key)
@@ -328,7 +364,7 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, proto = await loop.create_connection(
-                    HttpConnection,
+                    lambda: HttpConnection(self._rbuf),
                     origin.host,
                     origin.port,
                     ssl=ssl_ctx,

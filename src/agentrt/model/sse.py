@@ -51,11 +51,15 @@ class SSEParser:
                 start = end + 2
             self._dispatch(buf)
             buf.clear()
+        on_event = self._on_event
         while True:
             end = data.find(b"\n\n", start)
             if end < 0:
                 break
-            self._dispatch(data[start:end])
+            if data.startswith(b"data: ", start) and data.find(b"\n", start, end) < 0:
+                on_event("message", data[start + 6 : end].decode("utf-8", "replace"))  # one data line
+            else:
+                self._dispatch(data[start:end])
             start = end + 2
         if start < len(data):
             buf += memoryview(data)[start:]

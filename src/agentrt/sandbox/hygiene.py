@@ -195,9 +195,17 @@ def stale_entries(directory: Path, prefix: str) -> Iterator[Path]:
         entries = list(os.scandir(directory))
     except OSError:
         return
+    mine = owner_tag()
+    gone: dict[str, bool | None] = {mine: False} if mine is not None else {}
     for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
         tag, dash, _ = entry.name[len(prefix) :].partition("-")
-        if not entry.name.startswith(prefix) or not dash or owner_gone(tag) is not True:
+        if not dash:
+            continue
+        if tag not in gone:  # one verdict per owner: a live runtime may own a thousand entries
+            gone[tag] = owner_gone(tag)
+        if gone[tag] is not True:
             continue
         try:
             info = entry.stat(follow_symlinks=False)

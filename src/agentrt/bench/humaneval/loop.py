@@ -163,16 +163,20 @@ async def solve(
     config: LoopConfig,
     sink: EventSink | None = None,
     harness: TestHarness | None = None,
+    prompt: str | None = None,
 ) -> TaskResult:
     """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events;
-    ``harness`` runs the tests (default: spawned)."""
+    ``harness`` runs the tests (default: spawned); ``prompt`` is the task's message when the caller
+    already made it (``task_prompt``; the repeats of a task then share one string)."""
     with task_row(task.id, sink) as telemetry:
         workdir.mkdir(parents=True, exist_ok=True)
         ws = Workspace(workdir)
         ws.write_file("pytest.ini", PYTEST_INI)
         ws.write_file("test_solution.py", task.test)
+        if prompt is None:
+            prompt = task_prompt(task.spec, task.test)
         with test_confinement(ws.root, config) as confinement:
-            await _turn(task, model, ws, config, _Tests(confinement, harness), telemetry)
+            await _turn(task, prompt, model, ws, config, _Tests(confinement, harness), telemetry)
     return telemetry.result
 
 
@@ -183,7 +187,13 @@ class _Tests:
 
 
 async def _turn(
-    task: Task, model: Model, ws: Workspace, config: LoopConfig, tests: _Tests, telemetry: TaskTelemetry
+    task: Task,
+    prompt: str,
+    model: Model,
+    ws: Workspace,
+    config: LoopConfig,
+    tests: _Tests,
+    telemetry: TaskTelemetry,
 ) -> None:
     limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
     check = ContractCheck(task, ws, config, tests.confinement, tests.harness, telemetry.result)
@@ -193,7 +203,7 @@ async def _turn(
     )  # fmt: skip
     result = telemetry.result
     try:
-        await thread.run_turn(task_prompt(task.spec, task.test))
+        await thread.run_turn(prompt)
         result.status = "passed"
         result.first_attempt_pass = result.attempts == 1
     except TurnStopped as stop:
