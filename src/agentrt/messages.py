@@ -118,6 +118,20 @@ class StreamRestart:
     """Seconds the client waits before it sends the request again."""
 
 
-StreamEvent = TextDelta | ToolCallDelta | ReasoningDelta | StreamRestart | Completion
+@dataclass(frozen=True, slots=True)
+class RequestRetry:
+    """A request failed before its reply began (429, 5xx, no connection) and will be sent again after
+    ``delay_s``; nothing streamed is void. Yielded before the wait, so a consumer can say so at once."""
+
+    attempt: int
+    """Which request retry this is, from 1."""
+    max_attempts: int
+    """The most request retries the call makes (the provider's ``request_max_retries``)."""
+    reason: str
+    delay_s: float
+
+
+StreamEvent = TextDelta | ToolCallDelta | ReasoningDelta | StreamRestart | RequestRetry | Completion
 """What ``Model.stream`` yields: deltas as they arrive, then exactly one ``Completion`` last. A
-``StreamRestart`` voids the deltas before it (the stream is being sent again)."""
+``StreamRestart`` voids the deltas before it (the stream is being sent again); a ``RequestRetry``
+says a request is being sent again before anything streamed."""

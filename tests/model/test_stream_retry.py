@@ -22,6 +22,7 @@ from agentrt.messages import (
     Completion,
     Message,
     ReasoningDelta,
+    RequestRetry,
     StreamEvent,
     StreamRestart,
     TextDelta,
@@ -337,3 +338,14 @@ def test_a_consumer_that_stops_reading_leaves_no_unretrieved_error(caplog: pytes
         with_server(config(tps=20), body)
         gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_a_request_retry_is_announced_before_its_wait() -> None:
+    async def body(server: SimServer, client: OpenAIClient) -> list[StreamEvent]:
+        return await events_of(client)
+
+    events = with_server(config(fault="rate_limit", fault_count=1, retry_after_s=0.05), body)
+    retries = [e for e in events if isinstance(e, RequestRetry)]
+    assert len(retries) == 1 and retries[0].attempt == 1 and "RateLimited" in retries[0].reason
+    assert retries[0].max_attempts >= 1 and retries[0].delay_s >= 0.04
+    assert events.index(retries[0]) == 0 and isinstance(events[-1], Completion)

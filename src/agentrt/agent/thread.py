@@ -40,7 +40,7 @@ from agentrt.events import (
     UserMessage,
 )
 from agentrt.interfaces import Model
-from agentrt.messages import Completion, Message, StreamRestart, TextDelta, ToolCall
+from agentrt.messages import Completion, Message, RequestRetry, StreamRestart, TextDelta, ToolCall
 from agentrt.model.errors import ContextLengthExceeded, ModelError
 from agentrt.tools.registry import ToolContext, ToolRegistry
 
@@ -212,7 +212,7 @@ class Thread:
         async for event in self.model.stream(messages, specs):
             if isinstance(event, TextDelta):
                 self.sink.emit(AgentMessageDelta(event.text))
-            elif isinstance(event, StreamRestart):
+            elif isinstance(event, StreamRestart | RequestRetry):  # Codex: "Reconnecting... n/N" either way
                 self.sink.emit(Reconnecting(event.attempt, event.max_attempts, event.reason))
             elif isinstance(event, Completion):
                 completion = event

@@ -15,7 +15,7 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
-from agentrt.messages import Completion, Message, StreamEvent, StreamRestart
+from agentrt.messages import Completion, Message, RequestRetry, StreamEvent, StreamRestart
 from agentrt.model.endpoint import MAX_REPLY_CHARS, Endpoint, Timeouts
 from agentrt.model.errors import (
     BadRequest,
@@ -121,9 +121,11 @@ class OpenAIClient:
                 delay = self._retry_delay(exc, budget, exchange, loop)
                 if delay is None:
                     raise
+                reason = f"{type(exc).__name__}: {exc.message}"
                 if exchange is not None and exchange.streamed:
-                    reason = f"{type(exc).__name__}: {exc.message}"
                     yield StreamRestart(budget.stream_retries, self.retry.stream_max_retries, reason, delay)
+                elif want_events:
+                    yield RequestRetry(budget.request_retries, self.retry.max_retries, reason, delay)
                 await asyncio.sleep(delay)
                 continue
             yield replace(completion, attempts=budget.attempts) if budget.attempts > 1 else completion
