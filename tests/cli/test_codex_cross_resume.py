@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,32 @@ def test_agentrt_resumes_a_codex_session_with_its_tool_calls(codex: Path, tmp_pa
                    repo, env)  # fmt: skip
     assert ours.returncode == 0, ours.stderr[-2000:]
     assert ours.stdout.strip() == "the resumed request carried 2 earlier assistant turns"
+
+
+def _shape(event: dict[str, Any]) -> tuple[Any, ...]:
+    """An event with what must agree kept (kinds, keys, texts) and ids, times and counts left out."""
+    item = event.get("item") or {}
+    usage = event.get("usage") or {}
+    return (event["type"], sorted(event), item.get("type"), sorted(item), item.get("text"), sorted(usage))
+
+
+def test_the_same_scripted_session_gives_the_same_events_as_codex(
+    codex: Path, tmp_path: Path, repo: Path
+) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"content": "hello from both", "reasoning": "a short thought"}]))
+    with SimProcess(["--policy", "script", "--script", str(script)]) as sim:
+        theirs = run([str(codex), "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "hi"],
+                     repo, codex_env(tmp_path / "chome", sim.url))  # fmt: skip
+        ours = run([sys.executable, "-m", "agentrt", "exec", "--json", "-s", "workspace-write", "hi"],
+                   repo, agentrt_env(tmp_path / "ahome", sim.url))  # fmt: skip
+    assert theirs.returncode == 0 and ours.returncode == 0, (theirs.stderr[-1000:], ours.stderr[-1000:])
+
+    def events(out: str) -> list[dict[str, Any]]:
+        parsed = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+        return [
+            e for e in parsed if (e.get("item") or {}).get("type") != "error"
+        ]  # warnings differ by design
+
+    codex_events, our_events = events(theirs.stdout), events(ours.stdout)
+    assert [_shape(e) for e in our_events] == [_shape(e) for e in codex_events]
