@@ -246,6 +246,9 @@ class TokenUsage(_Value):
             self.counted or counted,
         )
 
+    def add(self, other: TokenUsage) -> TokenUsage:
+        return self.plus(other.input_tokens, other.cached_input_tokens, other.output_tokens, other.counted)
+
     @property
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
@@ -443,7 +446,8 @@ class UserMessage(_Internal):
 
 
 class ModelResponse(_Internal):
-    """One model request finished: its timings and usage, and the turn's usage so far."""
+    """One model request finished: its timings and usage, and the thread's usage so far
+    (``turn_usage``: every turn of the thread, a resumed session's earlier ones included)."""
 
     __slots__ = (
         "ttft_s", "total_s", "prompt_tokens", "completion_tokens", "turn_usage", "cached_tokens", "context_window"

@@ -776,3 +776,15 @@ def test_bad_usage_exits_2_and_failures_exit_1(tmp_path: Path, git_repo: Path) -
     assert bad_override.returncode == 2 and bad_override.stderr.startswith("agentrt: error: -c")
     unreachable = run_exec(home, git_repo, "-c", "model_providers.sim.request_max_retries=0", "x")
     assert unreachable.returncode == 1 and unreachable.stderr.splitlines()[-1].startswith("agentrt: error:")
+
+
+def test_usage_on_a_resumed_turn_is_the_sessions_total_as_codex_reports_it(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "one"}, {"content": "two"}]))
+    first = run_exec(home, git_repo, "--json", "first")
+    second = run_exec(home, git_repo, "--json", "resume", "--last", "second")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    u1, u2 = (events_of(p.stdout)[-1]["usage"] for p in (first, second))
+    assert u2["input_tokens"] > 2 * u1["input_tokens"] - 50  # both turns' requests (the second is longer)
+    assert u2["output_tokens"] == u1["output_tokens"] + 1  # "one", then "two": a token each

@@ -30,6 +30,7 @@ from agentrt.events import (
     Event,
     HistoryItem,
     ModelResponse,
+    TokenUsage,
     TurnCompleted,
     TurnFailed,
     UserMessage,
@@ -569,6 +570,18 @@ def _token_info(event: ModelResponse) -> dict[str, Any]:
         "last_token_usage": last,
         "model_context_window": event.context_window,
     }
+
+
+def spent_in(rollout: Rollout) -> TokenUsage:
+    """The session's token usage so far: its last ``token_count`` line's ``total_token_usage``."""
+    for kind, payload in reversed(rollout.items):
+        info = payload.get("info") if kind == "event_msg" and payload.get("type") == "token_count" else None
+        total = info.get("total_token_usage") if isinstance(info, dict) else None
+        if isinstance(total, dict):
+            numbers = [total.get(k, 0) for k in ("input_tokens", "cached_input_tokens", "output_tokens")]
+            if all(isinstance(n, int) for n in numbers):
+                return TokenUsage(numbers[0], numbers[1], numbers[2], bool(total.get("counted", False)))
+    return TokenUsage()
 
 
 def history_from_rollout(

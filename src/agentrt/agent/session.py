@@ -22,7 +22,7 @@ from agentrt.agent.render import HumanSink
 from agentrt.agent.rollout import RolloutSink, RolloutWriter, append_message
 from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
 from agentrt.config import Config
-from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted
+from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted, TokenUsage
 from agentrt.interfaces import Approvals, Sandbox
 from agentrt.messages import Message
 from agentrt.tools.registry import ToolContext, ToolRegistry
@@ -286,9 +286,9 @@ class AgentSession:
         self.setup, self.config = setup, config
         self.approved: set[tuple[str, ...]] = set()
         """Commands approved "for this session": kept across reconfiguration."""
-        self.writer, history, self.thread_id = _open_rollout(
-            setup.home, setup.cwd, config, setup.options, setup.env, setup.stderr
-        )
+        opened = _open_rollout(setup.home, setup.cwd, config, setup.options, setup.env, setup.stderr)
+        self.writer, history, self.thread_id = opened.writer, opened.history, opened.thread_id
+        self._spent = opened.spent
         self.resumed = bool(history)
         self.sink = Fanout([shown] if self.writer is None else [RolloutSink(self.writer), shown])
         self._history = history
@@ -333,6 +333,7 @@ class AgentSession:
             check_final=_schema_checker(s.output_schema) if s.output_schema is not None else accept_any,
             context=context,
         )  # fmt: skip
+        self._thread.spent = self._spent
 
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
@@ -532,17 +533,27 @@ def _load_schema(path: Path | None) -> dict[str, Any] | None:
     return schema
 
 
+@dataclass(frozen=True)
+class _Opened:
+    """A session's record as opened: where it is written, its history, its id, its tokens so far."""
+
+    writer: RolloutWriter | None
+    history: list[Message]
+    thread_id: str
+    spent: TokenUsage = TokenUsage()
+
+
 def _open_rollout(
     home: Path, cwd: Path, config: Config, options: SessionOptions, env: Mapping[str, str], stderr: TextIO
-) -> tuple[RolloutWriter | None, list[Message], str]:
+) -> _Opened:
     if options.resume is not None:
         return _reopen(home, cwd, config, options, env, stderr)
     if options.ephemeral:
         import uuid
 
-        return None, [], str(uuid.uuid4())
+        return _Opened(None, [], str(uuid.uuid4()))
     writer = RolloutWriter.create(home, cwd=cwd, meta=_meta(config))
-    return writer, [], writer.id
+    return _Opened(writer, [], writer.id)
 
 
 def _meta(config: Config) -> dict[str, Any]:
@@ -551,13 +562,12 @@ def _meta(config: Config) -> dict[str, Any]:
 
 def _reopen(
     home: Path, cwd: Path, config: Config, options: SessionOptions, env: Mapping[str, str], stderr: TextIO
-) -> tuple[RolloutWriter | None, list[Message], str]:
-    """A recorded session continued (same file) or forked (a new file with a copy of its history).
-
-    When the working directory is not the recorded one, a fresh environment message tells the model
-    where commands now run.
+) -> _Opened:
+    """A recorded session continued (same file, its token count carried on) or forked (a new file with
+    a copy of its history). When the working directory is not the recorded one, a fresh environment
+    message tells the model where commands now run.
     """
-    from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout
+    from agentrt.agent.rollout import find_session, history_from_rollout, read_rollout, spent_in
 
     last = options.resume == "--last"
     where = None if options.any_dir else cwd
@@ -576,7 +586,7 @@ def _reopen(
         stderr.write(f"agentrt: warning: {note}\n")
     if writer is not None and moved:
         append_message(writer, history[-1])
-    return writer, history, source_id
+    return _Opened(writer, history, source_id, spent_in(rollout))
 
 
 def _moved(recorded: object, cwd: Path) -> bool:
@@ -585,15 +595,15 @@ def _moved(recorded: object, cwd: Path) -> bool:
 
 def _forked(
     home: Path, cwd: Path, config: Config, options: SessionOptions, history: list[Message], source: str
-) -> tuple[RolloutWriter | None, list[Message], str]:
+) -> _Opened:
     if options.ephemeral:
         import uuid
 
-        return None, history, str(uuid.uuid4())
+        return _Opened(None, history, str(uuid.uuid4()))
     writer = RolloutWriter.create(home, cwd=cwd, meta={**_meta(config), "forked_from": source})
     for message in history:
         append_message(writer, message)
-    return writer, history, writer.id
+    return _Opened(writer, history, writer.id)
 
 
 def _initial_history(cwd: Path, home: Path, config: Config, env: Mapping[str, str]) -> list[Message]:

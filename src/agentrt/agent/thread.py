@@ -85,7 +85,7 @@ class Thread:
 
     __slots__ = (
         "check_final", "context", "ctx", "ids", "limits", "messages", "model", "sink", "streaming", "tools",
-        "_just_compacted",
+        "spent", "_just_compacted",
     )  # fmt: skip
 
     def __init__(
@@ -108,6 +108,9 @@ class Thread:
         self.ids = ItemIds()
         self.ctx = ToolContext(cwd, sink.emit, self.ids)
         self.messages: list[Message] = list(history)
+        self.spent = TokenUsage()
+        """Tokens of the thread's earlier turns (a resumed session's too): usage is reported as the
+        thread's total so far, as Codex reports it; limits count the turn alone."""
         self._just_compacted = False
 
     def add(self, message: Message) -> None:
@@ -156,9 +159,11 @@ class Thread:
                 f"the turn used its {self.limits.max_turns} model requests without a final answer",
             )
         except TurnStopped as stop:
+            self.spent = self.spent.add(usage)
             self.sink.emit(TurnFailed(stop.message, stop.reason))
             raise
         except asyncio.CancelledError:  # interrupted: recorded, so the model knows on the next turn
+            self.spent = self.spent.add(usage)
             self.add({"role": "user", "content": INTERRUPTED_NOTE})
             self.sink.emit(TurnFailed("the turn was interrupted", "interrupted"))
             raise
@@ -183,8 +188,8 @@ class Thread:
             window = self.context.policy.window
         self.sink.emit(
             ModelResponse(
-                completion.ttft_s, completion.total_s, u.prompt_tokens, u.completion_tokens, usage,
-                u.cached_tokens, window,
+                completion.ttft_s, completion.total_s, u.prompt_tokens, u.completion_tokens,
+                self.spent.add(usage), u.cached_tokens, window,
             )
         )  # fmt: skip
         return completion, usage
@@ -255,7 +260,8 @@ class Thread:
     def _finish(self, text: str, usage: TokenUsage) -> str:
         self.sink.emit(ItemCompleted(AgentMessage(self.ids.new(), text)))
         self.tools.end_turn(self.ctx)
-        self.sink.emit(TurnCompleted(usage, text))
+        self.spent = self.spent.add(usage)
+        self.sink.emit(TurnCompleted(self.spent, text))
         return text
 
     def _check_limits(self, started: float, usage: TokenUsage) -> None:

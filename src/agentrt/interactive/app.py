@@ -75,8 +75,8 @@ class Meter:
             self.window = event.context_window or self.window
         elif isinstance(event, ContextCompacted):
             self.context = event.after_tokens
-        elif isinstance(event, TurnCompleted):
-            self.tokens += event.usage.input_tokens + event.usage.output_tokens
+        elif isinstance(event, TurnCompleted):  # the session's total so far, as Codex reports it
+            self.tokens = event.usage.input_tokens + event.usage.output_tokens
 
     def context_text(self, *, short: bool) -> str:
         """``context 12% of 272k`` (short) or ``4,071 of 272,000 tokens (1%)``."""
