@@ -300,10 +300,12 @@ def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if s.get("test_runs") is not None:
         executor = f"{s['executor']}: " if s.get("executor") else ""
+        cpu = f"{_num(s.get('test_cpu_ms_per_run'), ' ms', 1)} CPU/run"
+        if s.get("test_cpu_source") == "children_cpu_s":  # getrusage: a sandbox's own children are not seen
+            cpu += " (reaped children only: under bubblewrap the tests' CPU is not seen)"
         rows.append((
             "test runs",
-            f"{executor}{_num(s.get('test_runs'))} runs   {_num(s.get('test_cpu_ms_per_run'), ' ms', 1)} CPU/run"
-            f"   peak {_num(s.get('test_peak_rss_mib'), ' MiB', 1)}/run",
+            f"{executor}{_num(s.get('test_runs'))} runs   {cpu}   peak {_num(s.get('test_peak_rss_mib'), ' MiB', 1)}/run",
         ))  # fmt: skip
     if s.get("sim_process"):
         rows.append((
