@@ -397,3 +397,32 @@ def test_compact_by_hand(start: Start, home: Path) -> None:
     term.type("/status")
     term.keys("Enter")
     term.wait_for(r"context used: +[\d,]+ of 131,072 tokens")
+
+
+def test_model_without_a_name_offers_the_servers_models(start: Start) -> None:
+    term = start([{"content": "fine"}])
+    term.type("/model")
+    term.keys("Enter")
+    term.wait_for(r"Model for the next turns \(now agentrt-sim\)")
+    term.wait_for(r"1\. agentrt-sim")  # what the server's GET /models lists
+    term.keys("Enter")  # the same model: nothing changes
+    term.wait_for(r"1\. agentrt-sim\s*\n› ")  # the composer is back below the picker
+    assert "model switched" not in term.screen()
+
+
+def test_shift_enter_starts_a_new_line_where_the_terminal_sends_it(start: Start, home: Path) -> None:
+    term = start([{"content": "two lines received"}])
+    term.type("first line")
+    term.type("\x1b[13;2u")  # Shift-Enter as a terminal with the CSI u protocol sends it
+    term.type("second line")
+    term.wait_for(r"second line")
+    assert "two lines received" not in term.screen()  # not sent
+    term.keys("Enter")
+    term.wait_for(r"two lines received")
+    [path] = rollouts(home)
+    prompts = [
+        line["payload"]["message"]
+        for line in rollout_lines(path)
+        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
+    ]
+    assert prompts == ["first line\nsecond line"]

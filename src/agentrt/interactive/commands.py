@@ -103,8 +103,14 @@ async def _status(host: CommandHost, arg: str) -> bool:
 async def _model(host: CommandHost, arg: str) -> bool:
     if not arg:
         current = host.session.config.model
-        host.view.notice(f"model: {current} — /model NAME switches it for the next turn")
-        return False
+        names = await _server_models(host.session)
+        if not names:
+            host.view.notice(f"model: {current} — /model NAME switches it for the next turn")
+            return False
+        chosen = await host.choose(f"Model for the next turns (now {current}):", [(n, n) for n in names])
+        if chosen is None or chosen == current:
+            return False
+        arg = chosen
     await host.session.reconfigure(model=arg)
     host.view.notice(f"model switched to {host.session.config.model} for the next turn")
     return False
@@ -130,6 +136,23 @@ async def _approvals(host: CommandHost, arg: str) -> bool:
     config = host.session.config
     host.view.notice(f"approvals {config.approval_policy} · sandbox {config.sandbox_mode}")
     return False
+
+
+async def _server_models(session: AgentSession) -> list[str]:
+    """The model ids the provider's ``GET /models`` lists; ``[]`` when it does not say."""
+    from agentrt.model.errors import ModelError
+
+    model = session.thread.model
+    lister = getattr(model, "list_models", None) or getattr(
+        getattr(model, "inner", None), "list_models", None
+    )
+    if lister is None:
+        return []
+    try:
+        names = await lister()
+    except ModelError:
+        return []
+    return sorted(str(n) for n in names)
 
 
 def _approval_change(words: list[str]) -> tuple[str, str] | None:
@@ -227,7 +250,7 @@ def command_table() -> dict[str, SlashCommand]:
     commands = [
         SlashCommand("help", "list the commands and keys", _help, during_turn=True),
         SlashCommand("status", "model, provider, sandbox, approvals, cwd, session, tokens", _status, True),
-        SlashCommand("model", "show or switch the model for the next turn (/model NAME)", _model),
+        SlashCommand("model", "switch the model for the next turn (a picker, or /model NAME)", _model),
         SlashCommand("approvals", "switch the approval policy and sandbox", _approvals),
         SlashCommand("diff", "git diff of the work tree, untracked files included", _diff, True),
         SlashCommand("compact", "summarise the conversation so far to free context", _compact),

@@ -1,6 +1,6 @@
 """The composer: where the person types, built on prompt_toolkit.
 
-* Enter sends; Ctrl-J (or Alt-Enter) starts a new line; a bracketed paste is inserted whole, never sent.
+* Enter sends; Ctrl-J, Alt-Enter (or Shift-Enter where the terminal tells it apart) starts a new line; a bracketed paste is inserted whole, never sent.
 * Up/Down walk the prompt history (``history.jsonl``); ``/`` opens the slash-command popup, ``@`` completes
   the repository's file paths.
 * While a turn runs the composer stays live (type ahead; what is sent then waits its turn). Esc or
@@ -78,9 +78,24 @@ def build_composer(host: ComposerHost, history: History, cwd: Path) -> PromptSes
         prompt_continuation=lambda width, line, wrap: " " * width,
     )
     _hug_content(session)
+    _shift_enter_is_a_newline()
     session.app.timeoutlen = 0.25  # a lone Esc interrupts after this, not after prompt_toolkit's 1 s
     session.app.ttimeoutlen = 0.05
     return session
+
+
+SHIFT_ENTER = ("\x1b[13;2u", "\x1b[27;2;13~")
+"""How terminals that tell Shift-Enter apart send it (CSI u; xterm's modifyOtherKeys)."""
+
+
+def _shift_enter_is_a_newline() -> None:
+    """Shift-Enter starts a new line where the terminal sends it as its own key (prompt_toolkit's
+    table of escape sequences would otherwise read it as Enter, or not at all)."""
+    from prompt_toolkit.input.ansi_escape_sequences import ANSI_SEQUENCES
+    from prompt_toolkit.keys import Keys
+
+    for sequence in SHIFT_ENTER:
+        ANSI_SEQUENCES[sequence] = Keys.ControlJ
 
 
 def _hug_content(session: PromptSession[str]) -> None:
