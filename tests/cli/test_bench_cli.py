@@ -350,3 +350,26 @@ def test_report_flag_and_report_command_write_self_contained_pages(tmp_path: Pat
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_one_line_error(agentrt("bench", "report", str(empty), env=env), "no benchmark run in")
+
+
+def test_the_default_executor_forks_where_landlock_confines_and_says_so(tmp_path: Path) -> None:
+    from agentrt.sandbox import SandboxUnavailable, choose_sandbox, policy_for
+
+    try:  # what the run itself proves first
+        choose_sandbox(
+            policy_for("workspace-write", tmp_path, home=tmp_path / "h", raw={}), mechanisms=("landlock",)
+        )
+        expected = "fork"
+    except SandboxUnavailable:
+        expected = "spawn"
+    out = tmp_path / "out"
+    proc = agentrt(
+        "bench", "humaneval", "--limit", "3", "--out", str(out), "--no-progress", env=clean_env(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"the contract loop ({expected} test runs)" in proc.stderr
+    rows, summary = read_outputs(out)
+    assert summary["executor"] == expected and all(r["status"] == "passed" for r in rows)
+    spawned = agentrt("bench", "humaneval", "--limit", "1", "--executor", "spawn", "--out", str(tmp_path / "o2"),
+                      "--no-progress", env=clean_env(tmp_path))  # fmt: skip
+    assert "the contract loop (spawn test runs)" in spawned.stderr
