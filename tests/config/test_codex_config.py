@@ -96,12 +96,12 @@ requires_openai_auth = false
 """
 
 # What agentrt does not use of it (``check_for_update_on_startup = false``, ``exclude_slash_tmp =
-# true`` and ``requires_openai_auth = false`` ask for what agentrt does anyway, so they are not named).
+# true`` and ``requires_openai_auth = false`` ask for what agentrt does anyway, so they are not named;
+# ``[features]`` is applied: ``agentrt.config.features``).
 IGNORED = (
     "cli_auth_credentials_store",
     "developer_instructions",
     "disable_paste_burst",
-    "features",
     "file_opener",
     "forced_login_method",
     "hide_agent_reasoning",

@@ -68,6 +68,10 @@ class SessionOptions:
     """``--strict-config``: unknown keys and Codex keys agentrt does not use are errors."""
     ignore_user_config: bool = False
     """``--ignore-user-config``: leave ``config.toml`` out (overrides and flags still apply)."""
+    enable: Sequence[str] = ()
+    """``--enable KEY``: feature flags switched on over every config layer."""
+    disable: Sequence[str] = ()
+    """``--disable KEY``: feature flags switched off over every config layer."""
     add_dirs: Sequence[Path] = ()
     """``--add-dir``: more writable roots under ``workspace-write``."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
@@ -218,6 +222,7 @@ def load_session_config(home: Path, options: SessionOptions, env: Mapping[str, s
     config = load_config(
         home, env=env, profile=options.profile, overrides=options.overrides, flags=flags,
         strict=options.strict_config, user_config=not options.ignore_user_config,
+        enable=options.enable, disable=options.disable,
     )  # fmt: skip
     if not options.add_dirs:
         return config

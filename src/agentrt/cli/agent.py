@@ -121,6 +121,10 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
         help="refuse config keys agentrt does not know or does not use (default: warn once)",
     )
     p.add_argument("--ignore-user-config", action="store_true", help="do not read config.toml")
+    p.add_argument("--enable", action="append", default=[], metavar="KEY", help="switch feature flag KEY on")
+    p.add_argument(
+        "--disable", action="append", default=[], metavar="KEY", help="switch feature flag KEY off"
+    )
     p.add_argument(
         "--add-dir",
         action="append",
@@ -152,6 +156,8 @@ def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]
         "add_dirs": tuple(args.add_dir),
         "strict_config": args.strict_config,
         "ignore_user_config": args.ignore_user_config,
+        "enable": tuple(args.enable),
+        "disable": tuple(args.disable),
         "extra_flags": _mode_flags(args),
     }
 

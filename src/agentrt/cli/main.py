@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, interactive, model, sandbox, sessions, sim
+from agentrt.cli import agent, apply_patch, bench, features, interactive, model, sandbox, sessions, sim
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_parser(sub)
     sessions.add_parser(sub)
     sim.add_parser(sub)
+    features.add_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agentrt.config.errors import ConfigError, located
+from agentrt.config.features import Features, resolve_features
 from agentrt.config.providers import RESERVED_IDS, ProviderConfig, builtin_providers, make_provider
 from agentrt.config.schema import (
     PROFILE_FILE,
@@ -123,16 +124,20 @@ class Config:
     """Keys neither agentrt nor Codex knows, each with where it was found and the closest known key."""
     raw: dict[str, Any] = field(default_factory=dict)
     """The merged settings agentrt uses (ignored and unknown keys left out)."""
+    features: Features = field(default_factory=Features)
+    """The resolved feature flags (``agentrt.config.features``): call sites ask ``features.enabled(KEY)``."""
 
     def warnings(self) -> tuple[str, ...]:
         """The lines to show once per run (stderr in exec, the screen in the interactive session):
-        ``agentrt: warning: config keys agentrt does not use yet: notify, otel, tui``, and one for
-        unknown keys; none when every key was used."""
+        ``agentrt: warning: config keys agentrt does not use yet: notify, otel, tui``, one for
+        unknown keys (unknown feature keys included), then the feature flags' own (legacy names,
+        deprecated keys, dependencies, under-development flags); none when all is well."""
         lines = []
         if self.ignored_keys:
             lines.append(WARNING_PREFIX + ignored_message(self.ignored_keys))
         if self.unknown_keys:
             lines.append(WARNING_PREFIX + unknown_message(self.unknown_keys))
+        lines.extend(WARNING_PREFIX + line for line in self.features.warnings)
         return tuple(lines)
 
     @property
@@ -166,6 +171,8 @@ def load_config(
     flags: Mapping[str, Any] = MappingProxyType({}),
     strict: bool = False,
     user_config: bool = True,
+    enable: Sequence[str] = (),
+    disable: Sequence[str] = (),
 ) -> Config:
     """Read ``home/config.toml`` (missing means defaults) and apply profile, overrides and flags.
 
@@ -174,6 +181,8 @@ def load_config(
     ``strict`` (Codex's ``--strict-config``): an unknown key, or a Codex key agentrt does not use,
     is an error naming them all, instead of a warning (``Config.warnings``). ``user_config=False``
     (``--ignore-user-config``): ``config.toml`` is not read; overrides and flags still apply.
+    ``enable``/``disable`` (``--enable KEY``/``--disable KEY``) switch feature flags over every config
+    layer (a key in both: off); an unknown key there is a ``ConfigError``, in config a warning.
     """
     notes = KeyNotes()
     path = home / CONFIG_FILE
@@ -184,9 +193,21 @@ def load_config(
     given = {k: v for k, v in flags.items() if v is not None}
     flag_doc = check_table(given, SETTINGS, source=FLAGS_SOURCE, notes=notes)
     name, profile_doc, profile_source = _select_profile(file_doc, over, profile, path=path, notes=notes)
+    merged = deep_merge(deep_merge(deep_merge(file_doc, profile_doc), over), flag_doc)
+    features = _resolve_features(
+        (
+            (str(path), file_doc),
+            (profile_source, profile_doc),
+            (OVERRIDE_SOURCE, over),
+            (FLAGS_SOURCE, flag_doc),
+        ),
+        enable=enable,
+        disable=disable,
+        quiet=bool(merged.get("suppress_unstable_features_warning", False)),
+        notes=notes,
+    )
     if strict and (error := notes.strict_error()) is not None:
         raise error
-    merged = deep_merge(deep_merge(deep_merge(file_doc, profile_doc), over), flag_doc)
     layers = ((FLAGS_SOURCE, flag_doc), (OVERRIDE_SOURCE, over), (profile_source, profile_doc))
     provider = _resolve_provider(merged, env, layers=(*layers, (str(path), file_doc)))
     model = merged.get("model") or PROVIDER_DEFAULT_MODELS.get(provider.id, DEFAULT_MODEL)
@@ -201,8 +222,29 @@ def load_config(
         history_persistence=history.get("persistence", "save-all"),
         ignored_keys=notes.ignored_keys(),
         unknown_keys=notes.unknown_keys(),
+        features=features,
         **{key: merged[key] for key in _PLAIN_FIELDS if key in merged},
     )
+
+
+def _resolve_features(
+    layers: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    enable: Sequence[str],
+    disable: Sequence[str],
+    quiet: bool,
+    notes: KeyNotes,
+) -> Features:
+    """The flags from each layer's ``features`` table (lowest first) and the command line; unknown
+    config keys join the other unknown keys (one warning, or ``--strict-config``'s error)."""
+    tables = [(label, doc["features"]) for label, doc in layers if doc.get("features")]
+    if not tables and not enable and not disable:
+        return Features()
+    features, unknown = resolve_features(
+        tables, enable=enable, disable=disable, suppress_unstable_warning=quiet
+    )
+    notes.unknown.extend(UnknownKey(item.source, item.key, item.hint) for item in unknown)
+    return features
 
 
 def read_config_file(

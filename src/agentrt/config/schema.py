@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from agentrt.config.errors import ConfigError, located
+from agentrt.config.features import check_features_table
 from agentrt.interfaces import APPROVAL_POLICIES, SANDBOX_MODES, WIRE_APIS
 
 BASE_PROMPTS = ("full", "compact")
@@ -35,10 +36,11 @@ HISTORY_PERSISTENCE = ("save-all", "none")
 @dataclass(frozen=True, slots=True)
 class Spec:
     """One key: its kind (str, bool, int, float, enum, strings, headers, table, section, any,
-    profiles, providers) and bounds.
+    profiles, providers, features) and bounds.
 
     ``table`` accepts any table unchecked; ``section`` is a table with keys of its own (``fields``);
-    ``strings`` is an array of strings; ``headers`` a table of strings; ``any`` any value.
+    ``strings`` is an array of strings; ``headers`` a table of strings; ``any`` any value;
+    ``features`` a table of booleans whose keys ``agentrt.config.features`` judges.
     """
 
     kind: str
@@ -177,13 +179,11 @@ CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
         "js_repl_node_module_dirs": codex("strings"),
         "log_dir": codex("str"),
         "sqlite_home": codex("str"),
-        "suppress_unstable_features_warning": codex("bool"),
         "apps_mcp_product_sku": codex("str"),
         **{
             key: codex("table")
             for key in (
                 "mcp_servers",
-                "features",
                 "tui",
                 "projects",
                 "otel",
@@ -248,6 +248,8 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "sandbox": Spec("table"),
         "sandbox_workspace_write": Spec("section", fields=WORKSPACE_WRITE_KEYS),
         "shell_environment_policy": Spec("section", fields=ENV_POLICY_KEYS),
+        "features": Spec("features"),
+        "suppress_unstable_features_warning": Spec("bool"),
         **CODEX_ONLY,
     }
 )
@@ -347,6 +349,8 @@ def check_value(spec: Spec, value: Any, *, source: str, key: str, notes: KeyNote
             name: check_table(body, inner, source=source, prefix=f"{key}.{name}.", notes=notes)
             for name, body in _tables(value, source=source, key=key).items()
         }
+    if kind == "features":
+        return check_features_table(value, source=source, key=key)
     if kind == "section":
         if not isinstance(value, dict):
             raise located(source, key, f"expected a table, got {_shown(value)}")
