@@ -300,16 +300,24 @@ class TurnStarted(_Public):
 
 
 class TurnCompleted(_Public):
-    __slots__ = ("usage", "final")
+    __slots__ = ("usage", "final", "costed", "cost_usd")
     kind: ClassVar[str] = "turn.completed"
     usage: TokenUsage
     final: str
     """The final answer (not part of the JSON event; the rollout records it)."""
+    costed: bool
+    """Cost tracking is on (feature ``cost_tracking``): the event carries ``cost_usd``."""
+    cost_usd: float | None
+    """What ``usage`` cost; ``None`` when the model has no known price."""
 
-    def __init__(self, usage: TokenUsage, final: str = "") -> None:
-        _set(self, usage=usage, final=final)
+    def __init__(
+        self, usage: TokenUsage, final: str = "", *, costed: bool = False, cost_usd: float | None = None
+    ) -> None:
+        _set(self, usage=usage, final=final, costed=costed, cost_usd=cost_usd)
 
     def payload(self) -> dict[str, Any]:
+        if self.costed:  # an agentrt extension: off in Codex parity (flag cost_tracking)
+            return {"usage": self.usage.as_dict(), "cost_usd": self.cost_usd}
         return {"usage": self.usage.as_dict()}
 
 

@@ -161,8 +161,8 @@ def test_the_same_scripted_session_gives_the_same_events_as_codex(
     with SimProcess(["--policy", "script", "--script", str(script)]) as sim:
         theirs = run([str(codex), "exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "hi"],
                      repo, codex_env(tmp_path / "chome", sim.url))  # fmt: skip
-        ours = run([sys.executable, "-m", "agentrt", "exec", "--json", "-s", "workspace-write", "hi"],
-                   repo, agentrt_env(tmp_path / "ahome", sim.url))  # fmt: skip
+        ours = run([sys.executable, "-m", "agentrt", "exec", "--json", "-s", "workspace-write",
+                    "--disable", "cost_tracking", "hi"], repo, agentrt_env(tmp_path / "ahome", sim.url))  # fmt: skip
     assert theirs.returncode == 0 and ours.returncode == 0, (theirs.stderr[-1000:], ours.stderr[-1000:])
 
     def events(out: str) -> list[dict[str, Any]]:

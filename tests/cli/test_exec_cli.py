@@ -788,3 +788,21 @@ def test_usage_on_a_resumed_turn_is_the_sessions_total_as_codex_reports_it(
     u1, u2 = (events_of(p.stdout)[-1]["usage"] for p in (first, second))
     assert u2["input_tokens"] > 2 * u1["input_tokens"] - 50  # both turns' requests (the second is longer)
     assert u2["output_tokens"] == u1["output_tokens"] + 1  # "one", then "two": a token each
+
+
+def test_turn_completed_carries_the_cost_unless_cost_tracking_is_off(
+    tmp_path: Path, git_repo: Path, start_sim: Any
+) -> None:
+    home = home_with_provider(tmp_path, start_sim([{"content": "ok"}]))
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text() + '\n[model_prices."agentrt-sim"]\ninput = 1000.0\noutput = 2000.0\n'
+    )
+    priced = events_of(run_exec(home, git_repo, "--json", "hi").stdout)[-1]
+    usage = priced["usage"]
+    expected = (usage["input_tokens"] * 1000.0 + usage["output_tokens"] * 2000.0) / 1_000_000
+    assert priced["cost_usd"] == pytest.approx(expected)
+    untracked = events_of(run_exec(home, git_repo, "--json", "--disable", "cost_tracking", "hi").stdout)[-1]
+    assert "cost_usd" not in untracked
+    human = run_exec(home, git_repo, "hi")
+    assert "· cost $" in human.stderr

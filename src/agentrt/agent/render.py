@@ -105,6 +105,10 @@ class HumanSink:
             text = f"tokens used: output {u.output_tokens} (counted by agentrt: the server reported no usage)"
         else:
             text = f"tokens used: input {u.input_tokens}, output {u.output_tokens}"
+        if event.costed:
+            from agentrt.agent.cost import cost_text
+
+            text += f" · cost {cost_text(event.cost_usd)}"
         self._line(self._paint("2", text))
 
     # -- helpers --------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from agentrt.agent.context import Context, ContextPolicy, window_for
+from agentrt.agent.cost import Price, price_for
 from agentrt.agent.render import HumanSink
 from agentrt.agent.rollout import RolloutSink, RolloutWriter, append_message
 from agentrt.agent.thread import FinalCheck, Limits, Thread, TurnStopped, accept_any
@@ -191,6 +192,14 @@ async def open_session(
             await session.close()
 
 
+def session_price(config: Config) -> Price | None | Literal[False]:
+    """The model's price when cost tracking is on (``None``: not known), else ``False``."""
+    if not config.features.enabled("cost_tracking"):
+        return False
+    table = config.raw.get("model_prices")
+    return price_for(config.model, table if isinstance(table, dict) else None)
+
+
 def context_policy(config: Config) -> ContextPolicy:
     """The thread's context accounting from config: window, compaction, masking, output cap."""
     window, known = window_for(config.model, config.model_context_window)
@@ -339,6 +348,7 @@ class AgentSession:
             context=context,
         )  # fmt: skip
         self._thread.spent = self._spent
+        self._thread.price = session_price(self.config)
 
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
@@ -386,6 +396,7 @@ class AgentSession:
             )
             await thread.model.aclose()
             thread.model, thread.context = model, Context(context_policy(config))
+            thread.price = session_price(config)
         if (config.sandbox_mode, config.approval_policy) != (
             self.config.sandbox_mode,
             self.config.approval_policy,

@@ -18,9 +18,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agentrt.agent.context import Context, ContextPolicy, estimate
+from agentrt.agent.cost import Price
 from agentrt.events import (
     AgentMessage,
     AgentMessageDelta,
@@ -84,8 +85,8 @@ class Thread:
     """One conversation: its history, its tools, and the sink it reports to."""
 
     __slots__ = (
-        "check_final", "context", "ctx", "ids", "limits", "messages", "model", "sink", "streaming", "tools",
-        "spent", "_just_compacted",
+        "check_final", "context", "ctx", "ids", "limits", "messages", "model", "price", "sink", "streaming",
+        "tools", "spent", "_just_compacted",
     )  # fmt: skip
 
     def __init__(
@@ -100,11 +101,14 @@ class Thread:
         check_final: FinalCheck = accept_any,
         streaming: bool = True,
         context: Context | None = None,
+        price: Price | None | Literal[False] = False,
     ) -> None:
         self.model, self.tools, self.sink = model, tools, sink
         self.limits, self.check_final, self.streaming = limits, check_final, streaming
         self.context = context
         """The window's accounting (``None``: the history is sent as it is, never compacted)."""
+        self.price = price
+        """What the model's tokens cost (``agent.cost``): ``None`` unknown, ``False`` not tracked."""
         self.ids = ItemIds()
         self.ctx = ToolContext(cwd, sink.emit, self.ids)
         self.messages: list[Message] = list(history)
@@ -261,7 +265,11 @@ class Thread:
         self.sink.emit(ItemCompleted(AgentMessage(self.ids.new(), text)))
         self.tools.end_turn(self.ctx)
         self.spent = self.spent.add(usage)
-        self.sink.emit(TurnCompleted(self.spent, text))
+        if self.price is False:
+            self.sink.emit(TurnCompleted(self.spent, text))
+        else:
+            cost = None if self.price is None else self.price.cost(self.spent)
+            self.sink.emit(TurnCompleted(self.spent, text, costed=True, cost_usd=cost))
         return text
 
     def _check_limits(self, started: float, usage: TokenUsage) -> None:

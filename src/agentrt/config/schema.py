@@ -245,6 +245,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "experimental_compact_prompt_file": Spec("str"),
         "openai_base_url": Spec("str"),
         "history": Spec("section", fields=HISTORY_KEYS),
+        "model_prices": Spec("table"),
         "sandbox": Spec("table"),
         "sandbox_workspace_write": Spec("section", fields=WORKSPACE_WRITE_KEYS),
         "shell_environment_policy": Spec("section", fields=ENV_POLICY_KEYS),

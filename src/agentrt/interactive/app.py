@@ -68,6 +68,8 @@ class Meter:
         self.tokens = 0
         self.context = 0
         self.window: int | None = None
+        self.cost: float | None = None
+        """The session's cost so far (cost tracking on and the price known)."""
 
     def emit(self, event: Event) -> None:
         if isinstance(event, ModelResponse):
@@ -77,6 +79,7 @@ class Meter:
             self.context = event.after_tokens
         elif isinstance(event, TurnCompleted):  # the session's total so far, as Codex reports it
             self.tokens = event.usage.input_tokens + event.usage.output_tokens
+            self.cost = event.cost_usd if event.costed else self.cost
 
     def context_text(self, *, short: bool) -> str:
         """``context 12% of 272k`` (short) or ``4,071 of 272,000 tokens (1%)``."""
@@ -295,6 +298,7 @@ class InteractiveApp:
             ("cwd", str(s.cwd)),
             ("session", s.thread_id + ("" if s.writer is not None else " (not recorded)")),
             ("tokens used", f"{self.meter.tokens:,}"),
+            ("cost", _cost_row(self.meter.cost, self.session.thread.price)),
             ("context used", self.meter.context_text(short=False)),
         ]
 
@@ -335,6 +339,16 @@ class InteractiveApp:
         app = get_app_or_none()
         if app is not None:
             app.invalidate()
+
+
+def _cost_row(cost: float | None, price: object) -> str:
+    from agentrt.agent.cost import cost_text
+
+    if price is False:
+        return "not tracked (feature cost_tracking is off)"
+    if price is None:
+        return "unknown (no price for this model; add [model_prices.NAME] to config.toml)"
+    return cost_text(cost if cost is not None else 0.0)
 
 
 def _width() -> int:

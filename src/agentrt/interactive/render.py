@@ -305,6 +305,14 @@ def clean(text: str) -> str:
     return "\n".join(lines)
 
 
+def _cost(event: TurnCompleted) -> str:
+    if not event.costed:
+        return ""
+    from agentrt.agent.cost import cost_text
+
+    return f" · cost {cost_text(event.cost_usd)}"
+
+
 def _shown_before(path: str, diffed: set[str]) -> bool:
     """Whether a file change's (absolute) path had its diff shown (diffs name the path as patched)."""
     return any(path == d or path.endswith("/" + d.lstrip("./")) for d in diffed)
@@ -466,7 +474,7 @@ class TerminalView:
             self._line(f"{event.message} ({event.reason}): the reply starts over", "dim", "note")
         elif isinstance(event, TurnCompleted):
             self._end_turn()
-            self._line(_usage(event.usage), "dim", "usage")
+            self._line(_usage(event.usage) + _cost(event), "dim", "usage")
         elif isinstance(event, TurnFailed):
             self._end_turn()
             if event.reason == "interrupted":
