@@ -48,3 +48,30 @@ def test_an_unknown_price_is_reported_as_unknown_not_zero(tmp_path: Path) -> Non
         (done,) = [e for e in recorder.events if isinstance(e, TurnCompleted)]
         assert done.costed and done.payload()["cost_usd"] == (None if expected is None else done.cost_usd)
         assert (done.cost_usd is None) == (expected is None)
+
+
+def test_max_cost_stops_before_the_request_that_would_cross_it(tmp_path: Path) -> None:
+    import asyncio
+
+    from agentrt.agent.context import estimate
+    from agentrt.agent.thread import Limits, Thread, TurnStopped
+    from agentrt.events import Recorder, TurnFailed
+    from agentrt.model.scripted import ScriptedModel
+    from agentrt.tools.plan import PlanTool
+    from agentrt.tools.registry import ToolRegistry
+
+    price = Price(1000.0, 1000.0, 1000.0)  # $0.001 a token: easy to reason about
+    plan = {"name": "update_plan", "arguments": {"plan": [{"step": "a", "status": "in_progress"}]}}
+    model = ScriptedModel([{"tool_calls": [plan]}, {"tool_calls": [plan]}, "done"])
+    history = [{"role": "system", "content": "s" * 400}]
+    first = price.cost(TokenUsage(estimate([*history, {"role": "user", "content": "go"}])))
+    recorder = Recorder()
+    thread = Thread(
+        model, ToolRegistry([PlanTool()]), recorder, cwd=tmp_path, history=history, price=price,
+        limits=Limits(max_cost_usd=first * 1.5),
+    )  # fmt: skip
+    with pytest.raises(TurnStopped) as stopped:
+        asyncio.run(thread.run_turn("go"))
+    assert stopped.value.reason == "max_cost" and "cost limit of $" in stopped.value.message
+    assert len(model.requests) == 1  # the first fit; the second would have crossed, and was not sent
+    assert [e.reason for e in recorder.events if isinstance(e, TurnFailed)] == ["max_cost"]

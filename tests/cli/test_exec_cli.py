@@ -806,3 +806,18 @@ def test_turn_completed_carries_the_cost_unless_cost_tracking_is_off(
     assert "cost_usd" not in untracked
     human = run_exec(home, git_repo, "hi")
     assert "· cost $" in human.stderr
+
+
+def test_max_cost_ends_an_exec_turn_cleanly(tmp_path: Path, git_repo: Path, start_sim: Any) -> None:
+    touch = {"tool_calls": [{"name": "shell", "arguments": {"command": ["true"]}}]}
+    home = home_with_provider(tmp_path, start_sim([touch, touch, touch, {"content": "done"}]))
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text() + '\n[model_prices."agentrt-sim"]\ninput = 1000.0\noutput = 1000.0\n'
+    )
+    proc = run_exec(home, git_repo, "--max-cost", "0.5", "--json", "work")  # about one request's worth
+    assert proc.returncode == 1
+    failed = [e for e in events_of(proc.stdout) if e["type"] == "turn.failed"]
+    assert failed and "cost limit of $0.5" in failed[0]["error"]["message"]
+    bad = run_exec(home, git_repo, "--max-cost", "-1", "work")
+    assert bad.returncode == 2 and "max_cost_usd" in bad.stderr

@@ -8,6 +8,7 @@ recorded (its rollout file) and what is left running.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -426,3 +427,17 @@ def test_shift_enter_starts_a_new_line_where_the_terminal_sends_it(start: Start,
         if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
     ]
     assert prompts == ["first line\nsecond line"]
+
+
+def test_cost_shows_the_sessions_cost_and_its_prices(start: Start, home: Path) -> None:
+    (home / "config.toml").write_text('[model_prices."agentrt-sim"]\ninput = 1000.0\noutput = 2000.0\n')
+    term = start([{"content": "priced answer"}], "-c", "max_cost_usd=50.0")
+    term.type("hello")
+    term.keys("Enter")
+    term.wait_for(r"priced answer")
+    term.wait_for(r"· cost \$")  # the turn's closing line
+    term.type("/cost")
+    term.keys("Enter")
+    term.wait_for(r"price: +\$1000 input, \$1000 cached input, \$2000 output per million tokens")
+    term.wait_for(r"budget: \$50")
+    assert re.search(r"cost: +\$\d", term.screen())

@@ -349,6 +349,11 @@ class AgentSession:
         )  # fmt: skip
         self._thread.spent = self._spent
         self._thread.price = session_price(self.config)
+        if self.config.max_cost_usd is not None and not self._thread.price:
+            s.stderr.write(
+                f"agentrt: warning: max_cost_usd is not enforced: no price for model {self.config.model} "
+                '(add [model_prices."NAME"] to config.toml) or cost_tracking is off\n'
+            )
 
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
@@ -495,7 +500,7 @@ def _deliver(final: str, options: ExecOptions, stdout: TextIO) -> None:
 
 
 def _limits(config: Config) -> Limits:
-    return Limits(config.max_turns, config.max_wall_s, config.max_tokens)
+    return Limits(config.max_turns, config.max_wall_s, config.max_tokens, config.max_cost_usd)
 
 
 def _local_model(config: Config, options: SessionOptions) -> str | None:

@@ -75,6 +75,8 @@ class Limits:
     max_wall_s: float = 1800.0
     max_tokens: int | None = None
     """Input plus output tokens per user turn."""
+    max_cost_usd: float | None = None
+    """The session's cost (``price`` known) that no request may carry it past."""
 
 
 async def accept_any(text: str, ctx: ToolContext) -> str | None:
@@ -281,6 +283,21 @@ class Thread:
             raise TurnStopped(
                 "max_tokens",
                 f"the turn used {usage.total} tokens, reaching its limit of {self.limits.max_tokens}",
+            )
+        self._check_cost(usage)
+
+    def _check_cost(self, usage: TokenUsage) -> None:
+        """Stop before the request whose input alone would carry the session past ``max_cost_usd``."""
+        budget, price = self.limits.max_cost_usd, self.price
+        if budget is None or not price:
+            return
+        spent = price.cost(self.spent.add(usage))
+        sent = self.context.expected(self.messages) if self.context is not None else estimate(self.messages)
+        if spent + price.cost(TokenUsage(sent, 0, 0)) > budget:
+            raise TurnStopped(
+                "max_cost",
+                f"the next request would take the session past its cost limit of ${budget:g} "
+                f"(spent ${spent:.4f}; the request's input alone costs about ${price.cost(TokenUsage(sent)):.4f})",
             )
 
 

@@ -289,10 +289,19 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
         ),
         (
             "tokens",
-            f"prompt {_num(s.get('prompt_tokens'))}   completion {_num(s.get('completion_tokens'))}",
+            f"prompt {_num(s.get('prompt_tokens'))}   completion {_num(s.get('completion_tokens'))}"
+            f"   cost {_cost_text(s)}",
         ),
         *_test_rows(s),
     ]
+
+
+def _cost_text(s: Mapping[str, object]) -> str:
+    """The run's cost: ``$0.0123``, or ``unknown`` for a model with no price (never shown as 0)."""
+    from agentrt.agent.cost import cost_text
+
+    cost = s.get("cost_usd")
+    return cost_text(float(cost)) if isinstance(cost, int | float) else "unknown"
 
 
 def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:

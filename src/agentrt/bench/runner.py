@@ -150,6 +150,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     meta["interrupted"] = interrupted
     meta.update(_throughput(results, wall_s))
     meta.update(_test_stats(results, resources.children_cpu_s))
+    meta["cost_usd"] = _cost(config.model, results)
     if config.extra_meta is not None:
         meta.update(config.extra_meta())
     summary = summarize(results, resources=resources, wall_s=wall_s, meta=meta)
@@ -276,6 +277,18 @@ def _harness(config: BenchConfig) -> AbstractAsyncContextManager[TestHarness]:
         executor, python=config.loop.python, env=config.loop.test_env,
         memory_budget_mib=config.memory_budget_mib,
     )  # fmt: skip
+
+
+def _cost(model: str, results: list[TaskResult]) -> float | None:
+    """What the run's tokens cost at the model's price (``agent.cost``); ``None`` when it has none."""
+    from agentrt.agent.cost import price_for
+    from agentrt.events import TokenUsage
+
+    price = price_for(model)
+    if price is None:
+        return None
+    usage = TokenUsage(sum(r.prompt_tokens for r in results), 0, sum(r.completion_tokens for r in results))
+    return round(price.cost(usage), 6)
 
 
 def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:

@@ -68,6 +68,12 @@ def add_parser(sub: Subparsers) -> None:
         metavar="FILE",
         help="send an image with the prompt (repeatable; png, jpeg, gif, webp)",
     )
+    p.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop cleanly before a request would take the session's cost past USD (max_cost_usd)",
+    )
     p.add_argument("--ephemeral", action="store_true", help="write no session file")
     p.add_argument("--color", choices=("always", "never", "auto"), default="auto")
     p.set_defaults(run=run)
@@ -183,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     if len(words) > 1:
         raise ValueError("give the prompt as one argument (quote it)")
     fields = session_fields(args, words)
+    fields["extra_flags"]["max_cost_usd"] = args.max_cost
     options = ExecOptions(
         **fields,
         prompt=_prompt(words[0] if words else None),

@@ -62,6 +62,7 @@ _PLAIN_FIELDS = (
     "model_temperature",
     "model_max_output_tokens",
     "base_prompt",
+    "max_cost_usd",
     "model_reasoning_effort",
     "model_reasoning_summary",
     "model_verbosity",
@@ -95,6 +96,8 @@ class Config:
     model_temperature: float | None = None
     model_max_output_tokens: int | None = None
     base_prompt: str | None = None
+    max_cost_usd: float | None = None
+    """Stop a session's turn before a request would take its cost past this (``--max-cost``)."""
     model_reasoning_effort: str | None = None
     """Responses wire: ``reasoning.effort`` (chat: ``reasoning_effort``); ``None`` sends nothing."""
     model_reasoning_summary: str | None = None

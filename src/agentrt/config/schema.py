@@ -246,6 +246,7 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "openai_base_url": Spec("str"),
         "history": Spec("section", fields=HISTORY_KEYS),
         "model_prices": Spec("table"),
+        "max_cost_usd": Spec("float", low=0, strict_low=True),
         "sandbox": Spec("table"),
         "sandbox_workspace_write": Spec("section", fields=WORKSPACE_WRITE_KEYS),
         "shell_environment_policy": Spec("section", fields=ENV_POLICY_KEYS),

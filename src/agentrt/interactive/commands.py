@@ -207,6 +207,22 @@ async def _compact(host: CommandHost, arg: str) -> bool:
     return False
 
 
+async def _cost(host: CommandHost, arg: str) -> bool:
+    """The session's cost so far, the price it is counted at, and the budget."""
+    rows = dict(host.status_rows())
+    host.view.notice(f"cost:   {rows.get('cost', 'unknown')}", style="")
+    price = host.session.thread.price
+    if price:
+        host.view.notice(
+            f"price:  ${price.input:g} input, ${price.cached_input:g} cached input, ${price.output:g} output "
+            "per million tokens",
+            style="",
+        )
+    budget = host.session.config.max_cost_usd
+    host.view.notice(f"budget: {'none (max_cost_usd)' if budget is None else f'${budget:g}'}", style="")
+    return False
+
+
 async def _new(host: CommandHost, arg: str) -> bool:
     await host.switch(None)
     return False
@@ -254,6 +270,9 @@ def command_table() -> dict[str, SlashCommand]:
         SlashCommand("approvals", "switch the approval policy and sandbox", _approvals),
         SlashCommand("diff", "git diff of the work tree, untracked files included", _diff, True),
         SlashCommand("compact", "summarise the conversation so far to free context", _compact),
+        SlashCommand(
+            "cost", "what the session has cost so far, at which prices, and its budget", _cost, True
+        ),
         SlashCommand("new", "start a new session in this directory", _new),
         SlashCommand("resume", "resume another session of this directory", _resume),
         SlashCommand("init", "ask the agent to write an AGENTS.md for this repository", _init),
