@@ -56,7 +56,8 @@ class OpenAIClient:
         self.name = endpoint.model
         self.origin = Origin.parse(endpoint.base_url)
         self.wire = wire_for(endpoint.wire_api)  # only clients that speak Responses load its module
-        self.url = endpoint.base_url.rstrip("/") + self.wire.path
+        self.path = self.wire.path + endpoint.query
+        self.url = endpoint.base_url.rstrip("/") + self.path
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self.params = dict(params or {})
@@ -170,7 +171,7 @@ class OpenAIClient:
     ) -> tuple[HttpConnection, Exchange, bool]:
         """Send the request on an idle keep-alive connection if there is one, else on a new one."""
         body = self.wire.body(self.endpoint.model, messages, tools, self.params)
-        request = build_request(self.origin, "POST", self.wire.path, self._headers, body)
+        request = build_request(self.origin, "POST", self.path, self._headers, body)
         del body
         conn = None if fresh else self._pool.take_idle(self.origin)
         reused = conn is not None

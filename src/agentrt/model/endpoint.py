@@ -27,6 +27,8 @@ class Endpoint:
     ``(name, value)`` pairs. They replace the client's own headers of the same name (case-insensitive),
     ``User-Agent`` or even ``Authorization``; without an ``Authorization`` of their own, the one built
     from ``api_key`` is kept."""
+    query: str = ""
+    """Appended to every request's path (``?api-version=…``: a provider's ``query_params``), or empty."""
 
     def __post_init__(self) -> None:
         if self.wire_api not in WIRE_APIS:

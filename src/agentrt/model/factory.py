@@ -11,7 +11,7 @@ cap on a reply and the request parameters each wire spells its own way. ``agentr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +23,6 @@ from agentrt.model.retry import DEFAULT_BUDGET_S, RetryPolicy
 
 if TYPE_CHECKING:
     from agentrt.config import Config
-    from agentrt.messages import Message
-    from agentrt.model.errors import BadRequest
-    from agentrt.model.wire import Emit, WireFold, WireFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +60,7 @@ def build_client(
         simulated=simulated,
         wire_api=provider.wire_api,
         headers=tuple(headers_for(provider, env).items()),
+        query=_query(provider.query_params),
     )
     idle_s = provider.stream_idle_timeout_ms / 1000
     # A server that queues requests (llama.cpp runs one at a time) may send no headers for as long as
@@ -82,41 +80,16 @@ def build_client(
         params=request_params(settings, provider.wire_api),
         max_reply_chars=provider.max_reply_chars,
     )
-    if provider.query_params:
-        from urllib.parse import urlencode
-
-        query = "?" + urlencode(provider.query_params)
-        client.wire = QueryWire(client.wire, query)
-        client.url += query
     return client
 
 
-@dataclass(frozen=True, slots=True)
-class QueryWire:
-    """A ``WireFormat`` whose request path carries a provider's ``query_params`` (Azure's
-    ``?api-version=…``), as Codex appends them to the request URL; the rest is ``inner``'s."""
+def _query(params: Mapping[str, str]) -> str:
+    """A provider's ``query_params`` as the ``?…`` every request path carries (Codex appends them so)."""
+    if not params:
+        return ""
+    from urllib.parse import urlencode
 
-    inner: WireFormat
-    query: str
-
-    @property
-    def path(self) -> str:
-        return self.inner.path + self.query
-
-    def body(
-        self,
-        model: str,
-        messages: Sequence[Message],
-        tools: Sequence[dict[str, Any]],
-        params: Mapping[str, Any],
-    ) -> bytes:
-        return self.inner.body(model, messages, tools, params)
-
-    def fall_back(self, error: BadRequest) -> bool:
-        return self.inner.fall_back(error)
-
-    def fold(self, url: str, emit: Emit, max_chars: int) -> WireFold:
-        return self.inner.fold(url, emit, max_chars)
+    return "?" + urlencode(params)
 
 
 def request_params(settings: RequestSettings, wire_api: str) -> dict[str, Any]:
