@@ -121,11 +121,15 @@ class Context:
 
     def expected(self, messages: Sequence[Message]) -> int:
         """Tokens the next request would carry, sending ``messages``."""
-        return int(estimate(self.view(messages)) * self.factor)
+        return self.tokens(self.view(messages))
 
-    def due(self, messages: Sequence[Message]) -> bool:
-        """Whether the history must be compacted before it is sent."""
-        return self.policy.compacting and self.expected(messages) >= self.policy.compact_limit
+    def tokens(self, sent: Sequence[Message]) -> int:
+        """Tokens a request carrying ``sent`` (a ``view``) would have, as the server would count them."""
+        return int(estimate(sent) * self.factor)
+
+    def over(self, sent: Sequence[Message]) -> bool:
+        """Whether ``sent`` (a ``view``) is too large to send: the history must be compacted first."""
+        return self.policy.compacting and self.tokens(sent) >= self.policy.compact_limit
 
     def record(self, sent: Sequence[Message], input_tokens: int, output_tokens: int, counted: bool) -> None:
         """A response's usage: what its request carried, as the server counted it."""

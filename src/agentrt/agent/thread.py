@@ -150,8 +150,6 @@ class Thread:
         try:
             for _ in range(self.limits.max_turns):
                 self._check_limits(started, usage)
-                if self.context is not None and not self._just_compacted and self.context.due(self.messages):
-                    await self.compact()
                 completion, usage = await self._ask(usage)
                 self.add(completion.as_message())
                 if not completion.tool_calls:
@@ -201,9 +199,11 @@ class Thread:
         return completion, usage
 
     async def _request(self) -> tuple[list[Message], Completion]:
-        """One request: what was sent and the reply. A server that finds the request too long for
-        the window gets it once more after a compaction."""
+        """One request: what was sent and the reply. A history too large for the window is compacted
+        first; a server that finds the request too long anyway gets it once more after a compaction."""
         sent = self._view()
+        if self._due(sent) and await self.compact():
+            sent = self._view()
         try:
             return sent, await self._completion(sent)
         except ContextLengthExceeded:
@@ -211,6 +211,10 @@ class Thread:
                 raise
         sent = self._view()
         return sent, await self._completion(sent)
+
+    def _due(self, sent: list[Message]) -> bool:
+        """Compaction is due: ``sent`` would not fit, and the history grew since the last one."""
+        return self.context is not None and not self._just_compacted and self.context.over(sent)
 
     def _view(self) -> list[Message]:
         return self.messages if self.context is None else self.context.view(self.messages)
