@@ -181,9 +181,10 @@ async def open_session(
         stderr.write(line + "\n")
     cwd = check_cwd(options)
     _check_env_policy(config)
-    async with _endpoint(home, config, options, env, stderr) as (options, guard):
-        config = load_session_config(home, options, env)
-        setup = _Setup(options, env, home, cwd, stderr, approver, output_schema, guard)
+    async with _endpoint(home, config, options, env, stderr) as (served, guard):
+        if served is not options:  # pointed at a model server started for the session: its config
+            config = load_session_config(home, served, env)
+        setup = _Setup(served, env, home, cwd, stderr, approver, output_schema, guard)
         session = AgentSession(setup, config, shown)
         try:
             await session.start()
