@@ -20,27 +20,16 @@ import pytest
 
 from agentrt.agent.rollout import history_from_rollout, read_rollout, session_info
 from agentrt.model.sim.process import SimProcess
+from codex_peer import SKIP_REASON, codex_binary
 
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def codex_binary() -> Path:
-    given = os.environ.get("AGENTRT_CODEX_BIN")
-    if given:
-        return Path(given)
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "install-codex-peer")], capture_output=True, text=True, check=False
-    )
-    return Path(done.stdout.strip() or "codex-not-installed")
 
 
 @pytest.fixture(scope="module")
 def codex() -> Path:
     path = codex_binary()
-    if not path.is_file():
-        pytest.skip(f"the Codex CLI peer is not installed ({path}); scripts/install-codex-peer installs it")
+    if path is None:
+        pytest.skip(SKIP_REASON)
     return path
 
 

@@ -21,8 +21,7 @@ import pytest
 from agentrt.config import Config, ConfigError, load_config
 from agentrt.model.factory import build_client
 from agentrt.model.sim.process import SimProcess
-
-_VENDOR_BIN = "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+from codex_peer import SKIP_REASON, codex_binary
 
 # Every key named in item 1 of issue 11, as a Codex user writes them. ``{url}`` is the model server,
 # ``{dir}`` a directory for the files some keys name.
@@ -429,16 +428,6 @@ def test_agentrt_exec_runs_a_turn_with_the_codex_config(tmp_path: Path) -> None:
     assert done.stdout.strip() == "ran with the Codex config"
 
 
-def codex_binary() -> Path | None:
-    """The Codex binary named by ``AGENTRT_CODEX_BIN``, else one under the peer cache directory."""
-    named = os.environ.get("AGENTRT_CODEX_BIN")
-    if named:
-        return Path(named) if Path(named).is_file() else None
-    root = Path(os.environ.get("AGENTRT_PEER_DIR") or Path.home() / ".cache" / "agentrt-peer")
-    candidates = [root / _VENDOR_BIN, *sorted(root.glob("*/node_modules/@openai/codex-*/vendor/*/bin/codex"))]
-    return next((p for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
-
-
 def run_codex(codex: Path, home: Path, work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = clean_env() | {"CODEX_HOME": str(home), "LOCAL_KEY": "x"}
     argv = [str(codex), "exec", "--json", "--skip-git-repo-check", *args]
@@ -450,7 +439,7 @@ def run_codex(codex: Path, home: Path, work: Path, *args: str) -> subprocess.Com
 def test_real_codex_accepts_the_same_config_strictly(tmp_path: Path) -> None:
     codex = codex_binary()
     if codex is None:
-        pytest.skip("the Codex CLI peer is not installed (AGENTRT_CODEX_BIN, or scripts/install-codex-peer)")
+        pytest.skip(SKIP_REASON)
     script = tmp_path / "script.json"
     script.write_text(json.dumps([{"content": "codex ran"}] * 2))
     work = tmp_path / "work"

@@ -16,19 +16,7 @@ from typing import Any
 
 import pytest
 
-_VENDOR_BIN = "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
-
-
-def codex_binary() -> Path | None:
-    """The Codex binary named by ``AGENTRT_CODEX_BIN``, else one found under the peer cache directory."""
-    named = os.environ.get("AGENTRT_CODEX_BIN")
-    if named:
-        return Path(named) if Path(named).is_file() else None
-    root = Path(os.environ.get("AGENTRT_PEER_DIR") or Path.home() / ".cache" / "agentrt-peer")
-    candidates = [root / _VENDOR_BIN, *sorted(root.glob("*/node_modules/@openai/codex-*/vendor/*/bin/codex"))]
-    candidates += sorted(root.glob("node_modules/@openai/codex-*/vendor/*/bin/codex"))
-    return next((p for p in candidates if p.is_file() and os.access(p, os.X_OK)), None)
-
+from codex_peer import codex_binary
 
 CODEX = codex_binary()
 pytestmark = pytest.mark.skipif(CODEX is None, reason="Codex CLI not installed (scripts/install-codex-peer)")
