@@ -67,6 +67,15 @@ def rollout_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def prompts_in(path: Path) -> list[str]:
+    """The user's prompts a rollout recorded (its ``user_message`` lines), in order."""
+    return [
+        line["payload"]["message"]
+        for line in rollout_lines(path)
+        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
+    ]
+
+
 def shell(command: list[str], content: str = "") -> dict[str, Any]:
     return {"content": content, "tool_calls": [{"name": "shell", "arguments": {"command": command}}]}
 
@@ -162,11 +171,7 @@ def test_a_multiline_paste_is_inserted_not_sent(start: Start, home: Path) -> Non
     term.keys("Enter")
     term.wait_for(r"got three lines")
     [path] = rollouts(home)
-    prompts = [
-        line["payload"]["message"]
-        for line in rollout_lines(path)
-        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
-    ]
+    prompts = prompts_in(path)
     assert prompts == ["line one\nline two\nline three"]
 
 
@@ -353,11 +358,7 @@ def test_an_interactive_session_resumes_in_exec(start: Start, repo: Path, home: 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "exec carried on"  # the script's second step: the history was there
     [path] = rollouts(home)
-    prompts = [
-        line["payload"]["message"]
-        for line in rollout_lines(path)
-        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
-    ]
+    prompts = prompts_in(path)
     assert prompts == ["hello from the terminal", "continue"]
 
 
@@ -421,11 +422,7 @@ def test_shift_enter_starts_a_new_line_where_the_terminal_sends_it(start: Start,
     term.keys("Enter")
     term.wait_for(r"two lines received")
     [path] = rollouts(home)
-    prompts = [
-        line["payload"]["message"]
-        for line in rollout_lines(path)
-        if line["type"] == "event_msg" and line["payload"].get("type") == "user_message"
-    ]
+    prompts = prompts_in(path)
     assert prompts == ["first line\nsecond line"]
 
 
