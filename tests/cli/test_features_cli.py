@@ -33,6 +33,8 @@ def test_list_is_sorted_with_aligned_columns(tmp_path: Path) -> None:
     table = {line.split()[0]: line.split()[-1] for line in lines}
     assert table["cost_tracking"] == "true" and table["undo"] == "false"
     assert "under development" in next(line for line in lines if line.startswith("memory "))
+    assert "experimental" in next(line for line in lines if line.startswith("undo "))
+    assert "removed" in next(line for line in lines if line.startswith("enable_fanout "))
 
 
 def test_list_json_and_flags(tmp_path: Path) -> None:
@@ -42,7 +44,7 @@ def test_list_json_and_flags(tmp_path: Path) -> None:
     undo = next(row for row in rows if row["key"] == "undo")
     assert undo == {
         "key": "undo",
-        "stage": "stable",
+        "stage": "experimental",
         "enabled": True,
         "default": False,
         "origin": "codex",
@@ -58,7 +60,7 @@ model = "gpt-5"   # the usual
 [features]
 # flags I care about
 shell_snapshot = false    # slow on this box
-smart_approvals = false
+connectors = false
 
 [tui]
 animations = false  # calm
@@ -71,23 +73,17 @@ def test_enable_and_disable_keep_the_rest_of_the_file(tmp_path: Path) -> None:
     done = agentrt(tmp_path, "features", "enable", "undo")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"enabled undo in {path}\n"
-    assert path.read_text() == CONFIG.replace(
-        "smart_approvals = false\n", "smart_approvals = false\nundo = true\n"
-    )
+    assert path.read_text() == CONFIG.replace("connectors = false\n", "connectors = false\nundo = true\n")
     assert agentrt(tmp_path, "features", "disable", "undo").returncode == 0
-    assert path.read_text() == CONFIG.replace(
-        "smart_approvals = false\n", "smart_approvals = false\nundo = false\n"
-    )
+    assert path.read_text() == CONFIG.replace("connectors = false\n", "connectors = false\nundo = false\n")
     # A legacy name writes the key that replaced it, and drops the old line.
-    done = agentrt(tmp_path, "features", "enable", "smart_approvals")
+    done = agentrt(tmp_path, "features", "enable", "connectors")
     assert done.returncode == 0, done.stderr
-    assert "'smart_approvals' is a legacy name; wrote 'guardian_approval'" in done.stderr
-    assert path.read_text() == CONFIG.replace(
-        "smart_approvals = false\n", "undo = false\nguardian_approval = true\n"
-    )
+    assert "'connectors' is a legacy name; wrote 'apps'" in done.stderr
+    assert path.read_text() == CONFIG.replace("connectors = false\n", "undo = false\napps = true\n")
     listed = agentrt(tmp_path, "features", "list").stdout.splitlines()
     table = {line.split()[0]: line.split()[-1] for line in listed}
-    assert (table["guardian_approval"], table["undo"], table["shell_snapshot"]) == ("true", "false", "false")
+    assert (table["apps"], table["undo"], table["shell_snapshot"]) == ("true", "false", "false")
 
 
 def test_enable_creates_the_file_and_warns_for_an_unstable_flag(tmp_path: Path) -> None:

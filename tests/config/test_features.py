@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from agentrt.config import Config, ConfigError, load_config
-from agentrt.config.features import ALIASES, FEATURES, SPECS, STAGES, Features, resolve_features
+from agentrt.config.features import (
+    ALIASES,
+    DEFAULTS,
+    FEATURES,
+    PARITY_DEFAULTS,
+    SPECS,
+    STAGES,
+    Features,
+    resolve_features,
+)
 
 UNSTABLE = (
     "agentrt: warning: under-development features enabled: {}; they are incomplete and may misbehave "
@@ -38,11 +47,52 @@ def test_registry_is_consistent() -> None:
 def test_agentrt_keys_and_codex_keys_are_marked() -> None:
     own = {spec.key: (spec.stage, spec.default) for spec in FEATURES if spec.origin == "agentrt"}
     assert own == {"cost_tracking": ("stable", True), "memory": ("under development", False)}
-    assert SPECS["multi_agent"].stage == "under development" and not SPECS["multi_agent"].default
-    assert SPECS["multi_agent"].codex_default is True  # Codex 0.169 ships it on; agentrt has not built it
-    assert (SPECS["undo"].stage, SPECS["undo"].default, SPECS["undo"].origin) == ("stable", False, "codex")
-    assert ALIASES["smart_approvals"] == "guardian_approval"
-    assert SPECS["guardian_approval"].origin == "codex"
+    codex = [spec for spec in FEATURES if spec.origin == "codex"]
+    assert len(codex) == 215 and [spec.key for spec in codex] == sorted(spec.key for spec in codex)
+    assert all(spec.upstream_stage is None and spec.upstream_default is None for spec in FEATURES[215:])
+
+
+def test_where_agentrt_differs_the_spec_keeps_codexs_stage_and_default() -> None:
+    differs = {
+        spec.key: (spec.stage, spec.default, spec.upstream_stage, spec.upstream_default)
+        for spec in FEATURES
+        if spec.codex_stage is not None or spec.codex_default is not None
+    }
+    assert differs == {
+        "undo": ("experimental", False, "removed", False),  # agentrt builds its own; Codex removed it
+        "multi_agent": ("under development", False, "deprecated", True),  # not built yet
+        "memories": ("under development", False, "stable", False),  # not built yet
+    }
+    # Each override records only what differs; the upstream_* properties read either way.
+    assert SPECS["undo"].codex_default is None and SPECS["memories"].codex_default is None
+    for key in ("shell_tool", "unified_exec", "unified_exec_tty", "view_image", "goals"):
+        spec = SPECS[key]
+        assert (spec.stage, spec.default) == (spec.upstream_stage, spec.upstream_default) == ("stable", True)
+    assert SPECS["multi_agent_v2"].stage == "stable" and not SPECS["multi_agent_v2"].default
+
+
+def test_codex_0169s_aliases_and_no_others() -> None:
+    assert dict(ALIASES) == {
+        "collab": "multi_agent",
+        "connectors": "apps",
+        "memory_tool": "memories",
+        "web_search": "web_search_request",
+        "request_permissions": "exec_permission_approvals",
+        "enable_experimental_windows_sandbox": "experimental_windows_sandbox",
+        "experimental_use_unified_exec_tool": "unified_exec",
+        "codex_hooks": "hooks",
+        "smart_approvals": "guardian_approval",  # Codex 0.169 refuses it; agentrt keeps it working
+    }
+    # Keys and aliases older Codex builds had and Codex 0.169 refuses.
+    gone = (
+        "apps_mcp_gateway",
+        "child_agents_md",
+        "powershell_utf8",
+        "voice_transcription",
+    )
+    assert not set(gone) & {*SPECS, *ALIASES}
+    assert SPECS["code_mode_only"].requires == ("code_mode",)
+    assert [spec.key for spec in FEATURES if spec.requires] == ["code_mode_only"]
 
 
 # --- resolution order -------------------------------------------------------------------------------
@@ -61,15 +111,18 @@ def test_defaults(tmp_path: Path) -> None:
 def test_each_layer_beats_the_one_below(tmp_path: Path) -> None:
     text = (
         'profile = "p"\n'
-        "[features]\nundo = true\ncost_tracking = false\nshell_tool = false\njs_repl = true\n"
-        "[profiles.p.features]\ncost_tracking = true\nshell_tool = true\njs_repl = false\n"
+        "[features]\nundo = true\ncost_tracking = false\nshell_tool = false\nprevent_idle_sleep = true\n"
+        "[profiles.p.features]\ncost_tracking = true\nshell_tool = true\nprevent_idle_sleep = false\n"
     )
     config = load(tmp_path, text)
-    states = {key: config.features.enabled(key) for key in ("undo", "cost_tracking", "shell_tool", "js_repl")}
-    assert states == {"undo": True, "cost_tracking": True, "shell_tool": True, "js_repl": False}
+    states = {
+        key: config.features.enabled(key)
+        for key in ("undo", "cost_tracking", "shell_tool", "prevent_idle_sleep")
+    }
+    assert states == {"undo": True, "cost_tracking": True, "shell_tool": True, "prevent_idle_sleep": False}
     # -c beats the profile; --enable/--disable beat -c.
-    config = load(tmp_path, overrides=["features.undo=false", "features.js_repl=true"])
-    assert not config.features.enabled("undo") and config.features.enabled("js_repl")
+    config = load(tmp_path, overrides=["features.undo=false", "features.prevent_idle_sleep=true"])
+    assert not config.features.enabled("undo") and config.features.enabled("prevent_idle_sleep")
     config = load(tmp_path, overrides=["features.undo=false"], enable=["undo"], disable=["cost_tracking"])
     assert config.features.enabled("undo") and not config.features.enabled("cost_tracking")
     # The same key both ways on the command line: off.
@@ -104,22 +157,26 @@ def test_a_dependent_switches_its_requirement_on(tmp_path: Path) -> None:
 
 
 def test_a_requirement_switched_off_by_the_user_is_switched_on_with_a_warning(tmp_path: Path) -> None:
-    config = load(tmp_path, "[features]\nmulti_agent = false\n", enable=["enable_fanout"])
-    assert config.features.enabled("enable_fanout") and config.features.enabled("multi_agent")
+    config = load(tmp_path, "[features]\ncode_mode = false\n", enable=["code_mode_only"])
+    assert config.features.enabled("code_mode_only") and config.features.enabled("code_mode")
     assert config.warnings() == (
-        "agentrt: warning: feature 'enable_fanout' requires 'multi_agent', so 'multi_agent' was switched on",
-        UNSTABLE.format("enable_fanout"),
+        "agentrt: warning: feature 'code_mode_only' requires 'code_mode', so 'code_mode' was switched on",
+        UNSTABLE.format("code_mode_only"),
     )
+    # Off, the dependent leaves its requirement alone.
+    config = load(tmp_path, "[features]\ncode_mode = false\ncode_mode_only = false\n")
+    assert not config.features.enabled("code_mode") and config.warnings() == ()
 
 
 # --- legacy, deprecated, removed -----------------------------------------------------------------------
 
 
 def test_a_legacy_alias_sets_its_key_and_names_it(tmp_path: Path) -> None:
-    config = load(tmp_path, "[features]\nsmart_approvals = true\n")
-    assert config.features.enabled("guardian_approval")
+    config = load(tmp_path, "[features]\nconnectors = false\ncodex_hooks = false\n")
+    assert not config.features.enabled("apps") and not config.features.enabled("hooks")
     assert config.warnings() == (
-        "agentrt: warning: feature 'smart_approvals' is a legacy name; use 'guardian_approval' instead",
+        "agentrt: warning: feature 'connectors' is a legacy name; use 'apps' instead",
+        "agentrt: warning: feature 'codex_hooks' is a legacy name; use 'hooks' instead",
     )
     config = load(tmp_path / "other", enable=["collab"])  # on the command line too
     assert config.features.enabled("multi_agent")
@@ -130,10 +187,19 @@ def test_a_legacy_alias_sets_its_key_and_names_it(tmp_path: Path) -> None:
 
 
 def test_a_removed_key_parses_and_does_nothing(tmp_path: Path) -> None:
-    config = load(tmp_path, "[features]\nsqlite = false\nsearch_tool = true\n", enable=["steer"])
+    text = "[features]\nsqlite = false\nsearch_tool = true\njs_repl = true\n"
+    config = load(tmp_path, text, enable=["steer", "enable_fanout", "personality"])
     assert config.features.enabled("sqlite") and not config.features.enabled("search_tool")
+    assert not config.features.enabled("enable_fanout") and not config.features.enabled("js_repl")
     assert config.features == Features()
     assert config.warnings() == ()
+    # A legacy alias of a removed key: named, and nothing else.
+    config = load(tmp_path / "other", enable=["enable_experimental_windows_sandbox"])
+    assert config.features == Features(warnings=config.features.warnings)
+    assert config.warnings() == (
+        "agentrt: warning: feature 'enable_experimental_windows_sandbox' is a legacy name; "
+        "use 'experimental_windows_sandbox' instead",
+    )
 
 
 def test_a_deprecated_key_works_with_a_warning(tmp_path: Path) -> None:
@@ -142,6 +208,69 @@ def test_a_deprecated_key_works_with_a_warning(tmp_path: Path) -> None:
     assert config.warnings() == (
         "agentrt: warning: feature 'web_search_cached' is deprecated and will go away",
     )
+
+
+def test_keys_codex_0169_dropped_are_unknown(tmp_path: Path) -> None:
+    config = load(tmp_path, "[features]\nvoice_transcription = true\n")
+    where = tmp_path / "config.toml"
+    assert config.features == Features()
+    assert len(config.warnings()) == 1
+    assert f"{where}: unknown key 'features.voice_transcription'" in config.warnings()[0]
+    with pytest.raises(ConfigError, match="--enable apps_mcp_gateway: unknown feature"):
+        load(tmp_path, enable=["apps_mcp_gateway"])
+
+
+# --- strict Codex parity ------------------------------------------------------------------------------
+
+
+def test_parity_starts_from_codex_0169s_defaults() -> None:
+    features, unknown = resolve_features([], parity=True)
+    assert unknown == () and features.warnings == ()
+    assert dict(features.states) == dict(PARITY_DEFAULTS)
+    on = {key for key, value in PARITY_DEFAULTS.items() if value}
+    assert {"multi_agent", "guardian_approval", "unified_exec", "shell_tool", "goals"} <= on
+    assert not {"undo", "memories", "cost_tracking", "memory"} & on  # agentrt's own: off
+    assert {key for key, value in PARITY_DEFAULTS.items() if value != DEFAULTS[key]} == {
+        "multi_agent",
+        "cost_tracking",
+    }
+
+
+@pytest.mark.parametrize(
+    "layers, enable, where",
+    [
+        ([], ["cost_tracking"], "--enable cost_tracking"),
+        ([("/h/config.toml", {"cost_tracking": True})], [], "/h/config.toml"),
+        ([("-c", {"memory": True})], [], "-c"),
+    ],
+)
+def test_parity_refuses_to_switch_on_an_agentrt_extension(
+    layers: list[tuple[str, dict[str, bool]]], enable: list[str], where: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        resolve_features(layers, enable=enable, parity=True)
+    assert str(refused.value).startswith(f"{where}: feature '")
+    assert "agentrt's own" in str(refused.value) and "parity mode" in str(refused.value)
+    features, _ = resolve_features([("x", {"cost_tracking": False})], parity=True)  # off is fine
+    assert not features.enabled("cost_tracking")
+    assert resolve_features(layers, enable=enable)[0].enabled(enable[0] if enable else next(iter(layers[0][1])))
+
+
+def test_parity_judges_a_codex_key_by_codexs_stage() -> None:
+    # undo: removed in Codex 0.169, so a no-op in parity; agentrt's own experimental flag otherwise.
+    features, _ = resolve_features([("config.toml", {"undo": True})], parity=True)
+    assert not features.enabled("undo") and features.warnings == ()
+    features, _ = resolve_features([("config.toml", {"undo": True})])
+    assert features.enabled("undo") and features.warnings == ()
+    # multi_agent: deprecated in Codex 0.169, under development in agentrt.
+    features, _ = resolve_features([], disable=["collab"], parity=True)
+    assert not features.enabled("multi_agent")
+    assert features.warnings == (
+        "feature 'collab' is a legacy name; use 'multi_agent' instead",
+        "feature 'multi_agent' is deprecated and will go away",
+    )
+    features, _ = resolve_features([], enable=["multi_agent"])
+    assert features.warnings == (UNSTABLE.format("multi_agent").removeprefix("agentrt: warning: "),)
 
 
 # --- unknown keys ----------------------------------------------------------------------------------------
@@ -187,13 +316,15 @@ def test_enabling_under_development_flags_gives_one_warning(tmp_path: Path) -> N
 
 def test_resolution_is_a_pure_function() -> None:
     layers = [("a", {"undo": True}), ("b", {"undo": False, "apps": True})]
-    first, unknown = resolve_features(layers, enable=["js_repl"])
-    again, _ = resolve_features(layers, enable=["js_repl"])
+    first, unknown = resolve_features(layers, enable=["prevent_idle_sleep"])
+    again, _ = resolve_features(layers, enable=["prevent_idle_sleep"])
     assert first == again and unknown == ()
     assert [
-        key for key, on in ((spec.key, on) for spec, on in first) if on and key in ("undo", "apps", "js_repl")
+        key
+        for key, on in ((spec.key, on) for spec, on in first)
+        if on and key in ("undo", "apps", "prevent_idle_sleep")
     ] == [
         "apps",
-        "js_repl",
+        "prevent_idle_sleep",
     ]
     assert [spec.key for spec, _ in first] == sorted(SPECS)

@@ -132,6 +132,11 @@ def add_session_options(p: argparse.ArgumentParser) -> None:
         "--disable", action="append", default=[], metavar="KEY", help="switch feature flag KEY off"
     )
     p.add_argument(
+        "--parity",
+        action="store_true",
+        help="strict Codex-parity mode: Codex 0.169's tools, requests and flag defaults, no agentrt extension",
+    )
+    p.add_argument(
         "--add-dir",
         action="append",
         default=[],
@@ -169,6 +174,11 @@ def session_fields(args: argparse.Namespace, words: list[str]) -> dict[str, Any]
 
 
 def _mode_flags(args: argparse.Namespace) -> dict[str, Any]:
+    parity = {"parity": True} if args.parity else {}
+    return parity | _sandbox_flags(args)
+
+
+def _sandbox_flags(args: argparse.Namespace) -> dict[str, Any]:
     if not args.yolo:
         return {"sandbox_mode": args.sandbox, "approval_policy": args.ask_for_approval}
     if args.sandbox not in (None, "danger-full-access") or args.ask_for_approval not in (None, "never"):

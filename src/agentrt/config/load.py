@@ -73,7 +73,15 @@ _PLAIN_FIELDS = (
     "tool_output_mask_keep_turns",
     "compact_prompt",
     "experimental_compact_prompt_file",
+    "parity",
 )
+
+
+PARITY_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"model_reasoning_summary": "auto", "tool_output_masking": False}
+)
+"""Codex 0.169's defaults where agentrt's differ (parity mode): it asks for a reasoning summary, and
+it never masks old tool outputs (that is agentrt's own)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,9 @@ class Config:
     """The instructions for the compaction summary; ``None``: agentrt's own."""
     experimental_compact_prompt_file: str | None = None
     """A file holding the compaction instructions (``compact_prompt`` wins when both are set)."""
+    parity: bool = False
+    """Strict Codex-parity mode (``--parity``): Codex 0.169's tools, request shape and flag defaults,
+    and none of agentrt's own extensions."""
     history_persistence: str = "save-all"
     """``[history] persistence``: ``none`` keeps the interactive session from writing history.jsonl."""
     ignored_keys: tuple[str, ...] = ()
@@ -197,6 +208,8 @@ def load_config(
     flag_doc = check_table(given, SETTINGS, source=FLAGS_SOURCE, notes=notes)
     name, profile_doc, profile_source = _select_profile(file_doc, over, profile, path=path, notes=notes)
     merged = deep_merge(deep_merge(deep_merge(file_doc, profile_doc), over), flag_doc)
+    if merged.get("parity"):
+        merged = {**PARITY_DEFAULTS, **merged}
     features = _resolve_features(
         (
             (str(path), file_doc),
@@ -208,6 +221,7 @@ def load_config(
         disable=disable,
         quiet=bool(merged.get("suppress_unstable_features_warning", False)),
         notes=notes,
+        parity=bool(merged.get("parity", False)),
     )
     if strict and (error := notes.strict_error()) is not None:
         raise error
@@ -237,14 +251,15 @@ def _resolve_features(
     disable: Sequence[str],
     quiet: bool,
     notes: KeyNotes,
+    parity: bool = False,
 ) -> Features:
     """The flags from each layer's ``features`` table (lowest first) and the command line; unknown
     config keys join the other unknown keys (one warning, or ``--strict-config``'s error)."""
     tables = [(label, doc["features"]) for label, doc in layers if doc.get("features")]
-    if not tables and not enable and not disable:
+    if not tables and not enable and not disable and not parity:
         return Features()
     features, unknown = resolve_features(
-        tables, enable=enable, disable=disable, suppress_unstable_warning=quiet
+        tables, enable=enable, disable=disable, suppress_unstable_warning=quiet, parity=parity
     )
     notes.unknown.extend(UnknownKey(item.source, item.key, item.hint) for item in unknown)
     return features

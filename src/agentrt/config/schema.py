@@ -31,6 +31,8 @@ REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 REASONING_SUMMARIES = ("auto", "concise", "detailed", "none")
 VERBOSITIES = ("low", "medium", "high")
 HISTORY_PERSISTENCE = ("save-all", "none")
+APPROVALS_REVIEWERS = ("user", "guardian", "auto_review", "guardian_subagent")
+"""Who answers approval questions: the person, or the guardian (agentrt's name, Codex's, Codex's legacy one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,6 @@ CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
         "chatgpt_base_url": codex("str"),
         "service_tier": codex("str"),
         "personality": codex("str"),
-        "approvals_reviewer": codex("str"),
         "default_permissions": codex("str"),
         "allow_login_shell": codex("bool"),
         "allow_symlinked_codex_home": codex("bool"),
@@ -252,6 +253,9 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "shell_environment_policy": Spec("section", fields=ENV_POLICY_KEYS),
         "features": Spec("features"),
         "suppress_unstable_features_warning": Spec("bool"),
+        "approvals_reviewer": Spec("enum", APPROVALS_REVIEWERS),
+        "guardian_timeout_s": Spec("float", low=0, strict_low=True),
+        "parity": Spec("bool"),
         **CODEX_ONLY,
     }
 )
