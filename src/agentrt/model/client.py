@@ -55,7 +55,8 @@ class OpenAIClient:
         self.endpoint = endpoint
         self.name = endpoint.model
         self.origin = Origin.parse(endpoint.base_url)
-        self.wire = wire_for(endpoint.wire_api)  # only clients that speak Responses load its module
+        # Only clients that speak Responses load its module.
+        self.wire = wire_for(endpoint.wire_api, developer_instructions=endpoint.developer_instructions)
         self.path = self.wire.path + endpoint.query
         self.url = endpoint.base_url.rstrip("/") + self.path
         self.retry = retry or RetryPolicy()

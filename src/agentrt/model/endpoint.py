@@ -29,6 +29,9 @@ class Endpoint:
     from ``api_key`` is kept."""
     query: str = ""
     """Appended to every request's path (``?api-version=…``: a provider's ``query_params``), or empty."""
+    developer_instructions: bool = False
+    """Responses wire: leading ``system`` messages travel as ``developer`` message items (as Codex sends
+    its base instructions) instead of in ``instructions``."""
 
     def __post_init__(self) -> None:
         if self.wire_api not in WIRE_APIS:

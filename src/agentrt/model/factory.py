@@ -42,6 +42,9 @@ class RequestSettings:
     verbosity: str | None = None
     cache_key: str | None = None
     """``prompt_cache_key`` (Responses wire): the session's id, so its requests share a cache."""
+    codex_shape: bool = False
+    """Requests shaped as Codex 0.169 shapes them (parity mode): base instructions as developer
+    messages, the session id in ``session-id``/``thread-id`` headers and ``client_metadata``."""
 
 
 def build_client(
@@ -59,8 +62,9 @@ def build_client(
         api_key_for(provider, env),
         simulated=simulated,
         wire_api=provider.wire_api,
-        headers=tuple(headers_for(provider, env).items()),
+        headers=(*_session_headers(settings), *headers_for(provider, env).items()),
         query=_query(provider.query_params),
+        developer_instructions=settings.codex_shape,
     )
     idle_s = provider.stream_idle_timeout_ms / 1000
     # A server that queues requests (llama.cpp runs one at a time) may send no headers for as long as
@@ -81,6 +85,14 @@ def build_client(
         max_reply_chars=provider.max_reply_chars,
     )
     return client
+
+
+def _session_headers(settings: RequestSettings) -> tuple[tuple[str, str], ...]:
+    """The headers by which Codex names its session to the server (parity mode; a provider's win)."""
+    key = settings.cache_key
+    if not settings.codex_shape or key is None:
+        return ()
+    return (("session-id", key), ("thread-id", key), ("originator", "agentrt_exec"))
 
 
 def _query(params: Mapping[str, str]) -> str:
@@ -128,6 +140,9 @@ def _reasoning_params(settings: RequestSettings, responses: bool, text: object) 
         params["text"] = {**(text if isinstance(text, dict) else {}), "verbosity": settings.verbosity}
     if settings.cache_key is not None:
         params["prompt_cache_key"] = settings.cache_key
+        if settings.codex_shape:
+            key = settings.cache_key
+            params["client_metadata"] = {"session_id": key, "thread_id": key, "x-codex-window-id": f"{key}:0"}
     return params
 
 
@@ -152,6 +167,7 @@ def settings_for(
         reasoning_summary=config.model_reasoning_summary,
         verbosity=config.model_verbosity,
         cache_key=cache_key,
+        codex_shape=config.parity,
     )
 
 

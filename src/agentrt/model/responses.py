@@ -9,7 +9,8 @@ to the client; only ``response.completed`` (or ``response.incomplete``) ends a s
 History mapping (chat → Responses):
 
 ==============================================  ==========================================================
-leading ``system`` messages                     ``instructions`` (joined by blank lines)
+leading ``system`` messages                     ``instructions`` (joined by blank lines), or
+                                                ``developer`` message items (``developer_instructions``)
 ``user`` / later ``system`` / ``developer``     ``message`` item, ``input_text`` parts
 ``assistant`` text                              ``message`` item, ``output_text`` part
 ``assistant`` ``tool_calls``                    one ``function_call`` item each (``call_id``, ``name``,
@@ -69,14 +70,17 @@ def request_body(
     messages: Sequence[Message],
     tools: Sequence[dict[str, Any]] = (),
     params: Mapping[str, Any] | None = None,
+    *,
+    developer_instructions: bool = False,
 ) -> dict[str, Any]:
     """The streamed Responses request for a chat-shaped history.
 
     ``tool_choice: "auto"`` and ``parallel_tool_calls: true`` are sent together with ``tools``
     (never without any). ``params`` are merged last; ``max_tokens`` becomes ``max_output_tokens`` and
-    chat-only keys (``stream_options``, ``n``) are dropped.
+    chat-only keys (``stream_options``, ``n``) are dropped. ``developer_instructions``: the leading
+    ``system`` messages are sent as ``developer`` items, one each, and ``instructions`` is left out.
     """
-    instructions, items = to_input(messages)
+    instructions, items = to_input(messages, developer_instructions=developer_instructions)
     body: dict[str, Any] = {"model": model}
     if instructions:
         body["instructions"] = instructions
@@ -93,12 +97,17 @@ def request_body(
     return body
 
 
-def to_input(messages: Sequence[Message]) -> tuple[str, list[dict[str, Any]]]:
+def to_input(
+    messages: Sequence[Message], *, developer_instructions: bool = False
+) -> tuple[str, list[dict[str, Any]]]:
     """``(instructions, input items)`` for a chat-shaped history (see the module's table)."""
     instructions: list[str] = []
     items: list[dict[str, Any]] = []
     for msg in messages:
-        if msg.get("role") == "system" and not items:
+        leading = msg.get("role") == "system" and all(i.get("role") == "developer" for i in items)
+        if leading and developer_instructions:
+            items.extend(message_items({**msg, "role": "developer"}))
+        elif leading:
             instructions.append(message_text(msg.get("content")))
         else:
             items.extend(message_items(msg))
@@ -273,9 +282,12 @@ class _Item:
 
 
 class ResponsesWire:
-    """``WireFormat`` for the Responses API."""
+    """``WireFormat`` for the Responses API (``developer_instructions``: see ``request_body``)."""
 
     path = "/responses"
+
+    def __init__(self, developer_instructions: bool = False) -> None:
+        self.developer_instructions = developer_instructions
 
     def body(
         self,
@@ -284,7 +296,10 @@ class ResponsesWire:
         tools: Sequence[dict[str, Any]],
         params: Mapping[str, Any],
     ) -> bytes:
-        return json.dumps(request_body(model, messages, tools, params), ensure_ascii=False).encode()
+        body = request_body(
+            model, messages, tools, params, developer_instructions=self.developer_instructions
+        )
+        return json.dumps(body, ensure_ascii=False).encode()
 
     def fall_back(self, error: BadRequest) -> bool:
         return False  # nothing optional is sent that a server could reject

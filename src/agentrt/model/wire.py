@@ -92,12 +92,13 @@ class WireFormat(Protocol):
         ...
 
 
-def wire_for(wire_api: str) -> WireFormat:
-    """A fresh ``WireFormat`` for an ``Endpoint.wire_api``; only the wire spoken gets imported."""
+def wire_for(wire_api: str, *, developer_instructions: bool = False) -> WireFormat:
+    """A fresh ``WireFormat`` for an ``Endpoint.wire_api``; only the wire spoken gets imported.
+    ``developer_instructions``: see ``Endpoint.developer_instructions``."""
     if wire_api == "responses":
         from agentrt.model.responses import ResponsesWire
 
-        return ResponsesWire()
+        return ResponsesWire(developer_instructions)
     if wire_api == "chat":
         from agentrt.model.chat import ChatWire
 
