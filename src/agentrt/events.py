@@ -13,7 +13,8 @@ per-file diffs, history items for the rollout, per-request timings::
     internal  AgentMessageDelta  FileDiff  HistoryItem  UserMessage  ModelResponse  TaskFinished
 
 Items (``{"id": "item_N", "type": ..., ...}``): ``AgentMessage``, ``Reasoning``, ``CommandExecution``,
-``FileChange``, ``TodoList``, ``ErrorItem``.
+``FileChange``, ``TodoList``, ``ErrorItem``, and agentrt's ``GuardianAssessment`` (a verdict of the
+guardian reviewer, ``agent.guardian``; Codex's exec has no such item).
 """
 
 from __future__ import annotations
@@ -192,7 +193,56 @@ class ErrorItem(_Value):
         return {"id": self.id, "type": "error", "message": self.message}
 
 
-Item = AgentMessage | Reasoning | CommandExecution | FileChange | TodoList | ErrorItem
+class GuardianAssessment(_Value):
+    """The guardian's verdict on one approval request (``approvals_reviewer = "guardian"``), an
+    agentrt item: ``status`` ``approved``, ``denied`` or ``timed_out``; without a verdict (no answer,
+    a malformed one, a timeout) ``risk_level`` and ``user_authorization`` are ``None`` and
+    ``rationale`` says what went wrong."""
+
+    __slots__ = ("id", "command", "cwd", "status", "risk_level", "user_authorization", "rationale")
+    id: str
+    command: str
+    cwd: str
+    """Where the command would run (the rollout line's ``action``; not part of the JSON item)."""
+    status: str
+    risk_level: str | None
+    user_authorization: str | None
+    rationale: str
+
+    def __init__(
+        self,
+        id: str,
+        command: str,
+        cwd: str,
+        status: str,
+        risk_level: str | None,
+        user_authorization: str | None,
+        rationale: str,
+    ) -> None:
+        _set(
+            self,
+            id=id,
+            command=command,
+            cwd=cwd,
+            status=status,
+            risk_level=risk_level,
+            user_authorization=user_authorization,
+            rationale=rationale,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "guardian_assessment",
+            "command": self.command,
+            "status": self.status,
+            "risk_level": self.risk_level,
+            "user_authorization": self.user_authorization,
+            "rationale": self.rationale,
+        }
+
+
+Item = AgentMessage | Reasoning | CommandExecution | FileChange | TodoList | ErrorItem | GuardianAssessment
 
 
 class ItemIds:
@@ -300,7 +350,7 @@ class TurnStarted(_Public):
 
 
 class TurnCompleted(_Public):
-    __slots__ = ("usage", "final", "costed", "cost_usd")
+    __slots__ = ("usage", "final", "costed", "cost_usd", "turn_cost_usd")
     kind: ClassVar[str] = "turn.completed"
     usage: TokenUsage
     final: str
@@ -308,16 +358,28 @@ class TurnCompleted(_Public):
     costed: bool
     """Cost tracking is on (feature ``cost_tracking``): the event carries ``cost_usd``."""
     cost_usd: float | None
-    """What ``usage`` cost; ``None`` when the model has no known price."""
+    """What ``usage`` (the session so far) cost; ``None`` when the model has no known price."""
+    turn_cost_usd: float | None
+    """What this turn alone cost; ``None`` when the model has no known price."""
 
     def __init__(
-        self, usage: TokenUsage, final: str = "", *, costed: bool = False, cost_usd: float | None = None
+        self,
+        usage: TokenUsage,
+        final: str = "",
+        *,
+        costed: bool = False,
+        cost_usd: float | None = None,
+        turn_cost_usd: float | None = None,
     ) -> None:
-        _set(self, usage=usage, final=final, costed=costed, cost_usd=cost_usd)
+        _set(self, usage=usage, final=final, costed=costed, cost_usd=cost_usd, turn_cost_usd=turn_cost_usd)
 
     def payload(self) -> dict[str, Any]:
         if self.costed:  # an agentrt extension: off in Codex parity (flag cost_tracking)
-            return {"usage": self.usage.as_dict(), "cost_usd": self.cost_usd}
+            return {
+                "usage": self.usage.as_dict(),
+                "cost_usd": self.cost_usd,
+                "turn_cost_usd": self.turn_cost_usd,
+            }
         return {"usage": self.usage.as_dict()}
 
 

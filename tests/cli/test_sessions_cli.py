@@ -65,7 +65,8 @@ def test_table_json_limit_and_all(tmp_path: Path) -> None:
     assert [r["id"] for r in rows] == [new, other, old]
     assert rows[1]["cwd"] == str(elsewhere) and rows[1]["first_prompt"] == "elsewhere prompt"
     assert rows[0]["first_prompt"] == long_prompt and Path(rows[0]["path"]).is_file()
-    assert set(rows[0]) == {"id", "started_at", "cwd", "first_prompt", "path"}
+    assert set(rows[0]) == {"id", "started_at", "cwd", "first_prompt", "path", "cost_usd", "cost_tracked"}
+    assert rows[0]["cost_tracked"] is False and rows[0]["cost_usd"] is None  # no turn completed
 
     limited = sessions_list(home, here, "--all", "--json", "--limit", "1")
     assert [json.loads(line)["id"] for line in limited.stdout.splitlines()] == [new]

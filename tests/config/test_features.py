@@ -253,7 +253,9 @@ def test_parity_refuses_to_switch_on_an_agentrt_extension(
     assert "agentrt's own" in str(refused.value) and "parity mode" in str(refused.value)
     features, _ = resolve_features([("x", {"cost_tracking": False})], parity=True)  # off is fine
     assert not features.enabled("cost_tracking")
-    assert resolve_features(layers, enable=enable)[0].enabled(enable[0] if enable else next(iter(layers[0][1])))
+    assert resolve_features(layers, enable=enable)[0].enabled(
+        enable[0] if enable else next(iter(layers[0][1]))
+    )
 
 
 def test_parity_judges_a_codex_key_by_codexs_stage() -> None:

@@ -46,6 +46,9 @@ class Refusal:
 
 
 class Approver(Protocol):
+    """Decides approval requests. One that is not the person (the guardian) names itself in a
+    ``reviewer`` attribute ("the guardian"); the model is told who refused."""
+
     async def decide(self, request: ApprovalRequest) -> Decision | Refusal: ...
 
 
@@ -80,7 +83,9 @@ class ApprovalGate:
         if self.policy != "untrusted" or is_known_safe(argv):
             return None
         refusal = await self._ask(argv, cwd, "not a known-safe command")
-        return None if refusal is None else "the user did not approve this command; it was not run" + refusal
+        return (
+            None if refusal is None else f"{self._who} did not approve this command; it was not run" + refusal
+        )
 
     async def escalate(self, argv: Sequence[str], cwd: str, justification: str) -> str | None:
         """The model asked to run outside the sandbox: ``None`` when allowed, else why not."""
@@ -91,13 +96,17 @@ class ApprovalGate:
         refusal = await self._ask(argv, cwd, justification or "the model asked to run without the sandbox")
         if refusal is None:
             return None
-        return "the user did not approve running this command outside the sandbox" + refusal
+        return f"{self._who} did not approve running this command outside the sandbox" + refusal
 
     async def rerun_unsandboxed(self, argv: Sequence[str], cwd: str, denial: str) -> bool:
         """After a sandbox denial: may the command run again without the sandbox?"""
         if self.policy != "on-failure":
             return False
         return await self._ask(argv, cwd, f"the sandbox blocked it: {denial}") is None
+
+    @property
+    def _who(self) -> str:
+        return str(getattr(self.approver, "reviewer", "the user"))
 
     async def _ask(self, argv: Sequence[str], cwd: str, reason: str) -> str | None:
         """``None`` when approved; else the tail of the refusal told to the model (the person's words)."""
@@ -110,6 +119,8 @@ class ApprovalGate:
         if decision in (Decision.APPROVED, Decision.APPROVED_FOR_SESSION):
             return None
         if isinstance(decision, Refusal) and decision.instead.strip():
+            if self._who != "the user":  # a reviewer's refusal is its reason, not a person's wish
+                return f": {decision.instead.strip()}"
             return f". The user said what to do instead: {decision.instead.strip()}"
         return ""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from agentrt.git import git_root
 
 NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
-CONTEXT_PREFIXES = ("<environment_context>", "# AGENTS.md instructions", "<user_instructions>")
+CONTEXT_PREFIXES = ("<environment_context>", "# AGENTS.md instructions", "<user_instructions>", "<undo>")
 """How the user-role messages agentrt writes itself (not the person) begin."""
 DEFAULT_MAX_BYTES = 32768
 
@@ -23,6 +23,8 @@ DEFAULT_MAX_BYTES = 32768
 def is_context_message(message: Mapping[str, object]) -> bool:
     """Whether ``message`` is context agentrt wrote (environment, AGENTS.md notes), not a person's prompt."""
     content = message.get("content")
+    if isinstance(content, list) and content and isinstance(content[0], dict):  # parts (parity mode)
+        content = content[0].get("text")
     return message.get("role") == "user" and isinstance(content, str) and content.startswith(CONTEXT_PREFIXES)
 
 
@@ -109,11 +111,49 @@ def _decode_prefix(data: bytes, *, cut: bool) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def environment_context(cwd: Path, *, approval_policy: str, sandbox_mode: str, shell: str) -> str:
-    """The user message that tells the agent where it works and under which rules (Codex's shape)."""
+def environment_context(
+    cwd: Path, *, approval_policy: str, sandbox_mode: str, shell: str, today: tuple[str, str] | None = None
+) -> str:
+    """The user message that tells the agent where it works and under which rules (Codex's shape);
+    ``today``: the current date and time zone, which Codex 0.169 adds (parity mode)."""
+    dated = (
+        ""
+        if today is None
+        else f"  <current_date>{today[0]}</current_date>\n  <timezone>{today[1]}</timezone>\n"
+    )
     return (
         "<environment_context>\n"
         f"  <cwd>{cwd}</cwd>\n  <approval_policy>{approval_policy}</approval_policy>\n"
-        f"  <sandbox_mode>{sandbox_mode}</sandbox_mode>\n  <shell>{shell}</shell>\n"
+        f"  <sandbox_mode>{sandbox_mode}</sandbox_mode>\n  <shell>{shell}</shell>\n{dated}"
         "</environment_context>"
+    )
+
+
+_SANDBOX_WORDS = {
+    "read-only": "commands may read files anywhere and write nowhere",
+    "workspace-write": "commands may read files anywhere and write only in the working directory and the "
+    "writable roots below",
+    "danger-full-access": "commands run with no sandbox: they may read and write anything",
+}
+_APPROVAL_WORDS = {
+    "never": "Nobody is asked before a command runs: a command the sandbox blocks fails, so work within it "
+    "and do not ask to run outside it.",
+    "on-request": "To run a command outside the sandbox, set sandbox_permissions to require_escalated and "
+    "give a one-sentence justification; the user decides.",
+    "on-failure": "Commands run in the sandbox; when it blocks one, the user is asked whether to run it "
+    "again outside.",
+    "untrusted": "Commands that only read run at once; anything else is shown to the user first.",
+}
+
+
+def permissions_instructions(*, sandbox_mode: str, approval_policy: str, writable_roots: list[str]) -> str:
+    """What the sandbox and the approval policy let the agent do: the second developer message that
+    Codex 0.169 sends (parity mode), in agentrt's words."""
+    roots = f"\nWritable roots: {', '.join(f'`{r}`' for r in writable_roots)}." if writable_roots else ""
+    return (
+        "<permissions instructions>\n"
+        f"The sandbox mode is `{sandbox_mode}`: {_SANDBOX_WORDS.get(sandbox_mode, sandbox_mode)}; "
+        f"network access is {'allowed' if sandbox_mode == 'danger-full-access' else 'restricted'}.\n"
+        f"The approval policy is `{approval_policy}`. {_APPROVAL_WORDS.get(approval_policy, '')}{roots}\n"
+        "</permissions instructions>"
     )

@@ -1,5 +1,6 @@
 """The human view of a run, on stderr: streamed text, each command with its exit code, file changes as
-coloured diffs, the plan, and a closing usage line. Fed by the same events as the JSONL writer."""
+coloured diffs, the plan, guardian verdicts, and a closing usage line. Fed by the same events as the
+JSONL writer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from agentrt.events import (
     Event,
     FileChange,
     FileDiff,
+    GuardianAssessment,
     ItemCompleted,
     ItemStarted,
     ItemUpdated,
@@ -85,6 +87,9 @@ class HumanSink:
             self._plan(item)
         elif isinstance(item, ErrorItem):
             self._line(self._paint("33", f"warning: {item.message}"))
+        elif isinstance(item, GuardianAssessment):
+            self._end_stream()
+            self._line(self._paint("32" if item.status == "approved" else "31", guardian_line(item)))
 
     def _diff(self, diff: str) -> None:
         for line in diff.splitlines():
@@ -150,3 +155,17 @@ class HumanSink:
     def _write(self, text: str) -> None:
         self.stream.write(text)
         self.stream.flush()
+
+
+def guardian_line(item: GuardianAssessment) -> str:
+    """A guardian verdict in one line: ``guardian denied `rm -rf build` (risk high, authorization none): why``."""
+    facts = [
+        f"{name} {value}"
+        for name, value in (("risk", item.risk_level), ("authorization", item.user_authorization))
+        if value is not None
+    ]
+    if item.status == "timed_out":
+        facts.append("timed out")
+    verb = "approved" if item.status == "approved" else "denied"
+    shown = f" ({', '.join(facts)})" if facts else ""
+    return f"guardian {verb} `{item.command}`{shown}: {item.rationale}"

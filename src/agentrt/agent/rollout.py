@@ -28,7 +28,9 @@ from typing import Any, BinaryIO
 from agentrt.events import (
     ContextCompacted,
     Event,
+    GuardianAssessment,
     HistoryItem,
+    ItemCompleted,
     ModelResponse,
     TokenUsage,
     TurnCompleted,
@@ -518,7 +520,8 @@ def _find_by_id(home: Path, session_id: str) -> Path:
 
 class RolloutSink:
     """An ``EventSink`` that records a thread's events in its rollout file, in Codex's line kinds:
-    history items as ``response_item``, the prompt, token counts, the answer and an abort as ``event_msg``."""
+    history items as ``response_item``; the prompt, token counts, guardian verdicts, the answer and an
+    abort as ``event_msg``."""
 
     def __init__(self, writer: RolloutWriter) -> None:
         self.writer = writer
@@ -530,6 +533,8 @@ class RolloutSink:
         line = _rollout_line(event)
         if line is not None:
             self.writer.append(*line)
+        if isinstance(event, TurnCompleted) and event.costed:
+            self.writer.append("event_msg", _cost_line(event))
 
 
 def append_message(writer: RolloutWriter, message: Mapping[str, Any]) -> None:
@@ -550,7 +555,53 @@ def _rollout_line(event: Event) -> tuple[str, Mapping[str, Any]] | None:
         return "event_msg", {"type": "agent_message", "message": event.final}
     if isinstance(event, TurnFailed):
         return "event_msg", {"type": "turn_aborted", "reason": event.reason, "message": event.message}
+    if isinstance(event, ItemCompleted) and isinstance(event.item, GuardianAssessment):
+        return "event_msg", _guardian_line(event.item)
     return None
+
+
+def _guardian_line(item: GuardianAssessment) -> dict[str, Any]:
+    """A guardian verdict as Codex records one (``guardian_assessment``; fields it lacks are left out)."""
+    line: dict[str, Any] = {"type": "guardian_assessment", "id": item.id, "status": item.status}
+    if item.risk_level is not None:
+        line["risk_level"] = item.risk_level
+    if item.user_authorization is not None:
+        line["user_authorization"] = item.user_authorization
+    line["rationale"] = item.rationale
+    line["action"] = {"type": "command", "source": "shell", "command": item.command, "cwd": item.cwd}
+    return line
+
+
+COST_LINE = "turn_cost"
+"""The ``event_msg`` type of the line after each completed turn when cost tracking is on (an agentrt
+extension; Codex reads past it): ``turn_cost_usd``, ``session_cost_usd`` (``null``: no known price)."""
+
+
+def _cost_line(event: TurnCompleted) -> dict[str, Any]:
+    return {"type": COST_LINE, "turn_cost_usd": event.turn_cost_usd, "session_cost_usd": event.cost_usd}
+
+
+def session_cost(path: Path, tail_bytes: int = 256 * 1024) -> tuple[bool, float | None]:
+    """``(tracked, cost)`` of a session so far: its last ``turn_cost`` line within the file's tail
+    (``tracked`` False when there is none: cost tracking was off, or no turn completed)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - tail_bytes))
+            lines = fh.read().splitlines()
+    except OSError:
+        return False, None
+    marker = f'"{COST_LINE}"'.encode()
+    for raw in reversed(lines):
+        if marker not in raw:
+            continue
+        try:
+            kind, payload = _parse_line(raw)
+        except ValueError:
+            continue
+        if kind == "event_msg" and payload.get("type") == COST_LINE:
+            cost = payload.get("session_cost_usd")
+            return True, float(cost) if isinstance(cost, int | float) else None
+    return False, None
 
 
 def _token_info(event: ModelResponse) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
@@ -30,6 +31,7 @@ from agentrt.tools.registry import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
     from agentrt.agent.approvals import Approver
+    from agentrt.agent.undo import TurnSnapshots
     from agentrt.sandbox.policy import SandboxPolicy
     from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import FileWrite
@@ -309,6 +311,7 @@ class AgentSession:
         self._history = history
         self._tools = AsyncExitStack()
         self._thread: Thread | None = None
+        self._undo: TurnSnapshots | None = None
 
     @property
     def thread(self) -> Thread:
@@ -358,10 +361,35 @@ class AgentSession:
 
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
-        ends early, ``CancelledError`` when interrupted."""
+        ends early, ``CancelledError`` when interrupted. With the ``undo`` feature on and a sandbox
+        that may write, the work tree is snapshotted before the turn and after it, however it ends."""
         if self.writer is not None:
             self.writer.append("turn_context", self._turn_context())
-        return await self.setup.guard(self.thread.run_turn(prompt, parts))
+        snapshots = self._snapshots() if self.config.sandbox_mode != "read-only" else None
+        before = await snapshots.before_turn(prompt) if snapshots is not None else None
+        try:
+            return await self.setup.guard(self.thread.run_turn(prompt, parts))
+        finally:
+            if snapshots is not None and before is not None:
+                await snapshots.after_turn(before)
+
+    def _snapshots(self) -> TurnSnapshots | None:
+        """The session's undo snapshots (``agent.undo``) when the ``undo`` feature is on."""
+        if self._undo is None and self.config.features.enabled("undo"):
+            from agentrt.agent.undo import TurnSnapshots
+
+            self._undo = TurnSnapshots(self.cwd, self.writer, self.setup.stderr)
+        return self._undo if self.config.features.enabled("undo") else None
+
+    async def undo(self, n: int = 1) -> str:
+        """``/undo``: put the files back as they were before the last ``n`` turns and tell the model on
+        the next turn; a one-line summary. ``UndoError`` (``UndoRefused``) says why not."""
+        from agentrt.agent.undo import TurnSnapshots
+
+        undo = self._undo or TurnSnapshots(self.cwd, self.writer, self.setup.stderr)
+        result = await undo.undo(n)
+        self.thread.add({"role": "user", "content": result.note()})
+        return result.summary()
 
     def _turn_context(self) -> dict[str, Any]:
         """The rollout's ``turn_context`` line, in Codex's shape: where and under which rules the turn runs."""
@@ -415,10 +443,24 @@ class AgentSession:
         self.setup, self.config = replace(s, options=options), config
 
     def _open_tools(self, config: Config) -> AbstractAsyncContextManager[ToolRegistry]:
+        """The tools under ``config``'s approvals: asked of the session's approver, or of the guardian
+        (``approvals_reviewer = "guardian"``, feature ``guardian_approval``), whose model closes with them."""
         from agentrt.agent.approvals import ApprovalGate, FixedApprover
+        from agentrt.agent.guardian import guardian_selected, open_guardian, reviewer_warning
 
-        gate = ApprovalGate(config.approval_policy, self.setup.approver or FixedApprover(), self.approved)
-        return _session_tools(config, self.setup.cwd, self.setup.env, gate)
+        s = self.setup
+        if (warning := reviewer_warning(config)) is not None:
+            s.stderr.write(warning + "\n")
+        if not guardian_selected(config):
+            gate = ApprovalGate(config.approval_policy, s.approver or FixedApprover(), self.approved)
+            return _session_tools(config, s.cwd, s.env, gate)
+        guardian = open_guardian(
+            config, s.env, self.sink, base_url=s.options.base_url, cache_key=f"{self.thread_id}-guardian",
+            history=lambda: self._thread.messages if self._thread is not None else (),
+            new_id=lambda: self.thread.ids.new(),
+        )  # fmt: skip
+        gate = ApprovalGate(config.approval_policy, guardian, self.approved)
+        return guardian.closing(_session_tools(config, s.cwd, s.env, gate))
 
     async def close(self) -> None:
         try:
@@ -629,10 +671,19 @@ def _forked(
 
 
 def _initial_history(cwd: Path, home: Path, config: Config, env: Mapping[str, str]) -> list[Message]:
+    """Base instructions, AGENTS.md, environment. In parity mode, as Codex 0.169 opens a thread: a
+    second instructions message on permissions, and one user message holding AGENTS.md and the
+    environment as two parts."""
     from agentrt.agent.instructions import agents_md_message, base_instructions
 
     history: list[Message] = [{"role": "system", "content": base_instructions(config.base_prompt_kind)}]
     agents = agents_md_message(cwd, home, config.project_doc_max_bytes)
+    if config.parity:
+        history.append({"role": "system", "content": _permissions(config)})
+        texts = [str(agents["content"])] if agents is not None else []
+        texts.append(_environment(cwd, config, env))
+        history.append({"role": "user", "content": [{"type": "input_text", "text": t} for t in texts]})
+        return history
     if agents is not None:
         history.append(dict(agents))
     history.append({"role": "user", "content": _environment(cwd, config, env)})
@@ -644,8 +695,37 @@ def _environment(cwd: Path, config: Config, env: Mapping[str, str]) -> str:
     from agentrt.agent.instructions import environment_context
 
     shell = os.path.basename(env.get("SHELL") or "bash")
+    today = None
+    if config.parity:
+        now = datetime.now().astimezone()
+        today = (now.date().isoformat(), env.get("TZ") or _zone_name() or str(now.tzname()))
     return environment_context(
-        cwd, approval_policy=config.approval_policy, sandbox_mode=config.sandbox_mode, shell=shell
+        cwd,
+        approval_policy=config.approval_policy,
+        sandbox_mode=config.sandbox_mode,
+        shell=shell,
+        today=today,
+    )
+
+
+def _zone_name() -> str | None:
+    """The system's IANA time zone name (``Etc/UTC``), from ``/etc/localtime``'s link, if it is one."""
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return None
+    return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else None
+
+
+def _permissions(config: Config) -> str:
+    from agentrt.agent.instructions import permissions_instructions
+
+    roots: list[str] = []
+    if config.sandbox_mode == "workspace-write":
+        table = config.raw.get("sandbox_workspace_write") or {}
+        roots = [str(r) for r in table.get("writable_roots", [])]
+    return permissions_instructions(
+        sandbox_mode=config.sandbox_mode, approval_policy=config.approval_policy, writable_roots=roots
     )
 
 

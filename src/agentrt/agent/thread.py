@@ -60,7 +60,7 @@ INTERRUPTED_NOTE = (
 
 class TurnStopped(Exception):
     """The turn ended without an accepted answer. ``reason``: ``max_turns``, ``max_wall_time``,
-    ``max_tokens`` or ``model_error``."""
+    ``max_tokens`` or ``model_error``, or one a tool call raises (``guardian_denied``)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -249,10 +249,14 @@ class Thread:
                 for call, output in zip(batch, await self._run_batch(batch), strict=True):
                     self.add({"role": "tool", "tool_call_id": call.id, "content": output})
                     done += 1
-        except asyncio.CancelledError:
-            # Every call gets an output, so the history stays one an API accepts on resume.
+        except (asyncio.CancelledError, TurnStopped) as exc:
+            # Every call gets an output, so the history stays one an API accepts on resume. A stop
+            # raised inside a call (the guardian's repeated denials) says why.
             for missed in calls[done:]:
-                note = f"error: the turn was cancelled while {missed.name} was pending; its result is unknown"
+                if isinstance(exc, TurnStopped):
+                    note = f"error: the turn stopped while {missed.name} was pending: {exc.message}"
+                else:
+                    note = f"error: the turn was cancelled while {missed.name} was pending; its result is unknown"
                 self.add({"role": "tool", "tool_call_id": missed.id, "content": note})
             raise
 
@@ -274,8 +278,9 @@ class Thread:
         if self.price is False:
             self.sink.emit(TurnCompleted(self.spent, text))
         else:
-            cost = None if self.price is None else self.price.cost(self.spent)
-            self.sink.emit(TurnCompleted(self.spent, text, costed=True, cost_usd=cost))
+            price = self.price
+            cost, turn = (None, None) if price is None else (price.cost(self.spent), price.cost(usage))
+            self.sink.emit(TurnCompleted(self.spent, text, costed=True, cost_usd=cost, turn_cost_usd=turn))
         return text
 
     def _check_limits(self, started: float, usage: TokenUsage) -> None:

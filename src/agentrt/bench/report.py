@@ -301,7 +301,9 @@ def _cost_text(s: Mapping[str, object]) -> str:
     from agentrt.agent.cost import cost_text
 
     cost = s.get("cost_usd")
-    return cost_text(float(cost)) if isinstance(cost, int | float) else "unknown"
+    text = cost_text(float(cost)) if isinstance(cost, int | float) else "unknown"
+    limit = s.get("max_cost_usd")
+    return text if not isinstance(limit, int | float) else f"{text} (limit ${limit:g})"
 
 
 def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agentrt import __version__
+from agentrt.agent.budget import CostCap
+from agentrt.agent.cost import Price
 from agentrt.bench.dataset import Task, repeat_tasks
 from agentrt.bench.executor import TestHarness, open_harness
 from agentrt.bench.humaneval.loop import LoopConfig, solve
@@ -78,6 +80,8 @@ class BenchConfig:
     """Admit test processes only while their expected peaks fit (``None``: no admission)."""
     repeat: int = 1
     """Each task this many times, as ``ID#1`` … ``ID#repeat``."""
+    max_cost_usd: float | None = None
+    """Stop the run's requests before their cost would pass this (``--max-cost``; needs a price)."""
     sim_process: bool | None = None
     """Run the simulator (when it is used) in its own process; ``None``: when more than
     ``SIM_PROCESS_ABOVE`` agents run at once (``sim_in_own_process``)."""
@@ -107,6 +111,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     """Run every task; ``sink`` gets a ``TaskFinished`` event as each one ends."""
     if config.agent not in AGENTS:
         raise ValueError(f"unknown agent {config.agent!r}; expected one of {', '.join(AGENTS)}")
+    price = _budget_price(config)
     stamp = timestamp()
     prepare_out_dir(config.out_dir)
     sim: Any = None
@@ -126,6 +131,9 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
             await preflight(client)
             meta = _meta(config, client, simulated or client.simulator_detected, stamp)
             model = agent_model(client, config.settings)
+            if price is not None and config.max_cost_usd is not None:
+                meta["max_cost_usd"] = config.max_cost_usd
+                model = CostCap(model, price, config.max_cost_usd)
             exclude = frozenset(() if child is None else (child.pid,))
             results, wall_s, resources, interrupted = await _fan_out(
                 config, model, work_root, sink or NullSink(), meta, exclude
@@ -151,6 +159,10 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     meta.update(_throughput(results, wall_s))
     meta.update(_test_stats(results, resources.children_cpu_s))
     meta["cost_usd"] = _cost(config.model, results)
+    if config.max_cost_usd is not None:
+        meta["stopped_by_cost"] = sum(
+            1 for r in results if r.status == "error" and "cost limit" in (r.error or "")
+        )
     if config.extra_meta is not None:
         meta.update(config.extra_meta())
     summary = summarize(results, resources=resources, wall_s=wall_s, meta=meta)
@@ -245,7 +257,10 @@ async def _fan_out(
 
     async def one(index: int, task: Task, solver: Solver) -> None:
         async with gate:
-            result = await solver(task, work_root / f"{index:04d}")
+            if isinstance(model, CostCap) and model.exhausted:
+                result = TaskResult(task.id, "error", error="not started: the run reached its cost limit")
+            else:
+                result = await solver(task, work_root / f"{index:04d}")
         done[task.id] = result
         sink.emit(TaskFinished(task.id, result.status, result.error))
 
@@ -277,6 +292,19 @@ def _harness(config: BenchConfig) -> AbstractAsyncContextManager[TestHarness]:
         executor, python=config.loop.python, env=config.loop.test_env,
         memory_budget_mib=config.memory_budget_mib,
     )  # fmt: skip
+
+
+def _budget_price(config: BenchConfig) -> Price | None:
+    """The price ``--max-cost`` counts by (``None``: no limit); ``ValueError`` before anything starts
+    when the model has none."""
+    if config.max_cost_usd is None:
+        return None
+    from agentrt.agent.cost import price_for
+
+    price = price_for(config.model)
+    if price is None:
+        raise ValueError(f"--max-cost needs the price of model {config.model}, and agentrt has none for it")
+    return price
 
 
 def _cost(model: str, results: list[TaskResult]) -> float | None:

@@ -39,7 +39,8 @@ attempt for --fail-rate of the tasks (with --agent exec it plays a coding agent:
 patch, run the tests, fix); results are labelled simulated.
 
 Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json.
-Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness);
+Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness,
+or the run stopped at its --max-cost);
 2 bad usage or nothing could run; 130 interrupted by Ctrl-C or SIGTERM (partial results are still written).
 
 environment:
@@ -166,6 +167,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="admit test processes only while the sum of the live ones' expected peak RSS fits "
         "SIZE (e.g. 1GiB, 512MiB); the expected peaks are learned as the run goes",
+    )
+    p.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop cleanly before a request would take the run's cost past USD (at the model's price; "
+        "requests already sent finish): the tasks it stops, and any not yet started, end as errors",
     )
     p.add_argument("--keep-workspaces", action="store_true", help="keep each agent's workspace directory")
     p.add_argument(
@@ -376,6 +384,14 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
     if args.report:
         print(f"report: {_write_run_report(outcome.summary_path)}", file=sys.stderr)
     errors = int(str(outcome.summary.get("errors", 0)))
+    stopped = int(str(outcome.summary.get("stopped_by_cost", 0)))
+    if stopped:
+        limit = outcome.summary.get("max_cost_usd")
+        print(
+            f"agentrt: the run stopped at its cost limit of ${limit}: {stopped} task(s) stopped or not started",
+            file=sys.stderr,
+        )
+        return 1
     if errors:
         first = next(r.error for r in outcome.results if r.status == "error")
         print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
@@ -438,9 +454,16 @@ def _bench_config(
         home=agentrt_home(os.environ),
         executor=args.executor,
         memory_budget_mib=args.memory_budget,
+        max_cost_usd=_max_cost(args.max_cost),
         repeat=args.repeat,
         sim_process=args.sim_process,
     )
+
+
+def _max_cost(value: float | None) -> float | None:
+    if value is not None and not value > 0:
+        raise ValueError(f"--max-cost must be a positive amount of USD, got {value:g}")
+    return value
 
 
 def _provider(args: argparse.Namespace) -> tuple[ProviderConfig | None, str]:

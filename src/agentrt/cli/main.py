@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, features, interactive, model, sandbox, sessions, sim
+from agentrt.cli import agent, apply_patch, bench, features, interactive, model, sandbox, sessions, sim, undo
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_parser(sub)
     sim.add_parser(sub)
     features.add_parser(sub)
+    undo.add_parser(sub)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from agentrt.cli import Subparsers
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from agentrt.agent.rollout import list_sessions
+    from agentrt.agent.rollout import list_sessions, session_cost
     from agentrt.config import agentrt_home
 
     if args.limit < 0:
@@ -47,14 +48,17 @@ def run(args: argparse.Namespace) -> int:
     home = agentrt_home(os.environ)
     cwd = None if args.all else Path.cwd()
     found = list_sessions(home, limit=args.limit, cwd=cwd)
+    costs = [session_cost(info.path) for info in found]
     if args.json:
-        for info in found:
+        for info, (tracked, cost) in zip(found, costs, strict=True):
             row = {
                 "id": info.id,
                 "started_at": info.started_at,
                 "cwd": info.cwd,
                 "first_prompt": info.first_prompt,
                 "path": str(info.path),
+                "cost_usd": cost,
+                "cost_tracked": tracked,
             }
             print(json.dumps(row, ensure_ascii=False))
         return 0
@@ -63,22 +67,33 @@ def run(args: argparse.Namespace) -> int:
         hint = "" if cwd is None else " (use --all to list every directory's)"
         print(f"No sessions{where} under {home / 'sessions'}{hint}.")
         return 0
-    print(render_table(found, width=_width(), home=os.environ.get("HOME")))
+    print(render_table(found, width=_width(), home=os.environ.get("HOME"), costs=costs))
     return 0
 
 
-def render_table(found: list[SessionInfo], *, width: int, home: str | None) -> str:
-    """A plain-text table: id, start time, cwd, first prompt (cut to fit ``width``)."""
+def render_table(
+    found: list[SessionInfo],
+    *,
+    width: int,
+    home: str | None,
+    costs: Sequence[tuple[bool, float | None]] = (),
+) -> str:
+    """A plain-text table: id, start time, cwd, cost so far, first prompt (cut to fit ``width``).
+    A session's cost is ``unknown`` when its model had no price, ``-`` when it was not tracked."""
+    from agentrt.agent.cost import cost_text
+
+    shown = [cost_text(cost) if tracked else "-" for tracked, cost in costs] or ["-"] * len(found)
     rows = [
-        (info.id, info.started, _short_path(info.cwd, home), _one_line(info.first_prompt)) for info in found
+        (info.id, info.started, _short_path(info.cwd, home), cost, _one_line(info.first_prompt))
+        for info, cost in zip(found, shown, strict=True)
     ]
-    header = ("ID", "STARTED (UTC)", "CWD", "FIRST PROMPT")
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(3)]
+    header = ("ID", "STARTED (UTC)", "CWD", "COST", "FIRST PROMPT")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
     lines = []
     for row in (header, *rows):
-        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True))
+        head = "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
         room = max(width - len(head) - 2, 20)
-        lines.append(f"{head}  {_cut(row[3], room)}".rstrip())
+        lines.append(f"{head}  {_cut(row[4], room)}".rstrip())
     return "\n".join(lines)
 
 

@@ -139,7 +139,7 @@ CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
         "show_raw_agent_reasoning": codex("bool"),
         "notify": codex("strings"),
         "file_opener": codex("enum", ("vscode", "vscode-insiders", "windsurf", "cursor", "none")),
-        "web_search": codex("enum", ("disabled", "cached", "live")),
+        "web_search": Spec("enum", ("disabled", "cached", "live")),
         "check_for_update_on_startup": codex("bool", noop=(False,)),
         "disable_paste_burst": codex("bool"),
         "forced_login_method": codex("enum", ("chatgpt", "api")),

@@ -223,6 +223,24 @@ async def _cost(host: CommandHost, arg: str) -> bool:
     return False
 
 
+async def _undo(host: CommandHost, arg: str) -> bool:
+    """Put the files back as before the last turn (``/undo N``: the last N); the model is told next turn."""
+    from agentrt.agent.undo import UndoError
+
+    if arg and not (arg.isdigit() and int(arg) >= 1):
+        host.view.notice(
+            "usage: /undo [N] — undo the file changes of the last N turns (default 1)", style="yellow"
+        )
+        return False
+    try:
+        summary = await host.session.undo(int(arg or 1))
+    except UndoError as exc:
+        host.view.notice(f"/undo: {exc}", style="yellow")
+        return False
+    host.view.notice(summary)
+    return False
+
+
 async def _new(host: CommandHost, arg: str) -> bool:
     await host.switch(None)
     return False
@@ -273,6 +291,7 @@ def command_table() -> dict[str, SlashCommand]:
         SlashCommand(
             "cost", "what the session has cost so far, at which prices, and its budget", _cost, True
         ),
+        SlashCommand("undo", "undo the file changes of the last turn (/undo N: the last N turns)", _undo),
         SlashCommand("new", "start a new session in this directory", _new),
         SlashCommand("resume", "resume another session of this directory", _resume),
         SlashCommand("init", "ask the agent to write an AGENTS.md for this repository", _init),

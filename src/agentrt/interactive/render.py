@@ -29,6 +29,7 @@ from rich.theme import Theme
 
 from agentrt.agent.compact import SUMMARY_OPEN
 from agentrt.agent.instructions import CONTEXT_PREFIXES
+from agentrt.agent.render import guardian_line
 from agentrt.events import (
     AgentMessage,
     AgentMessageDelta,
@@ -39,6 +40,7 @@ from agentrt.events import (
     Event,
     FileChange,
     FileDiff,
+    GuardianAssessment,
     ItemCompleted,
     ItemStarted,
     ItemUpdated,
@@ -512,6 +514,8 @@ class TerminalView:
             self._file_change(item)
         elif isinstance(item, ErrorItem):
             self._line(f"warning: {item.message}", "yellow", "warning")
+        elif isinstance(item, GuardianAssessment):
+            self._line(guardian_line(item), "green" if item.status == "approved" else "red", "guardian")
 
     def _delta(self, text: str) -> None:
         self._streamed = True
