@@ -113,7 +113,6 @@ IGNORED = (
     "projects",
     "show_raw_agent_reasoning",
     "tui",
-    "web_search",
 )
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from agentrt.git import git_root
 
 NOTE_NAMES = ("AGENTS.override.md", "AGENTS.md")
-CONTEXT_PREFIXES = ("<environment_context>", "# AGENTS.md instructions", "<user_instructions>", "<undo>")
+CONTEXT_PREFIXES = (
+    "<environment_context>",
+    "# AGENTS.md instructions",
+    "<user_instructions>",
+    "<undo>",
+    "<memories>",  # agent.memory's opening block
+)
 """How the user-role messages agentrt writes itself (not the person) begin."""
 DEFAULT_MAX_BYTES = 32768
 
@@ -31,10 +37,11 @@ def is_context_message(message: Mapping[str, object]) -> bool:
 def base_instructions(kind: str = "full") -> str:
     """The base system prompt of agentrt's coding agent (package data): ``full`` is the whole guide
     (``prompts/base.md``), ``compact`` a short one for small local models (``prompts/compact.md``;
-    Qwen2.5-Coder-1.5B follows the tool protocol with it where the long guide leads it astray)."""
+    Qwen2.5-Coder-1.5B follows the tool protocol with it where the long guide leads it astray),
+    ``codex`` the guide to the tools parity mode offers (``prompts/codex.md``: Codex 0.169's set)."""
     from importlib.resources import files
 
-    name = "compact.md" if kind == "compact" else "base.md"
+    name = {"compact": "compact.md", "codex": "codex.md"}.get(kind, "base.md")
     return (files("agentrt") / "agent" / "prompts" / name).read_text(encoding="utf-8")
 
 

@@ -27,7 +27,7 @@ from agentrt.config import Config
 from agentrt.events import EventSink, Fanout, JsonlSink, ThreadStarted, TokenUsage
 from agentrt.interfaces import Approvals, Sandbox
 from agentrt.messages import Message
-from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.registry import Tool, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
     from agentrt.agent.approvals import Approver
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from agentrt.sandbox.policy import SandboxPolicy
     from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import FileWrite
+    from agentrt.tools.goals import UsageMeter
 
 
 class ExecError(Exception):
@@ -307,7 +308,9 @@ class AgentSession:
         self.writer, history, self.thread_id = opened.writer, opened.history, opened.thread_id
         self._spent = opened.spent
         self.resumed = bool(history)
-        self.sink = Fanout([shown] if self.writer is None else [RolloutSink(self.writer), shown])
+        self._meter = _usage_meter(config)
+        sinks: list[EventSink] = [shown] if self.writer is None else [RolloutSink(self.writer), shown]
+        self.sink = Fanout(sinks if self._meter is None else [*sinks, self._meter])
         self._history = history
         self._tools = AsyncExitStack()
         self._thread: Thread | None = None
@@ -451,16 +454,25 @@ class AgentSession:
         s = self.setup
         if (warning := reviewer_warning(config)) is not None:
             s.stderr.write(warning + "\n")
+        goals = self._goals(config)
         if not guardian_selected(config):
             gate = ApprovalGate(config.approval_policy, s.approver or FixedApprover(), self.approved)
-            return _session_tools(config, s.cwd, s.env, gate)
+            return _session_tools(config, s.cwd, s.env, gate, goals)
         guardian = open_guardian(
             config, s.env, self.sink, base_url=s.options.base_url, cache_key=f"{self.thread_id}-guardian",
             history=lambda: self._thread.messages if self._thread is not None else (),
             new_id=lambda: self.thread.ids.new(),
         )  # fmt: skip
         gate = ApprovalGate(config.approval_policy, guardian, self.approved)
-        return guardian.closing(_session_tools(config, s.cwd, s.env, gate))
+        return guardian.closing(_session_tools(config, s.cwd, s.env, gate, goals))
+
+    def _goals(self, config: Config) -> list[Tool]:
+        """Codex's goal tools (parity mode), counting the session's tokens with its usage meter."""
+        if not config.parity or self._meter is None:
+            return []
+        from agentrt.tools.goals import Goals
+
+        return Goals(self.thread_id, self._meter.total).tools()
 
     async def close(self) -> None:
         try:
@@ -729,11 +741,21 @@ def _permissions(config: Config) -> str:
     )
 
 
+def _usage_meter(config: Config) -> UsageMeter | None:
+    """In parity mode, a meter of the session's tokens (Codex's goal tools report them)."""
+    if not config.parity:
+        return None
+    from agentrt.tools.goals import UsageMeter
+
+    return UsageMeter()
+
+
 @asynccontextmanager
 async def _session_tools(
-    config: Config, cwd: Path, env: Mapping[str, str], approvals: Approvals
+    config: Config, cwd: Path, env: Mapping[str, str], approvals: Approvals, goals: Sequence[Tool] = ()
 ) -> AsyncIterator[ToolRegistry]:
-    """The session's tools, every command and patch confined by the sandbox mode.
+    """The session's tools, every command and patch confined by the sandbox mode: agentrt's own, or
+    in parity mode Codex 0.169's (``goals``: its goal tools).
 
     The mechanism's start-up self-test runs in a thread while the model answers the first request;
     the first command waits for it. If nothing can enforce the mode, the run stops with the
@@ -741,17 +763,41 @@ async def _session_tools(
     """
     from agentrt.sandbox import confined_write, policy_for, private_tmpdir
     from agentrt.tools.apply_patch.fsops import local_write
-    from agentrt.tools.coding import coding_tools
+    from agentrt.tools.coding import codex_tools, coding_tools
 
     policy = policy_for(config.sandbox_mode, cwd, home=config.home, raw=config.raw)
     with private_tmpdir(policy) as policy:
         binding = _SandboxBinding(config, policy, env)
         write: FileWrite = confined_write(policy) if policy.sandboxed else local_write
-        tools = coding_tools(binding.confinement, write, approvals=approvals, hidden=policy.deny_read)
+        runner = None
+        if config.parity:
+            tools, runner = codex_tools(
+                binding.confinement, write, approvals=approvals, hidden=policy.deny_read,
+                enabled=config.features.enabled, goals=goals, web_search=_web_search(config),
+                output_max_bytes=config.tool_output_max_bytes,
+            )  # fmt: skip
+        else:
+            tools = coding_tools(binding.confinement, write, approvals=approvals, hidden=policy.deny_read)
+            if "web_search" in config.raw and (mode := _web_search(config)) is not None:
+                from agentrt.tools.web_search import WebSearchTool
+
+                tools.append(WebSearchTool(mode))  # asked for in config.toml: offered outside parity too
         try:
             yield ToolRegistry(tools, output_max_bytes=config.tool_output_max_bytes)
         finally:
-            await binding.close()
+            try:
+                if runner is not None:
+                    await runner.aclose()
+            finally:
+                await binding.close()
+
+
+def _web_search(config: Config) -> str | None:
+    """The ``web_search`` mode to offer, or ``None``: disabled, or an endpoint whose wire (chat) has no
+    such tool. Codex 0.169's default: ``live`` with no sandbox (danger-full-access), else ``cached``."""
+    default = "live" if config.sandbox_mode == "danger-full-access" else "cached"
+    mode = str(config.raw.get("web_search", default))
+    return None if mode == "disabled" or config.provider.wire_api != "responses" else mode
 
 
 class _SandboxBinding:

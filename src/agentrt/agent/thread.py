@@ -58,6 +58,10 @@ INTERRUPTED_NOTE = (
 """Added to the history when a turn is cancelled (Esc, Ctrl-C): the next request tells the model."""
 
 
+ATTACHED_NOTE = "The images the tool calls above asked to see (view_image):"
+"""Opens the user message that carries a turn's tool attachments, after the calls' results."""
+
+
 class TurnStopped(Exception):
     """The turn ended without an accepted answer. ``reason``: ``max_turns``, ``max_wall_time``,
     ``max_tokens`` or ``model_error``, or one a tool call raises (``guardian_denied``)."""
@@ -249,6 +253,8 @@ class Thread:
                 for call, output in zip(batch, await self._run_batch(batch), strict=True):
                     self.add({"role": "tool", "tool_call_id": call.id, "content": output})
                     done += 1
+            if attached := self.tools.take_attachments():  # images a tool asked to show the model
+                self.add({"role": "user", "content": [{"type": "text", "text": ATTACHED_NOTE}, *attached]})
         except (asyncio.CancelledError, TurnStopped) as exc:
             # Every call gets an output, so the history stays one an API accepts on resume. A stop
             # raised inside a call (the guardian's repeated denials) says why.

@@ -78,10 +78,11 @@ _PLAIN_FIELDS = (
 
 
 PARITY_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"model_reasoning_summary": "auto", "tool_output_masking": False}
+    {"model_reasoning_summary": "auto", "tool_output_masking": False, "tool_output_max_bytes": 41_216}
 )
-"""Codex 0.169's defaults where agentrt's differ (parity mode): it asks for a reasoning summary, and
-it never masks old tool outputs (that is agentrt's own)."""
+"""Codex 0.169's defaults where agentrt's differ (parity mode): it asks for a reasoning summary, it
+never masks old tool outputs (that is agentrt's own), and a command's output may reach 10,000 tokens
+(4 bytes each, plus its header)."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,10 @@ class Config:
 
     @property
     def base_prompt_kind(self) -> str:
-        """The agent's base prompt, ``full`` or ``compact``: ``base_prompt`` if set, else the provider's."""
+        """The agent's base prompt, ``full`` or ``compact``: ``base_prompt`` if set, else the provider's;
+        ``codex`` in parity mode (the guide to the tools Codex 0.169 offers)."""
+        if self.parity:
+            return "codex"
         return self.provider.base_prompt if self.base_prompt is None else self.base_prompt
 
     @property

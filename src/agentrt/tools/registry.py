@@ -51,6 +51,16 @@ class EndsWithTurn(Protocol):
     def end_turn(self, ctx: ToolContext) -> None: ...
 
 
+@runtime_checkable
+class Attaches(Protocol):
+    """A tool whose calls leave content parts (images: ``view_image``) for the turn loop to send, in a
+    user message after the calls' results (a tool result is text)."""
+
+    def take_attachments(self) -> list[dict[str, Any]]:
+        """The parts left since the last call, in call order; they are handed over once."""
+        ...
+
+
 def function_spec(
     name: str, description: str, properties: dict[str, Any], required: Iterable[str]
 ) -> dict[str, Any]:
@@ -76,6 +86,11 @@ class ToolRegistry:
         self.tools = {t.name: t for t in tools}
         self.output_max_bytes = output_max_bytes
 
+    def add(self, *tools: Tool) -> None:
+        """Offer more tools from the next request on (a session's agent or memory tools); a tool of the
+        same name is replaced."""
+        self.tools.update((t.name, t) for t in tools)
+
     def specs(self) -> list[dict[str, Any]]:
         return [t.spec() for t in self.tools.values()]
 
@@ -95,6 +110,10 @@ class ToolRegistry:
         except ToolArgumentError as exc:
             return f"error: invalid arguments for {call.name}: {exc}. The tool did not run."
         return head_tail(output, self.output_max_bytes)
+
+    def take_attachments(self) -> list[dict[str, Any]]:
+        """The content parts the tools left for the model since the last time (``Attaches``)."""
+        return [part for t in self.tools.values() if isinstance(t, Attaches) for part in t.take_attachments()]
 
     def end_turn(self, ctx: ToolContext) -> None:
         for tool in self.tools.values():
@@ -123,7 +142,10 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 def check_arguments(spec: dict[str, Any], args: Mapping[str, Any]) -> None:
-    """Required keys present, no unknown keys, top-level JSON types right (bool is not a number)."""
+    """Required keys present, no unknown keys, top-level JSON types right (bool is not a number).
+    A tool that is not a function (one the server runs, such as ``web_search``) takes any arguments."""
+    if "function" not in spec:
+        return
     params = spec["function"]["parameters"]
     props: dict[str, Any] = params["properties"]
     missing = [k for k in params.get("required", ()) if k not in args]

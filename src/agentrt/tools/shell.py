@@ -110,19 +110,11 @@ class ShellTool:
         self, argv: list[str], cwd: Path, args: dict[str, Any], sandbox: Sandbox
     ) -> tuple[Sandbox, str | None]:
         """The sandbox to run under, or why the command may not run."""
-        gate = self.approvals
-        if args.get("with_escalated_permissions"):
-            if gate is None:
-                return sandbox, "running outside the sandbox cannot be requested here"
-            refusal = await gate.escalate(argv, str(cwd), str(args.get("justification") or ""))
-            return (NoSandbox(), None) if refusal is None else (sandbox, refusal)
-        if gate is not None:
-            return sandbox, await gate.before_run(argv, str(cwd))
-        return sandbox, None
+        escalate = bool(args.get("with_escalated_permissions"))
+        return await admit(self.approvals, argv, cwd, sandbox, escalate, str(args.get("justification") or ""))
 
     def _declined(self, argv: list[str], reason: str, ctx: ToolContext) -> None:
-        item = CommandExecution(ctx.ids.new(), shlex.join(argv), reason, None, "declined")
-        ctx.emit(ItemCompleted(item))
+        declined(shlex.join(argv), reason, ctx)
 
     async def _execute(
         self, argv: list[str], cwd: Path, timeout_s: float, ctx: ToolContext, sandbox: Sandbox
@@ -139,6 +131,26 @@ class ShellTool:
         done = CommandExecution(item.id, item.command, output, result.exit_code, status, result.wall_s)
         ctx.emit(ItemCompleted(done))
         return output, result
+
+
+async def admit(
+    gate: Approvals | None, argv: list[str], cwd: Path, sandbox: Sandbox, escalate: bool, justification: str
+) -> tuple[Sandbox, str | None]:
+    """The sandbox a command runs under, or why it may not run: the approval step every command tool
+    shares. ``escalate``: the model asked to run it outside the sandbox (with ``justification``)."""
+    if escalate:
+        if gate is None:
+            return sandbox, "running outside the sandbox cannot be requested here"
+        refusal = await gate.escalate(argv, str(cwd), justification)
+        return (NoSandbox(), None) if refusal is None else (sandbox, refusal)
+    if gate is not None:
+        return sandbox, await gate.before_run(argv, str(cwd))
+    return sandbox, None
+
+
+def declined(command: str, reason: str, ctx: ToolContext) -> None:
+    """Report a command the approvals refused: one ``declined`` item that never ran."""
+    ctx.emit(ItemCompleted(CommandExecution(ctx.ids.new(), command, reason, None, "declined")))
 
 
 def _for_model(output: str, result: RunResult) -> str:
