@@ -20,17 +20,8 @@ import pytest
 
 from agentrt.agent.rollout import history_from_rollout, read_rollout, session_info
 from agentrt.model.sim.process import SimProcess
-from codex_peer import SKIP_REASON, codex_binary
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def codex() -> Path:
-    path = codex_binary()
-    if path is None:
-        pytest.skip(SKIP_REASON)
-    return path
 
 
 SCRIPT = [

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from capture_server import Captured, capture_server
-from codex_peer import SKIP_REASON, codex_binary
 
 pytestmark = pytest.mark.slow
 
@@ -27,18 +26,11 @@ SCRIPT = [
     {"text": "done"},
 ]
 CODEX_ONLY_TOOLS = ("multi_agent",)
-"""Codex 0.169 flags agentrt's parity mode cannot offer yet: switched off in Codex for the diff."""
+"""Codex 0.169 flags whose tools agentrt's parity mode does not offer (agentrt's sub-agents are its
+own, not Codex's ``multi_agent_v1`` namespace; parity keeps them off): switched off in Codex too."""
 
 ID_FIELDS = {"prompt_cache_key", "client_metadata"}
 """Body fields whose values are ids (the session's, the turn's, an installation's)."""
-
-
-@pytest.fixture(scope="module")
-def codex() -> Path:
-    path = codex_binary()
-    if path is None:
-        pytest.skip(SKIP_REASON)
-    return path
 
 
 def provider_config(url: str, *, key: str) -> str:

@@ -12,17 +12,8 @@ from pathlib import Path
 import pytest
 
 from agentrt.config.features import ALIASES, FEATURES, SPECS
-from codex_peer import SKIP_REASON, codex_binary
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def codex() -> Path:
-    path = codex_binary()
-    if path is None:
-        pytest.skip(SKIP_REASON)
-    return path
 
 
 def features_list(codex: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
