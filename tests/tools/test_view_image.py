@@ -13,8 +13,7 @@ from agentrt.events import ItemIds, Recorder
 from agentrt.messages import ToolCall
 from agentrt.model.responses import to_tool
 from agentrt.tools.files import Hidden
-from agentrt.tools.registry import ToolContext, ToolRegistry
-from agentrt.tools.registry import Attaches
+from agentrt.tools.registry import Attaches, ToolContext, ToolRegistry
 from agentrt.tools.view_image import ViewImageTool, image_type
 
 
