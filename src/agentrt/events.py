@@ -11,10 +11,12 @@ per-file diffs, history items for the rollout, per-request timings::
     public    ThreadStarted  TurnStarted  TurnCompleted  TurnFailed
               ItemStarted  ItemUpdated  ItemCompleted  Error  Reconnecting (an "error" event)
     internal  AgentMessageDelta  FileDiff  HistoryItem  UserMessage  ModelResponse  TaskFinished
+              AgentEvent (a sub-agent's event, tagged with its id)
 
 Items (``{"id": "item_N", "type": ..., ...}``): ``AgentMessage``, ``Reasoning``, ``CommandExecution``,
-``FileChange``, ``TodoList``, ``ErrorItem``, and agentrt's ``GuardianAssessment`` (a verdict of the
-guardian reviewer, ``agent.guardian``; Codex's exec has no such item).
+``FileChange``, ``TodoList``, ``ErrorItem``, ``CollabToolCall`` (a sub-agent tool call), ``McpToolCall``
+(a call of an MCP server's tool), and agentrt's ``GuardianAssessment`` (a verdict of the guardian
+reviewer, ``agent.guardian``; Codex's exec has no such item).
 """
 
 from __future__ import annotations
@@ -242,7 +244,102 @@ class GuardianAssessment(_Value):
         }
 
 
-Item = AgentMessage | Reasoning | CommandExecution | FileChange | TodoList | ErrorItem | GuardianAssessment
+class CollabToolCall(_Value):
+    """A call of a sub-agent tool (issue 13, feature ``multi_agent``), Codex's ``collab_tool_call`` item:
+    ``tool`` ``spawn_agent``, ``send_input``, ``wait``, ``close_agent`` or ``resume_agent``; ``states``
+    maps an agent id to ``(status, message)`` (``status``: ``pending_init``, ``running``,
+    ``interrupted``, ``completed``, ``errored``, ``shutdown`` or ``not_found``); ``status`` is the
+    call's: ``in_progress``, ``completed`` or ``failed``. ``nicknames`` (agent id → nickname) is for
+    renderers, not part of the JSON item."""
+
+    __slots__ = (
+        "id",
+        "tool",
+        "sender_thread_id",
+        "receiver_thread_ids",
+        "prompt",
+        "states",
+        "status",
+        "nicknames",
+    )
+    id: str
+    tool: str
+    sender_thread_id: str
+    receiver_thread_ids: tuple[str, ...]
+    prompt: str | None
+    states: tuple[tuple[str, str, str | None], ...]
+    status: str
+    nicknames: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        id: str,
+        tool: str,
+        sender_thread_id: str,
+        receiver_thread_ids: tuple[str, ...] = (),
+        prompt: str | None = None,
+        states: tuple[tuple[str, str, str | None], ...] = (),
+        status: str = "in_progress",
+        nicknames: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        _set(
+            self, id=id, tool=tool, sender_thread_id=sender_thread_id, receiver_thread_ids=receiver_thread_ids,
+            prompt=prompt, states=states, status=status, nicknames=nicknames,
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "collab_tool_call",
+            "tool": self.tool,
+            "sender_thread_id": self.sender_thread_id,
+            "receiver_thread_ids": list(self.receiver_thread_ids),
+            "prompt": self.prompt,
+            "agents_states": {
+                aid: {"status": status, "message": message} for aid, status, message in self.states
+            },
+            "status": self.status,
+        }
+
+
+class McpToolCall(_Value):
+    """A call of an MCP server's tool (``agentrt.tools.mcp``), Codex's ``mcp_tool_call`` item: ``result``
+    is ``{content, structured_content}`` when the server answered, ``error`` ``{message}`` when it did not;
+    ``status`` ``in_progress``, ``completed`` or ``failed``."""
+
+    __slots__ = ("id", "server", "tool", "arguments", "result", "error", "status")
+    id: str
+    server: str
+    tool: str
+    arguments: Any
+    result: dict[str, Any] | None
+    error: str | None
+    status: str
+
+    def __init__(
+        self, id: str, server: str, tool: str, arguments: Any, result: dict[str, Any] | None = None,
+        error: str | None = None, status: str = "in_progress",
+    ) -> None:  # fmt: skip
+        values = {"server": server, "tool": tool, "arguments": arguments, "result": result, "error": error}
+        _set(self, id=id, status=status, **values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": "mcp_tool_call",
+            "server": self.server,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "result": self.result,
+            "error": {"message": self.error} if self.error is not None else None,
+            "status": self.status,
+        }
+
+
+Item = (
+    AgentMessage | Reasoning | CommandExecution | FileChange | TodoList | ErrorItem | GuardianAssessment
+    | CollabToolCall | McpToolCall
+)  # fmt: skip
 
 
 class ItemIds:
@@ -586,6 +683,21 @@ class TaskFinished(_Internal):
         _set(self, task_id=task_id, status=status, error=error)
 
 
+class AgentEvent(_Internal):
+    """An event of a sub-agent (feature ``multi_agent``), forwarded to the session's sink: ``agent_id``
+    is the sub-agent's thread id, ``nickname`` its display name, ``event`` what it reported."""
+
+    __slots__ = ("agent_id", "nickname", "event")
+
+    kind: ClassVar[str] = "agent.event"
+    agent_id: str
+    nickname: str
+    event: Event
+
+    def __init__(self, agent_id: str, nickname: str, event: Event) -> None:
+        _set(self, agent_id=agent_id, nickname=nickname, event=event)
+
+
 Event = (
     ThreadStarted
     | TurnStarted
@@ -603,6 +715,7 @@ Event = (
     | ModelResponse
     | ContextCompacted
     | TaskFinished
+    | AgentEvent
 )
 
 

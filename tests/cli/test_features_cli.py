@@ -32,7 +32,7 @@ def test_list_is_sorted_with_aligned_columns(tmp_path: Path) -> None:
     assert len(enabled_at) == 1
     table = {line.split()[0]: line.split()[-1] for line in lines}
     assert table["cost_tracking"] == "true" and table["undo"] == "false"
-    assert "under development" in next(line for line in lines if line.startswith("memory "))
+    assert "under development" in next(line for line in lines if line.startswith("agent_message_board "))
     assert "experimental" in next(line for line in lines if line.startswith("undo "))
     assert "removed" in next(line for line in lines if line.startswith("enable_fanout "))
 
@@ -88,10 +88,10 @@ def test_enable_and_disable_keep_the_rest_of_the_file(tmp_path: Path) -> None:
 
 def test_enable_creates_the_file_and_warns_for_an_unstable_flag(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    done = agentrt(home, "features", "enable", "memory")
+    done = agentrt(home, "features", "enable", "agent_message_board")
     assert done.returncode == 0, done.stderr
-    assert (home / "config.toml").read_text() == "[features]\nmemory = true\n"
-    assert done.stderr.count("under-development features enabled: memory") == 1
+    assert (home / "config.toml").read_text() == "[features]\nagent_message_board = true\n"
+    assert done.stderr.count("under-development features enabled: agent_message_board") == 1
 
 
 def test_an_unknown_key_is_exit_2_with_one_line(tmp_path: Path) -> None:

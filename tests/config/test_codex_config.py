@@ -105,7 +105,6 @@ IGNORED = (
     "forced_login_method",
     "hide_agent_reasoning",
     "history.max_bytes",
-    "mcp_servers",
     "model_instructions_file",
     "notify",
     "otel",
@@ -163,7 +162,8 @@ def test_a_codex_config_loads_and_applies_what_agentrt_has(tmp_path: Path) -> No
     assert config.raw["sandbox_workspace_write"] == {"network_access": False}
     assert config.raw["shell_environment_policy"] == {"inherit": "core"}
     assert config.raw["history"] == {"persistence": "none"}
-    assert not {"notify", "tui", "mcp_servers"} & set(config.raw)
+    assert not {"notify", "tui"} & set(config.raw)
+    assert config.raw["mcp_servers"] == {"docs": {"command": "true", "enabled": False}}  # applied
     assert (config.model_reasoning_effort, config.model_reasoning_summary, config.model_verbosity) == (
         "high",
         "detailed",

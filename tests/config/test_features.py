@@ -16,6 +16,7 @@ from agentrt.config.features import (
     SPECS,
     STAGES,
     Features,
+    canonical,
     resolve_features,
 )
 
@@ -46,7 +47,7 @@ def test_registry_is_consistent() -> None:
 
 def test_agentrt_keys_and_codex_keys_are_marked() -> None:
     own = {spec.key: (spec.stage, spec.default) for spec in FEATURES if spec.origin == "agentrt"}
-    assert own == {"cost_tracking": ("stable", True), "memory": ("under development", False)}
+    assert own == {"cost_tracking": ("stable", True)}
     codex = [spec for spec in FEATURES if spec.origin == "codex"]
     assert len(codex) == 215 and [spec.key for spec in codex] == sorted(spec.key for spec in codex)
     assert all(spec.upstream_stage is None and spec.upstream_default is None for spec in FEATURES[215:])
@@ -60,8 +61,8 @@ def test_where_agentrt_differs_the_spec_keeps_codexs_stage_and_default() -> None
     }
     assert differs == {
         "undo": ("experimental", False, "removed", False),  # agentrt builds its own; Codex removed it
-        "multi_agent": ("under development", False, "deprecated", True),  # not built yet
-        "memories": ("under development", False, "stable", False),  # not built yet
+        "multi_agent": ("experimental", False, "deprecated", True),  # agentrt's own sub-agents
+        "memories": ("experimental", False, "stable", False),  # agentrt's own memory store
     }
     # Each override records only what differs; the upstream_* properties read either way.
     assert SPECS["undo"].codex_default is None and SPECS["memories"].codex_default is None
@@ -182,7 +183,6 @@ def test_a_legacy_alias_sets_its_key_and_names_it(tmp_path: Path) -> None:
     assert config.features.enabled("multi_agent")
     assert config.warnings() == (
         "agentrt: warning: feature 'collab' is a legacy name; use 'multi_agent' instead",
-        UNSTABLE.format("multi_agent"),
     )
 
 
@@ -228,12 +228,10 @@ def test_parity_starts_from_codex_0169s_defaults() -> None:
     assert unknown == () and features.warnings == ()
     assert dict(features.states) == dict(PARITY_DEFAULTS)
     on = {key for key, value in PARITY_DEFAULTS.items() if value}
-    assert {"multi_agent", "guardian_approval", "unified_exec", "shell_tool", "goals"} <= on
-    assert not {"undo", "memories", "cost_tracking", "memory"} & on  # agentrt's own: off
-    assert {key for key, value in PARITY_DEFAULTS.items() if value != DEFAULTS[key]} == {
-        "multi_agent",
-        "cost_tracking",
-    }
+    assert {"guardian_approval", "unified_exec", "shell_tool", "goals"} <= on
+    # agentrt's own, and Codex keys agentrt builds its own way (Codex has multi_agent on): off
+    assert not {"undo", "memories", "cost_tracking", "multi_agent"} & on
+    assert {key for key, value in PARITY_DEFAULTS.items() if value != DEFAULTS[key]} == {"cost_tracking"}
 
 
 @pytest.mark.parametrize(
@@ -241,7 +239,8 @@ def test_parity_starts_from_codex_0169s_defaults() -> None:
     [
         ([], ["cost_tracking"], "--enable cost_tracking"),
         ([("/h/config.toml", {"cost_tracking": True})], [], "/h/config.toml"),
-        ([("-c", {"memory": True})], [], "-c"),
+        ([("-c", {"memories": True})], [], "-c"),
+        ([], ["collab"], "--enable collab"),
     ],
 )
 def test_parity_refuses_to_switch_on_an_agentrt_extension(
@@ -253,9 +252,8 @@ def test_parity_refuses_to_switch_on_an_agentrt_extension(
     assert "agentrt's own" in str(refused.value) and "parity mode" in str(refused.value)
     features, _ = resolve_features([("x", {"cost_tracking": False})], parity=True)  # off is fine
     assert not features.enabled("cost_tracking")
-    assert resolve_features(layers, enable=enable)[0].enabled(
-        enable[0] if enable else next(iter(layers[0][1]))
-    )
+    asked = enable[0] if enable else next(iter(layers[0][1]))
+    assert resolve_features(layers, enable=enable)[0].enabled(canonical(asked) or asked)  # outside parity: on
 
 
 def test_parity_judges_a_codex_key_by_codexs_stage() -> None:
@@ -264,7 +262,7 @@ def test_parity_judges_a_codex_key_by_codexs_stage() -> None:
     assert not features.enabled("undo") and features.warnings == ()
     features, _ = resolve_features([("config.toml", {"undo": True})])
     assert features.enabled("undo") and features.warnings == ()
-    # multi_agent: deprecated in Codex 0.169, under development in agentrt.
+    # multi_agent: deprecated in Codex 0.169 (and kept off in parity), experimental in agentrt.
     features, _ = resolve_features([], disable=["collab"], parity=True)
     assert not features.enabled("multi_agent")
     assert features.warnings == (
@@ -272,7 +270,7 @@ def test_parity_judges_a_codex_key_by_codexs_stage() -> None:
         "feature 'multi_agent' is deprecated and will go away",
     )
     features, _ = resolve_features([], enable=["multi_agent"])
-    assert features.warnings == (UNSTABLE.format("multi_agent").removeprefix("agentrt: warning: "),)
+    assert features.enabled("multi_agent") and features.warnings == ()
 
 
 # --- unknown keys ----------------------------------------------------------------------------------------
@@ -308,12 +306,14 @@ def test_an_unknown_key_on_the_command_line_is_an_error(tmp_path: Path) -> None:
 
 
 def test_enabling_under_development_flags_gives_one_warning(tmp_path: Path) -> None:
-    config = load(tmp_path, "[features]\nmemory = true\n", enable=["code_mode"])
-    assert config.warnings() == (UNSTABLE.format("code_mode, memory"),)
-    config = load(tmp_path, "suppress_unstable_features_warning = true\n[features]\nmemory = true\n")
-    assert config.features.enabled("memory") and config.warnings() == ()
+    config = load(tmp_path, "[features]\nagent_message_board = true\n", enable=["code_mode"])
+    assert config.warnings() == (UNSTABLE.format("agent_message_board, code_mode"),)
+    text = "suppress_unstable_features_warning = true\n[features]\nagent_message_board = true\n"
+    config = load(tmp_path, text)
+    assert config.features.enabled("agent_message_board") and config.warnings() == ()
     # Switched on, then off again: nothing to warn about.
-    assert load(tmp_path, "[features]\nmemory = true\n", disable=["memory"]).warnings() == ()
+    text = "[features]\nagent_message_board = true\n"
+    assert load(tmp_path, text, disable=["agent_message_board"]).warnings() == ()
 
 
 def test_resolution_is_a_pure_function() -> None:

@@ -40,6 +40,7 @@ def test_exec_does_not_import_the_interactive_libraries(tmp_path: Path) -> None:
     names = imported(done.stderr)
     assert "agentrt" in names and "asyncio" in names  # the listing is real
     assert not names & set(HEAVY)
+    assert "sqlite3" not in names  # the memories feature is off: its store is never opened
 
 
 def test_bench_does_not_import_the_interactive_libraries(tmp_path: Path) -> None:

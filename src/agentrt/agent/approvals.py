@@ -82,7 +82,7 @@ class ApprovalGate:
         """``None`` when the command may run (sandboxed); otherwise why not, for the model."""
         if self.policy != "untrusted" or is_known_safe(argv):
             return None
-        refusal = await self._ask(argv, cwd, "not a known-safe command")
+        refusal = await self.ask(argv, cwd, "not a known-safe command")
         return (
             None if refusal is None else f"{self._who} did not approve this command; it was not run" + refusal
         )
@@ -93,7 +93,7 @@ class ApprovalGate:
             return (
                 f"running outside the sandbox cannot be requested under the {self.policy!r} approval policy"
             )
-        refusal = await self._ask(argv, cwd, justification or "the model asked to run without the sandbox")
+        refusal = await self.ask(argv, cwd, justification or "the model asked to run without the sandbox")
         if refusal is None:
             return None
         return f"{self._who} did not approve running this command outside the sandbox" + refusal
@@ -102,14 +102,16 @@ class ApprovalGate:
         """After a sandbox denial: may the command run again without the sandbox?"""
         if self.policy != "on-failure":
             return False
-        return await self._ask(argv, cwd, f"the sandbox blocked it: {denial}") is None
+        return await self.ask(argv, cwd, f"the sandbox blocked it: {denial}") is None
 
     @property
     def _who(self) -> str:
         return str(getattr(self.approver, "reviewer", "the user"))
 
-    async def _ask(self, argv: Sequence[str], cwd: str, reason: str) -> str | None:
-        """``None`` when approved; else the tail of the refusal told to the model (the person's words)."""
+    async def ask(self, argv: Sequence[str], cwd: str, reason: str) -> str | None:
+        """Ask the approver about ``argv`` (a command, or another action named as one, such as an MCP
+        tool call): ``None`` when approved; else the tail of the refusal told to the model (the
+        person's words). An answer "for this session" is remembered per exact ``argv``."""
         key = tuple(argv)
         if key in self.approved:
             return None

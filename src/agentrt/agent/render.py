@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TextIO
 
 from agentrt.events import (
+    AgentEvent,
     AgentMessage,
     AgentMessageDelta,
+    CollabToolCall,
     CommandExecution,
     ContextCompacted,
     Error,
@@ -21,6 +23,7 @@ from agentrt.events import (
     ItemCompleted,
     ItemStarted,
     ItemUpdated,
+    McpToolCall,
     Reasoning,
     Reconnecting,
     TodoList,
@@ -67,6 +70,9 @@ class HumanSink:
             self._end_stream()
             text = f"context compacted: ~{event.before_tokens:,} → ~{event.after_tokens:,} tokens"
             self._line(self._paint("2", text))
+        elif isinstance(event, AgentEvent) and (line := agent_line(event)) is not None:
+            self._end_stream()  # a sub-agent's progress: one line when it finishes (multi_agent)
+            self._line(self._paint("36", line))
 
     def _completed(self, event: ItemCompleted) -> None:
         item = event.item
@@ -90,6 +96,12 @@ class HumanSink:
         elif isinstance(item, GuardianAssessment):
             self._end_stream()
             self._line(self._paint("32" if item.status == "approved" else "31", guardian_line(item)))
+        elif isinstance(item, CollabToolCall):
+            self._end_stream()
+            self._line(self._paint("36", collab_line(item)))
+        elif isinstance(item, McpToolCall):  # one line: the call, and its result's first line or its error
+            self._end_stream()
+            self._line(self._paint("35" if item.status == "completed" else "31", mcp_line(item)))
 
     def _diff(self, diff: str) -> None:
         for line in diff.splitlines():
@@ -169,3 +181,50 @@ def guardian_line(item: GuardianAssessment) -> str:
     verb = "approved" if item.status == "approved" else "denied"
     shown = f" ({', '.join(facts)})" if facts else ""
     return f"guardian {verb} `{item.command}`{shown}: {item.rationale}"
+
+
+def collab_line(item: CollabToolCall) -> str:
+    """A sub-agent tool call in one line: ``spawned Ada (0193…): <prompt>``, ``waited: Ada completed``."""
+    names = dict(item.nicknames)
+    who = ", ".join(names.get(a, a[:8]) for a in item.receiver_thread_ids) or "-"
+    if item.status == "failed":
+        return f"{item.tool} failed"
+    if item.tool == "spawn_agent":
+        return f"spawned {who}: {_short(item.prompt or '')}"
+    if item.tool == "send_input":
+        return f"→ {who}: {_short(item.prompt or '')}"
+    if item.tool == "wait":
+        states = ", ".join(f"{names.get(a, a[:8])} {status}" for a, status, _ in item.states)
+        return f"waited: {states or 'timed out'}"
+    return f"{'closed' if item.tool == 'close_agent' else 'resumed'} {who}"
+
+
+def mcp_line(item: McpToolCall) -> str:
+    """An MCP tool call in one line: ``mcp echo.note {"text": "n"} → noted: n`` (or ``… failed: why``)."""
+    import json
+
+    args = json.dumps(item.arguments, ensure_ascii=False) if item.arguments else ""
+    call = f"mcp {item.server}.{item.tool} {args}".rstrip()
+    if item.error is not None or item.result is None:
+        return _short(f"{call} failed: {item.error or item.status}", 160)
+    texts = [str(b.get("text", "")) for b in item.result.get("content", ()) if b.get("type") == "text"]
+    first = next((line for text in texts for line in text.splitlines() if line.strip()), "")
+    verb = "failed:" if item.status == "failed" else "→"
+    return _short(f"{call} {verb} {first}".rstrip(), 160)
+
+
+def agent_line(event: AgentEvent) -> str | None:
+    """A sub-agent's finished turn in one line (``None``: nothing to show for this event)."""
+    inner = event.event
+    if isinstance(inner, TurnCompleted):
+        return f"[{event.nickname}] finished: {_short(inner.final)}"
+    if isinstance(inner, TurnFailed):
+        return f"[{event.nickname}] " + (
+            "interrupted" if inner.reason == "interrupted" else f"failed: {inner.message}"
+        )
+    return None
+
+
+def _short(text: str, width: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"

@@ -321,6 +321,8 @@ class SessionInfo:
     cwd: str | None
     first_prompt: str | None
     path: Path
+    parent: str | None = None
+    """The thread that spawned this one (a sub-agent's session), else ``None``."""
 
     @property
     def started(self) -> str:
@@ -373,13 +375,14 @@ def session_info(path: Path) -> SessionInfo | None:
             prompt = _first_prompt(fh)
     except (OSError, ValueError):
         return None
-    cwd = meta.get("cwd")
+    cwd, parent = meta.get("cwd"), meta.get("parent_thread_id")
     return SessionInfo(
         id=str(meta.get("id") or id_from_path(path)),
         started_at=str(meta.get("timestamp", "")),
         cwd=cwd if isinstance(cwd, str) else None,
         first_prompt=prompt,
         path=path,
+        parent=parent if isinstance(parent, str) else None,
     )
 
 
@@ -476,11 +479,14 @@ def find_session(
 
 def newest_answered(home: Path, cwd: Path | None) -> Path | None:
     """The newest session (started in ``cwd`` if given) in which the model answered at least once: a
-    session that never reached its model is nothing to continue."""
+    session that never reached its model is nothing to continue. A sub-agent's session is reached
+    through its parent's, never as the newest."""
     wanted = None if cwd is None else _real(str(cwd))
     for path in session_files(home):
         info = session_info(path)
-        if info is None or (wanted is not None and (info.cwd is None or _real(info.cwd) != wanted)):
+        if info is None or info.parent is not None:
+            continue
+        if wanted is not None and (info.cwd is None or _real(info.cwd) != wanted):
             continue
         if _got_answer(path):
             return path

@@ -31,11 +31,14 @@ from agentrt.tools.registry import Tool, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
     from agentrt.agent.approvals import Approver
+    from agentrt.agent.memory import Memories
+    from agentrt.agent.subagents import Agents
     from agentrt.agent.undo import TurnSnapshots
     from agentrt.sandbox.policy import SandboxPolicy
     from agentrt.sandbox.process import Confinement
     from agentrt.tools.apply_patch.fsops import FileWrite
     from agentrt.tools.goals import UsageMeter
+    from agentrt.tools.mcp import McpHub
 
 
 class ExecError(Exception):
@@ -80,6 +83,10 @@ class SessionOptions:
     """``--add-dir``: more writable roots under ``workspace-write``."""
     extra_flags: dict[str, Any] = field(default_factory=dict)
     """Config keys set by flags (``sandbox_mode``, ``approval_policy``…); ``None`` values are ignored."""
+    base_instructions: str | None = None
+    """Instead of agentrt's base prompt (``agentrt mcp-server``'s ``base-instructions``); new sessions only."""
+    developer_instructions: str | None = None
+    """One more instructions message after the base prompt (``developer-instructions``); new sessions only."""
 
 
 @dataclass
@@ -315,6 +322,12 @@ class AgentSession:
         self._tools = AsyncExitStack()
         self._thread: Thread | None = None
         self._undo: TurnSnapshots | None = None
+        self._memories: Memories | None = None
+        """Feature ``memories`` (``agent.memory``): the ``remember`` tool and the opening block."""
+        self._agents: Agents | None = None
+        """Feature ``multi_agent`` (``agent.subagents``): the sub-agents and their tools."""
+        self._mcp: McpHub | None = None
+        """``[mcp_servers]`` (``tools.mcp``): connected in the background; the first request waits."""
 
     @property
     def thread(self) -> Thread:
@@ -338,7 +351,7 @@ class AgentSession:
         )
         try:
             tools = await self._tools.enter_async_context(self._open_tools(self.config))
-            history = self._history or _new_history(s.cwd, s.home, self.config, s.env, self.writer)
+            history = self._history or _new_history(s.cwd, s.home, self.config, s.env, self.writer, s.options)
         except BaseException:
             await model.aclose()
             raise
@@ -361,6 +374,49 @@ class AgentSession:
                 f"agentrt: warning: max_cost_usd is not enforced: no price for model {self.config.model} "
                 '(add [model_prices."NAME"] to config.toml) or cost_tracking is off\n'
             )
+        if self.config.features.enabled("memories"):
+            from agentrt.agent.memory import open_memories
+
+            self._memories = open_memories(
+                s.home, s.cwd, self.config, s.env, resumed=self.resumed, stderr=s.stderr
+            )
+            self._thread.tools.add(self._memories.tool)
+        if self.config.features.enabled("multi_agent"):
+            from agentrt.agent.subagents import open_agents
+
+            self._agents = open_agents(self)
+            self._thread.tools.add(*self._agents.tools())
+        if self.config.raw.get("mcp_servers"):
+            self._mcp = self._start_mcp()
+
+    def _extension_tools(self) -> list[Tool]:
+        """The tools the session's extensions added to its registry (the memory tool re-adds itself)."""
+        tools: list[Tool] = [] if self._agents is None else self._agents.tools()
+        if self._mcp is not None:
+            from agentrt.tools.mcp import ResourceTools
+
+            tools += [*ResourceTools(self._mcp).tools(), *self._mcp.tools]
+        return tools
+
+    def _start_mcp(self) -> McpHub | None:
+        """The MCP servers, starting: their tools join the thread's registry as each is up, and the model's
+        first request waits for them (each server bounded by its startup timeout). A call with side
+        effects is asked of the session's approver under ``untrusted``/``on-request``, per server and tool."""
+        from agentrt.agent.approvals import ApprovalGate, FixedApprover
+        from agentrt.tools.mcp import McpHub, WaitForTools, configured
+
+        s, thread = self.setup, self.thread
+        if not (servers := configured(self.config.raw)):
+            return None
+        gate = ApprovalGate("untrusted", s.approver or FixedApprover(), self.approved)
+        hub = McpHub(
+            servers, env=s.env, cwd=s.cwd, env_policy=self.config.raw.get("shell_environment_policy"),
+            registry=lambda: self.thread.tools, ctx=lambda: self.thread.ctx,
+            policy=lambda: self.config.approval_policy, ask=gate.ask,
+        )  # fmt: skip
+        hub.start()
+        thread.model = WaitForTools(thread.model, hub, lambda: self.thread.tools.specs())
+        return hub
 
     async def run_turn(self, prompt: str, parts: Sequence[Mapping[str, Any]] = ()) -> str:
         """One user turn to its answer (``parts``: images, see ``image_part``); ``TurnStopped`` when it
@@ -370,8 +426,13 @@ class AgentSession:
             self.writer.append("turn_context", self._turn_context())
         snapshots = self._snapshots() if self.config.sandbox_mode != "read-only" else None
         before = await snapshots.before_turn(prompt) if snapshots is not None else None
+        if self._memories is not None:  # the first turn of a new session: the relevant memories first
+            self._memories.start_turn(self.thread, prompt)
         try:
-            return await self.setup.guard(self.thread.run_turn(prompt, parts))
+            answer = await self.setup.guard(self.thread.run_turn(prompt, parts))
+            if self._memories is not None:  # memories the answer cites ([mem:ID]) are kept fresh
+                self._memories.end_turn(answer)
+            return answer
         finally:
             if snapshots is not None and before is not None:
                 await snapshots.after_turn(before)
@@ -440,6 +501,7 @@ class AgentSession:
         ):
             fresh = AsyncExitStack()
             thread.tools = await fresh.enter_async_context(self._open_tools(config))
+            thread.tools.add(*self._extension_tools())  # sub-agent and MCP tools stay offered
             old, self._tools = self._tools, fresh
             await old.aclose()
             thread.add({"role": "user", "content": _environment(s.cwd, config, s.env)})
@@ -476,12 +538,20 @@ class AgentSession:
 
     async def close(self) -> None:
         try:
+            if self._agents is not None:  # sub-agents first: their tasks, tools, rollouts (never raises)
+                await self._agents.aclose()
             await self._tools.aclose()
         finally:
-            if self._thread is not None:
-                await self._thread.model.aclose()
-            if self.writer is not None:
-                self.writer.close()
+            if self._memories is not None:
+                self._memories.close()
+            try:
+                if self._mcp is not None:
+                    await self._mcp.close()  # the MCP servers stop with the session, however it ends
+            finally:
+                if self._thread is not None:
+                    await self._thread.model.aclose()
+                if self.writer is not None:
+                    self.writer.close()
 
 
 @asynccontextmanager
@@ -535,10 +605,20 @@ async def _simulated(options: SessionOptions) -> AsyncIterator[SessionOptions]:
 
 
 def _new_history(
-    cwd: Path, home: Path, config: Config, env: Mapping[str, str], writer: RolloutWriter | None
+    cwd: Path,
+    home: Path,
+    config: Config,
+    env: Mapping[str, str],
+    writer: RolloutWriter | None,
+    options: SessionOptions | None = None,
 ) -> list[Message]:
-    """A new session's opening messages, recorded in its rollout."""
+    """A new session's opening messages (with ``options``' own instructions), recorded in its rollout."""
     history = _initial_history(cwd, home, config, env)
+    if options is not None and options.base_instructions is not None:  # agentrt mcp-server's arguments
+        history[0] = {"role": "system", "content": options.base_instructions}
+    if options is not None and options.developer_instructions is not None:
+        leading = next((i for i, m in enumerate(history) if m["role"] != "system"), len(history))
+        history.insert(leading, {"role": "system", "content": options.developer_instructions})
     if writer is not None:
         for message in history:
             append_message(writer, message)

@@ -7,7 +7,21 @@ import sys
 from collections.abc import Sequence
 
 from agentrt import __version__
-from agentrt.cli import agent, apply_patch, bench, features, interactive, model, sandbox, sessions, sim, undo
+from agentrt.cli import (
+    agent,
+    apply_patch,
+    bench,
+    features,
+    interactive,
+    mcp,
+    mcp_server,
+    memory,
+    model,
+    sandbox,
+    sessions,
+    sim,
+    undo,
+)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -44,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_parser(sub)
     features.add_parser(sub)
     undo.add_parser(sub)
+    memory.add_parser(sub)
+    mcp.add_parser(sub)
+    mcp_server.add_parser(sub)
     return parser
 
 

@@ -328,10 +328,14 @@ _CODEX_REQUIRES: Mapping[str, tuple[str, ...]] = {"code_mode_only": ("code_mode"
 _AGENTRT_DIFFERS: Mapping[str, tuple[Stage, bool]] = {
     # Codex 0.169 removed undo; agentrt is building its own, usable when switched on.
     "undo": (EXPERIMENTAL, False),
-    # Not built in agentrt yet.
-    "multi_agent": (UNDER_DEVELOPMENT, False),
-    "memories": (UNDER_DEVELOPMENT, False),
+    # agentrt's own sub-agents and memory store, under Codex's keys: experimental, off.
+    "multi_agent": (EXPERIMENTAL, False),
+    "memories": (EXPERIMENTAL, False),
 }
+
+# Codex keys whose feature agentrt builds its own way (its tools are not the ones Codex offers under
+# the same key): parity mode keeps them off and refuses to switch them on, as it does agentrt's own.
+PARITY_OFF: tuple[str, ...] = ("multi_agent", "memories")
 
 _STAGE_NAMES: Mapping[str, Stage] = {stage: stage for stage in STAGES}
 
@@ -359,7 +363,6 @@ def _codex_specs(table: str) -> Iterator[FeatureSpec]:
 FEATURES: tuple[FeatureSpec, ...] = (
     *_codex_specs(_CODEX_0169),
     _agentrt("cost_tracking", STABLE, True),
-    _agentrt("memory", UNDER_DEVELOPMENT),
 )
 """Every flag: Codex 0.169's keys (sorted, as Codex lists them), then agentrt's own."""
 
@@ -369,9 +372,10 @@ ALIASES: Mapping[str, str] = MappingProxyType(
 )
 DEFAULTS: Mapping[str, bool] = MappingProxyType({spec.key: spec.default for spec in FEATURES})
 PARITY_DEFAULTS: Mapping[str, bool] = MappingProxyType(
-    {spec.key: bool(spec.upstream_default) for spec in FEATURES}
+    {spec.key: bool(spec.upstream_default) and spec.key not in PARITY_OFF for spec in FEATURES}
 )
-"""Codex parity's defaults: Codex 0.169's for every Codex key, off for agentrt's own."""
+"""Codex parity's defaults: Codex 0.169's for every Codex key, off for agentrt's own (and for the
+Codex keys agentrt builds its own way, ``PARITY_OFF``)."""
 
 ENABLE_FLAG = "--enable"
 DISABLE_FLAG = "--disable"
@@ -503,7 +507,7 @@ def _set(
     source: str,
 ) -> None:
     stage = stage_of(key, parity)
-    if parity and on and SPECS[key].origin == "agentrt":
+    if parity and on and (SPECS[key].origin == "agentrt" or key in PARITY_OFF):
         raise ConfigError(
             f"{source}: feature '{key}' is agentrt's own, and parity mode (--parity, parity = true) "
             "keeps every agentrt extension off"

@@ -38,7 +38,7 @@ APPROVALS_REVIEWERS = ("user", "guardian", "auto_review", "guardian_subagent")
 @dataclass(frozen=True, slots=True)
 class Spec:
     """One key: its kind (str, bool, int, float, enum, strings, headers, table, section, any,
-    profiles, providers, features) and bounds.
+    profiles, providers, features, mcp_servers) and bounds.
 
     ``table`` accepts any table unchecked; ``section`` is a table with keys of its own (``fields``);
     ``strings`` is an array of strings; ``headers`` a table of strings; ``any`` any value;
@@ -126,6 +126,31 @@ ENV_POLICY_KEYS: Mapping[str, Spec] = MappingProxyType(
     }
 )
 
+# [mcp_servers.NAME] (agentrt.tools.mcp), as Codex 0.169 reads it: stdio (command…) or streamable HTTP (url…).
+MCP_SERVER_KEYS: Mapping[str, Spec] = MappingProxyType(
+    {
+        "command": Spec("str"),
+        "args": Spec("strings"),
+        "env": Spec("headers"),
+        "env_vars": Spec("any"),  # names, or {name = "X"} tables: checked by _check_mcp_server
+        "cwd": Spec("str"),
+        "url": Spec("str"),
+        "bearer_token_env_var": Spec("str"),
+        "http_headers": Spec("headers"),
+        "env_http_headers": Spec("headers"),
+        "startup_timeout_sec": Spec("float", low=0, strict_low=True),
+        "startup_timeout_ms": Spec("int", low=1),
+        "tool_timeout_sec": Spec("float", low=0, strict_low=True),
+        "enabled": Spec("bool"),
+        "required": Spec("bool"),
+        "enabled_tools": Spec("strings"),
+        "disabled_tools": Spec("strings"),
+        "scopes": codex("strings"),
+        "oauth_resource": codex("str"),
+        "tools": codex("table"),
+    }
+)
+
 # Keys of Codex CLI 0.169's config.toml that agentrt accepts and does not use (yet).
 CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
     {
@@ -184,12 +209,10 @@ CODEX_ONLY: Mapping[str, Spec] = MappingProxyType(
         **{
             key: codex("table")
             for key in (
-                "mcp_servers",
                 "tui",
                 "projects",
                 "otel",
                 "tools",
-                "agents",
                 "analytics",
                 "apps",
                 "audio",
@@ -252,10 +275,14 @@ SETTINGS: Mapping[str, Spec] = MappingProxyType(
         "sandbox_workspace_write": Spec("section", fields=WORKSPACE_WRITE_KEYS),
         "shell_environment_policy": Spec("section", fields=ENV_POLICY_KEYS),
         "features": Spec("features"),
+        "mcp_servers": Spec("mcp_servers"),
+        # [agents] max_threads, max_depth and [agents.NAME] roles: checked by agent.subagents.load_settings.
+        "agents": Spec("table"),
         "suppress_unstable_features_warning": Spec("bool"),
         "approvals_reviewer": Spec("enum", APPROVALS_REVIEWERS),
         "guardian_timeout_s": Spec("float", low=0, strict_low=True),
         "parity": Spec("bool"),
+        "memory_retrieval": Spec("enum", ("lexical", "semantic")),
         **CODEX_ONLY,
     }
 )
@@ -357,6 +384,15 @@ def check_value(spec: Spec, value: Any, *, source: str, key: str, notes: KeyNote
         }
     if kind == "features":
         return check_features_table(value, source=source, key=key)
+    if kind == "mcp_servers":  # one table per server; a bad entry is an error naming it
+        return {
+            name: _check_mcp_server(
+                check_table(body, MCP_SERVER_KEYS, source=source, prefix=f"{key}.{name}.", notes=notes),
+                source=source,
+                key=f"{key}.{name}",
+            )
+            for name, body in _tables(value, source=source, key=key).items()
+        }
     if kind == "section":
         if not isinstance(value, dict):
             raise located(source, key, f"expected a table, got {_shown(value)}")
@@ -380,6 +416,25 @@ def check_value(spec: Spec, value: Any, *, source: str, key: str, notes: KeyNote
     if kind == "float":
         return float(value)
     return dict(value) if isinstance(value, dict) else value
+
+
+def _check_mcp_server(server: dict[str, Any], *, source: str, key: str) -> dict[str, Any]:
+    """One MCP server: stdio (``command``) or streamable HTTP (``url``), not both, and only its own keys."""
+    stdio_only = ("args", "env", "env_vars", "cwd")
+    http_only = ("bearer_token_env_var", "http_headers", "env_http_headers")
+    if ("command" in server) == ("url" in server):
+        raise located(source, key, "invalid transport: set either command (stdio) or url (streamable HTTP)")
+    wrong = [k for k in (http_only if "command" in server else stdio_only) if k in server]
+    if wrong:
+        kind = "stdio" if "command" in server else "streamable HTTP"
+        raise located(source, key, f"{wrong[0]} is not supported for {kind}")
+    names = server.get("env_vars", [])
+    ok = isinstance(names, list) and all(
+        isinstance(n, str) or (isinstance(n, dict) and isinstance(n.get("name"), str)) for n in names
+    )
+    if not ok:
+        raise located(source, f"{key}.env_vars", "expected an array of variable names")
+    return server
 
 
 def unknown_key(source: str, dotted: str, key: str, known: Iterable[str]) -> ConfigError:

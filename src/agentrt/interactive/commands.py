@@ -275,6 +275,25 @@ async def _mention(host: CommandHost, arg: str) -> bool:
     return False
 
 
+async def _memory(host: CommandHost, arg: str) -> bool:
+    """This repository's memories (feature ``memories``), most recently used first."""
+    from agentrt.agent.memory import listing
+
+    session = host.session
+    for line in listing(session.setup.home, session.cwd, enabled=session.config.features.enabled("memories")):
+        host.view.notice(line, style="")
+    return False
+
+
+async def _mcp(host: CommandHost, arg: str) -> bool:
+    """The MCP servers of ``[mcp_servers]`` (``tools.mcp``): each with its state and its tools."""
+    from agentrt.tools.mcp import status_lines
+
+    for line in status_lines(host.session.config.raw, getattr(host.session, "_mcp", None)):
+        host.view.notice(line, style="")
+    return False
+
+
 async def _quit(host: CommandHost, arg: str) -> bool:
     return True
 
@@ -292,6 +311,8 @@ def command_table() -> dict[str, SlashCommand]:
             "cost", "what the session has cost so far, at which prices, and its budget", _cost, True
         ),
         SlashCommand("undo", "undo the file changes of the last turn (/undo N: the last N turns)", _undo),
+        SlashCommand("memory", "this repository's memories (feature memories)", _memory, True),
+        SlashCommand("mcp", "the MCP servers: their state and tools", _mcp, True),
         SlashCommand("new", "start a new session in this directory", _new),
         SlashCommand("resume", "resume another session of this directory", _resume),
         SlashCommand("init", "ask the agent to write an AGENTS.md for this repository", _init),

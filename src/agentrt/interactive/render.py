@@ -29,10 +29,12 @@ from rich.theme import Theme
 
 from agentrt.agent.compact import SUMMARY_OPEN
 from agentrt.agent.instructions import CONTEXT_PREFIXES
-from agentrt.agent.render import guardian_line
+from agentrt.agent.render import agent_line, collab_line, guardian_line, mcp_line
 from agentrt.events import (
+    AgentEvent,
     AgentMessage,
     AgentMessageDelta,
+    CollabToolCall,
     CommandExecution,
     ContextCompacted,
     Error,
@@ -44,6 +46,7 @@ from agentrt.events import (
     ItemCompleted,
     ItemStarted,
     ItemUpdated,
+    McpToolCall,
     Reasoning,
     Reconnecting,
     TodoEntry,
@@ -492,6 +495,8 @@ class TerminalView:
                 "dim",
                 "note",
             )
+        elif isinstance(event, AgentEvent) and (line := agent_line(event)) is not None:
+            self._line(line, "cyan", "note")  # a sub-agent's progress, one line per finished turn
 
     def _item(self, event: ItemStarted | ItemUpdated | ItemCompleted) -> None:
         item = event.item
@@ -516,6 +521,10 @@ class TerminalView:
             self._line(f"warning: {item.message}", "yellow", "warning")
         elif isinstance(item, GuardianAssessment):
             self._line(guardian_line(item), "green" if item.status == "approved" else "red", "guardian")
+        elif isinstance(item, CollabToolCall):
+            self._line(collab_line(item), "cyan", "note")
+        elif isinstance(item, McpToolCall):
+            self._line(mcp_line(item), "magenta" if item.status == "completed" else "red", "note")
 
     def _delta(self, text: str) -> None:
         self._streamed = True
