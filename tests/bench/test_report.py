@@ -31,6 +31,7 @@ LISTED_KEYS = [
     "passed",
     "pass_at_1",
     "first_attempt",
+    "first_attempt_pass_rate",
     "recovered",
     "failed",
     "errors",
@@ -128,6 +129,7 @@ def test_summarize_counts_and_percentiles() -> None:
     assert summary["passed"] == 2
     assert summary["pass_at_1"] == 0.5
     assert summary["first_attempt"] == 1
+    assert summary["first_attempt_pass_rate"] == 0.25  # 1 of 4, where pass_at_1 counts 2
     assert summary["recovered"] == 1
     assert summary["failed"] == 1
     assert summary["errors"] == 1
@@ -149,7 +151,7 @@ def test_summarize_without_resources_tasks_or_tokens() -> None:
     summary = summarize([], resources=None, wall_s=0.0, meta={"interrupted": True})
     assert set(summary) == set(LISTED_KEYS) | {"interrupted"}
     assert summary["tasks"] == summary["passed"] == summary["errors"] == 0
-    assert summary["pass_at_1"] is None
+    assert summary["pass_at_1"] is None and summary["first_attempt_pass_rate"] is None
     assert summary["avg_retries"] is None
     for key in ("task_wall_p50_s", "ttft_p99_s", "peak_rss_mib", "runtime_cpu_s", "peak_live_children"):
         assert summary[key] is None

@@ -3,7 +3,9 @@
 On a TTY, one line redrawn in place with ``\\r`` (bar, done/total, outcomes, elapsed, rough ETA), at
 most about ten times a second. Anywhere else, a plain line at every 10% of the tasks and at the end,
 so logs stay readable. It is an ``EventSink`` of ``TaskFinished`` events and only counts between redraws; a stream that fails to take a write
-(closed, broken pipe) silently turns the display off.
+(closed, broken pipe) silently turns the display off. A resumed run starts from the tasks it kept:
+they count as done (and passed or failed), are shown as ``kept N``, and the ETA comes from the tasks
+run now.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from agentrt.events import Event, TaskFinished
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import TextIO
 
 _REDRAW_S = 0.1
@@ -40,12 +43,16 @@ def _is_tty(stream: TextIO) -> bool:
 class Progress:
     """Counts finished tasks and shows how far the run is."""
 
-    def __init__(self, total: int, stream: TextIO, *, enabled: bool = True, label: str = "") -> None:
+    def __init__(
+        self, total: int, stream: TextIO, *, enabled: bool = True, label: str = "", kept: Sequence[str] = ()
+    ) -> None:
+        """``total`` tasks, of which ``kept`` (their statuses) were finished by an earlier sitting."""
         self.total = max(0, total)
-        self.done = 0
-        self.passed = 0
-        self.failed = 0
-        self.errors = 0
+        self.kept = len(kept)
+        self.done = self.kept
+        self.passed = sum(1 for status in kept if status == "passed")
+        self.failed = sum(1 for status in kept if status == "failed")
+        self.errors = self.kept - self.passed - self.failed
         self._stream = stream
         self._enabled = enabled
         self._label = f"{label} " if label else ""
@@ -53,8 +60,8 @@ class Progress:
         self._started = time.monotonic()
         self._next_draw = 0.0
         self._width = 0
-        self._step = 0
-        self._printed_done = 0
+        self._step = self.done * 10 // self.total if self.total else 0
+        self._printed_done = self.done
         self._closed = False
 
     def emit(self, event: Event) -> None:
@@ -99,14 +106,16 @@ class Progress:
 
     def _status(self, now: float, percent: str = "") -> str:
         elapsed = now - self._started
+        kept = f"  kept {self.kept}" if self.kept else ""
         text = (
             f"{self.done}/{self.total}{percent}"
-            f"  passed {self.passed}  failed {self.failed}  errors {self.errors}"
+            f"  passed {self.passed}  failed {self.failed}  errors {self.errors}{kept}"
             f"  elapsed {_duration(elapsed)}"
         )
         remaining = self.total - self.done
-        if self.done > 0 and remaining > 0:
-            text += f"  eta {_duration(elapsed / self.done * remaining)}"
+        ran = self.done - self.kept
+        if ran > 0 and remaining > 0:
+            text += f"  eta {_duration(elapsed / ran * remaining)}"
         return text
 
     def _draw(self, now: float) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from agentrt.bench.report import timeline_path
+from agentrt.bench.report import pass_label, percent, run_order, timeline_path
 from agentrt.bench.report_svg import (
     PALETTE,
     STATUS_COLOURS,
@@ -50,9 +50,7 @@ def find_summaries(paths: Sequence[Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
             continue
-        candidates = sorted(
-            [*path.glob(_SUMMARY_GLOB), *path.glob(f"raw/{_SUMMARY_GLOB}")], key=lambda p: p.name
-        )
+        candidates = sorted([*path.glob(_SUMMARY_GLOB), *path.glob(f"raw/{_SUMMARY_GLOB}")], key=run_order)
         if not candidates:
             raise ValueError(
                 f"no benchmark run in {path} (expected {_SUMMARY_GLOB} there or in {path / 'raw'})"
@@ -178,9 +176,42 @@ def _num(key: str, unit: str = "", digits: int = 2) -> Formatter:
 
 
 def _passed(s: Mapping[str, object]) -> str:
+    """``pass_at_1`` as passed/tasks (rate), with the retries it allows (``pass_label``)."""
     rate = s.get("pass_at_1")
-    pct = f" ({rate * 100:.1f}%)" if isinstance(rate, (int, float)) else ""
-    return f"{s.get('passed', '–')}/{s.get('tasks', '–')}{pct}"
+    pct = f" ({percent(rate)})" if isinstance(rate, (int, float)) else ""
+    allowed = pass_label(s).removeprefix("pass@1 (").removesuffix(")")
+    return f"{s.get('passed', '–')}/{s.get('tasks', '–')}{pct} · {allowed}"
+
+
+def _first_attempt(s: Mapping[str, object]) -> str:
+    rate = s.get("first_attempt_pass_rate")
+    if not isinstance(rate, (int, float)) and isinstance(s.get("tasks"), int) and s.get("tasks"):
+        rate = int(str(s.get("first_attempt", 0))) / int(str(s["tasks"]))  # a run from before the key
+    pct = f" ({percent(rate)})" if isinstance(rate, (int, float)) else ""
+    return f"{s.get('first_attempt', '–')}/{s.get('tasks', '–')}{pct}"
+
+
+def _sittings(s: Mapping[str, object]) -> str:
+    sittings = s.get("sittings")
+    if isinstance(sittings, int) and sittings > 1:
+        return f"{sittings} (resumed; RSS and CPU rows: the last sitting's, {s.get('kept_tasks', '–')} tasks kept)"
+    return "1"
+
+
+def _wall(s: Mapping[str, object]) -> str:
+    wall = _num("wall_s", " s")(s)
+    sittings = s.get("sittings")
+    if isinstance(sittings, int) and sittings > 1:
+        wall += f" (this sitting {_num('sitting_wall_s', ' s')(s)})"
+    return wall
+
+
+def _simulator(s: Mapping[str, object]) -> str:
+    if s.get("sim_process"):
+        return f"own process: {_num('sim_peak_rss_mib', ' MiB', 1)(s)} / {_num('sim_cpu_s', ' s')(s)}"
+    if s.get("simulated") and s.get("sim_process") is False:
+        return "inside the agentrt process (counted there)"
+    return "–"
 
 
 def _outcome(s: Mapping[str, object]) -> str:
@@ -204,17 +235,20 @@ _SUMMARY_ROWS: tuple[tuple[str, Formatter], ...] = (
     ("agent / executor", lambda s: f"{s.get('agent', '–')} / {s.get('executor', '–')}"),
     ("model", _model),
     ("concurrency", _num("concurrency")),
-    ("passed", _passed),
+    ("pass@1 (passed after up to N retries)", _passed),
+    ("first-attempt pass rate", _first_attempt),
     ("first / recovered / failed / errors", _outcome),
-    ("wall", _num("wall_s", " s")),
-    ("peak RSS runtime", _num("peak_rss_mib", " MiB", 1)),
+    ("sittings", _sittings),
+    ("wall (all sittings)", _wall),
+    ("peak RSS agentrt process", _num("peak_rss_mib", " MiB", 1)),
     (
-        "peak RSS children (live)",
+        "peak RSS test children, summed (max live)",
         lambda s: f"{_num('peak_children_rss_mib', ' MiB', 1)(s)} ({s.get('peak_live_children', '–')})",
     ),
-    ("CPU runtime", _num("runtime_cpu_s", " s")),
-    ("CPU children", _num("children_cpu_s", " s")),
-    ("runtime CPU / 1k tokens", _num("runtime_cpu_ms_per_1k_tokens", " ms", 1)),
+    ("CPU agentrt process", _num("runtime_cpu_s", " s")),
+    ("CPU test children (reaped)", _num("children_cpu_s", " s")),
+    ("simulator process RSS / CPU", _simulator),
+    ("agentrt process CPU / 1k tokens", _num("runtime_cpu_ms_per_1k_tokens", " ms", 1)),
     ("test CPU / run", _num("test_cpu_ms_per_run", " ms", 1)),
     ("task p50 / p95 / p99 (s)", _percentiles("task_wall")),
     ("model p50 / p95 / p99 (s)", _percentiles("model")),
@@ -229,6 +263,13 @@ _SUMMARY_ROWS: tuple[tuple[str, Formatter], ...] = (
 )
 
 
+_OPTIONAL_ROWS: dict[str, Callable[[Mapping[str, object]], bool]] = {
+    "sittings": lambda s: isinstance(s.get("sittings"), int) and int(str(s["sittings"])) > 1,
+    "simulator process RSS / CPU": lambda s: bool(s.get("simulated")),
+}
+"""Rows shown only when some run has something to say there (a resumed run; a simulated model)."""
+
+
 def _summary_table(runs: Sequence[Run]) -> str:
     head = "".join(
         f'<th><span class="swatch" style="background:{_colour(i)}"></span>{escape(r.label)}</th>'
@@ -236,6 +277,9 @@ def _summary_table(runs: Sequence[Run]) -> str:
     )
     body = []
     for label, cell in _SUMMARY_ROWS:
+        optional = _OPTIONAL_ROWS.get(label)
+        if optional is not None and not any(optional(r.summary) for r in runs):
+            continue
         cells = "".join(f"<td>{escape(cell(r.summary))}</td>" for r in runs)
         body.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
     interrupted = [r.label for r in runs if r.summary.get("interrupted")]

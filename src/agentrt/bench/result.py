@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from agentrt.events import CommandExecution, Event, EventSink, ItemCompleted, ModelResponse
 
@@ -61,6 +61,57 @@ CSV_COLUMNS: tuple[str, ...] = (
     "completion_tokens",
     "error",
 )
+
+
+FINISHED: frozenset[str] = frozenset(("passed", "failed"))
+"""The statuses that are a result: a resumed run keeps these rows and runs every ``error`` row again
+(interrupted, stopped at the cost limit, not started, model or harness error)."""
+
+_INTS = ("attempts", "retries", "test_runs", "prompt_tokens", "completion_tokens")
+_FLOATS = ("wall_s", "model_s", "test_s", "admission_wait_s")
+_OPTIONAL_FLOATS = ("ttft_s", "test_cpu_s", "test_peak_rss_mib")
+
+
+def result_from_row(row: Mapping[str, object]) -> TaskResult:
+    """The ``TaskResult`` of one CSV row (strings, as ``csv.DictReader`` reads them) or of one
+    journal row (JSON values). ``ValueError`` names the column that is missing or unreadable."""
+    missing = [c for c in CSV_COLUMNS if c not in row]
+    if missing:
+        raise ValueError(f"missing column(s) {', '.join(missing)}")
+    status = row["status"]
+    if status not in get_args(Status):
+        raise ValueError(f"status {status!r} is not one of passed, failed, error")
+    values: dict[str, object] = {"id": _text(row["id"], "id"), "status": status}
+    values["error"] = "" if row["error"] is None else str(row["error"])
+    for column in _INTS:
+        values[column] = int(_number(row[column], column))
+    for column in _FLOATS:
+        values[column] = float(_number(row[column], column))
+    for column in _OPTIONAL_FLOATS:
+        cell = row[column]
+        values[column] = None if cell in ("", None) else float(_number(cell, column))
+    flag = row["first_attempt_pass"]
+    if flag not in ("true", "false", True, False):
+        raise ValueError(f"first_attempt_pass {flag!r} is neither true nor false")
+    values["first_attempt_pass"] = flag in ("true", True)
+    return TaskResult(**values)  # type: ignore[arg-type]
+
+
+def _text(value: object, column: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{column} is empty")
+    return value
+
+
+def _number(value: object, column: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{column} {value!r} is not a number")
+    if isinstance(value, int | float):
+        return value
+    try:
+        return float(str(value))
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not a number") from None
 
 
 class TaskTelemetry:

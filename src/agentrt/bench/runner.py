@@ -2,12 +2,20 @@
 
 The runner owns the run's lifetime: it starts the embedded simulator when no endpoint is given,
 checks the endpoint once before fanning out, samples the process's resources for the whole run,
-and writes the CSV and summary — also when interrupted, with the unfinished tasks marked.
+journals each task's row as it finishes and writes the CSV and summary — also when interrupted, with
+the unfinished tasks marked.
+
+A resumed run (``BenchConfig.resume``) is a further *sitting* of an earlier run: the earlier rows that
+are results (passed, failed) are kept, every other task runs, and the sitting writes a new CSV and
+summary for the whole run in the same directory (``resume_tasks`` says what, and refuses an
+invocation whose tasks or result-defining settings differ from the recorded run's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import platform
 import resource
@@ -27,7 +35,16 @@ from agentrt.bench.dataset import Task, repeat_tasks
 from agentrt.bench.executor import TestHarness, open_harness
 from agentrt.bench.humaneval.loop import LoopConfig, solve
 from agentrt.bench.humaneval.prompt import task_prompt
-from agentrt.bench.report import git_commit, summarize, timestamp, write_results
+from agentrt.bench.report import (
+    SITTING_KEYS,
+    ResumePoint,
+    RowJournal,
+    git_commit,
+    summarize,
+    timestamp,
+    unique_stamp,
+    write_results,
+)
 from agentrt.bench.result import TaskResult
 from agentrt.bench.simproc import SimChild
 from agentrt.bench.telemetry import ResourceReport, ResourceSampler
@@ -85,6 +102,11 @@ class BenchConfig:
     sim_process: bool | None = None
     """Run the simulator (when it is used) in its own process; ``None``: when more than
     ``SIM_PROCESS_ABOVE`` agents run at once (``sim_in_own_process``)."""
+    resume: ResumePoint | None = None
+    """The earlier run this one continues (``--resume``): its finished rows are kept, not run again;
+    ``out_dir`` should be its ``out_dir``."""
+    command: str | None = None
+    """The command line that started the run, recorded in the summary (a resume's error shows it)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,10 @@ class BenchOutcome:
     csv_path: Path
     summary_path: Path
     workspaces: Path | None
+
+
+class NothingToResume(ValueError):
+    """Every task of the run to resume already has a result."""
 
 
 class BenchInterrupted(Exception):
@@ -111,14 +137,19 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     """Run every task; ``sink`` gets a ``TaskFinished`` event as each one ends."""
     if config.agent not in AGENTS:
         raise ValueError(f"unknown agent {config.agent!r}; expected one of {', '.join(AGENTS)}")
+    to_run = resume_tasks(config)
+    if not to_run and config.resume is not None and not config.resume.killed:
+        raise NothingToResume(f"nothing to resume: every task of {config.resume.source} has a result")
+    kept = config.resume.kept if config.resume is not None else {}
     price = _budget_price(config)
-    stamp = timestamp()
     prepare_out_dir(config.out_dir)
+    stamp = unique_stamp(config.out_dir / "raw", timestamp())
     sim: Any = None
     child: SimChild | None = None
+    journal: RowJournal | None = None
     provider, simulated = config.provider, config.provider is None
     own_sim = simulated and sim_in_own_process(config)
-    agents = min(config.concurrency, len(config.tasks) * config.repeat)
+    agents = max(1, min(config.concurrency, len(to_run)))
     lowered = raise_nofile(768 + agents * (5 if simulated and not own_sim else 4))
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
     try:
@@ -135,11 +166,16 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
                 meta["max_cost_usd"] = config.max_cost_usd
                 model = CostCap(model, price, config.max_cost_usd)
             exclude = frozenset(() if child is None else (child.pid,))
+            journal = _open_journal(config, meta, stamp, kept)
             results, wall_s, resources, interrupted = await _fan_out(
-                config, model, work_root, sink or NullSink(), meta, exclude
+                config, model, work_root, sink or NullSink(), meta, exclude, kept=kept, journal=journal
             )
         finally:
             await client.aclose()
+    except BaseException:
+        if journal is not None:
+            journal.close(remove=False)  # the rows so far stay for --resume
+        raise
     finally:
         if sim is not None:
             await sim.close()
@@ -156,19 +192,45 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
         meta["sim_cpu_s"] = round(child.cpu_s, 3)
     meta["sampler_cpu_s"] = round(resources.sampler_cpu_s, 3)
     meta["interrupted"] = interrupted
-    meta.update(_throughput(results, wall_s))
-    meta.update(_test_stats(results, resources.children_cpu_s))
-    meta["cost_usd"] = _cost(config.model, results)
+    own = [r for r in results if r.id not in kept]  # this sitting's rows (all of a run not resumed)
+    history = config.resume.history if config.resume is not None else ()
+    total_wall_s = wall_s + sum(_float(h.get("wall_s")) for h in history)
+    meta.update(_throughput(results, total_wall_s))
+    meta.update(_test_stats(results, own, resources.children_cpu_s))
+    own_cost = _cost(config.model, own)
+    meta["cost_usd"] = own_cost if not history else _run_cost(config.model, history, own_cost)
     if config.max_cost_usd is not None:
         meta["stopped_by_cost"] = sum(
             1 for r in results if r.status == "error" and "cost limit" in (r.error or "")
         )
     if config.extra_meta is not None:
         meta.update(config.extra_meta())
-    summary = summarize(results, resources=resources, wall_s=wall_s, meta=meta)
-    csv_path, summary_path = write_results(
-        config.out_dir, results, summary, stamp=stamp, timeline=resources.timeline
-    )
+    meta["sittings"] = len(history) + 1
+    meta["sitting_wall_s"] = round(wall_s, 4)
+    meta["kept_tasks"] = len(kept)
+    if config.resume is not None:
+        meta["resumed_from"] = list(config.resume.files)
+    summary = summarize(
+        results, resources=resources, wall_s=total_wall_s, meta=meta,
+        cpu_tokens=sum(r.completion_tokens for r in own),
+    )  # fmt: skip
+    if config.resume is not None:
+        entry: dict[str, object] = {"sitting": len(history) + 1, "file": f"python_{stamp}_summary.json"}
+        entry.update(wall_s=round(wall_s, 4), tasks_run=sum(1 for r in own if r.error != "interrupted"))
+        entry.update((k, summary[k]) for k in SITTING_KEYS if k in summary)
+        entry.update(
+            prompt_tokens=sum(r.prompt_tokens for r in own),
+            completion_tokens=sum(r.completion_tokens for r in own),
+            cost_usd=own_cost,
+        )
+        summary["per_sitting"] = [*history, entry]
+    try:
+        csv_path, summary_path = write_results(
+            config.out_dir, results, summary, stamp=stamp, timeline=resources.timeline
+        )
+    finally:  # written: the journal is done with; not written: it is all there is
+        if journal is not None:
+            journal.close(remove=_summary_written(config.out_dir, stamp))
     outcome = BenchOutcome(
         results, summary, csv_path, summary_path, work_root if config.keep_workspaces else None
     )
@@ -246,14 +308,20 @@ async def _fan_out(
     sink: EventSink,
     meta: dict[str, object],
     exclude: frozenset[int] = frozenset(),
+    *,
+    kept: Mapping[str, TaskResult] | None = None,
+    journal: RowJournal | None = None,
 ) -> tuple[list[TaskResult], float, ResourceReport, bool]:
-    """Every task (``repeat`` times) at bounded concurrency, sampled; the test harness (a fork server)
-    lives inside the sampled window, so its CPU and its children's count among the children's; the
-    processes in ``exclude`` (the simulator's) are not sampled."""
+    """Every task (``repeat`` times) but those ``kept`` at bounded concurrency, sampled; the test
+    harness (a fork server) lives inside the sampled window, so its CPU and its children's count among
+    the children's; the processes in ``exclude`` (the simulator's) are not sampled. Each finished
+    row goes to ``journal`` before the ``TaskFinished`` event."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(max(1, config.concurrency))
     tasks = repeat_tasks(config.tasks, config.repeat)
+    kept = kept or {}
     done: dict[str, TaskResult] = {}
+    started = loop.time()
 
     async def one(index: int, task: Task, solver: Solver) -> None:
         async with gate:
@@ -262,6 +330,8 @@ async def _fan_out(
             else:
                 result = await solver(task, work_root / f"{index:04d}")
         done[task.id] = result
+        if journal is not None:
+            journal.add(result, t_s=loop.time() - started)
         sink.emit(TaskFinished(task.id, result.status, result.error))
 
     interrupted = False
@@ -273,7 +343,8 @@ async def _fan_out(
                 solver = await _solver(config, model, harness)
                 async with asyncio.TaskGroup() as group:
                     for i, t in enumerate(tasks):
-                        group.create_task(one(i, t, solver))
+                        if t.id not in kept:
+                            group.create_task(one(i, t, solver))
                 if harness.gate is not None:
                     meta.update(harness.gate.report())
         except asyncio.CancelledError:
@@ -281,7 +352,9 @@ async def _fan_out(
         wall_s = loop.time() - started
     if interrupted:
         _uncancel()
-    results = [done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in tasks]
+    results = [
+        kept.get(t.id) or done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in tasks
+    ]
     return results, wall_s, sampler.report(), interrupted
 
 
@@ -319,6 +392,132 @@ def _cost(model: str, results: list[TaskResult]) -> float | None:
     return round(price.cost(usage), 6)
 
 
+def _run_cost(model: str, history: tuple[Mapping[str, object], ...], own_cost: float | None) -> float | None:
+    """What every sitting spent (rows later run again included): each earlier sitting's recorded
+    cost, or its tokens at the model's price (a killed sitting recorded none); ``None`` if unknown."""
+    from agentrt.agent.cost import price_for
+    from agentrt.events import TokenUsage
+
+    costs = [own_cost]
+    price = price_for(model)
+    for sitting in history:
+        cost = sitting.get("cost_usd")
+        if isinstance(cost, int | float):
+            costs.append(float(cost))
+        elif price is not None and "cost_usd" not in sitting:
+            tokens = TokenUsage(
+                int(_float(sitting.get("prompt_tokens"))), 0, int(_float(sitting.get("completion_tokens")))
+            )
+            costs.append(price.cost(tokens))
+        else:
+            costs.append(None)
+    return None if any(c is None for c in costs) else round(sum(c or 0.0 for c in costs), 6)
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _summary_written(out_dir: Path, stamp: str) -> bool:
+    """Whether the sitting ``stamp``'s summary is in ``out_dir/raw`` (so its journal may go)."""
+    return (out_dir / "raw" / f"python_{stamp}_summary.json").is_file()
+
+
+def _open_journal(
+    config: BenchConfig, meta: Mapping[str, object], stamp: str, kept: Mapping[str, TaskResult]
+) -> RowJournal | None:
+    """The sitting's row journal, its kept rows written first; ``None`` when it cannot be created
+    (the run still writes its CSV and summary at the end)."""
+    resume = config.resume
+    header = {
+        "started_at": stamp,
+        "meta": dict(meta),
+        "task_ids": [t.id for t in repeat_tasks(config.tasks, config.repeat)],
+        "history": list(resume.history) if resume is not None else [],
+        "resumed_from": list(resume.files) if resume is not None else [],
+    }
+    try:
+        journal = RowJournal(config.out_dir / "raw" / f"python_{stamp}_journal.jsonl", header)
+    except OSError:
+        return None
+    for row in kept.values():
+        journal.add(row, kept=True)
+    return journal
+
+
+RESULT_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("agent", "--agent"),
+    ("model", "--model (or --local)"),
+    ("max_retries", "--max-retries"),
+    ("temperature", "--temperature"),
+    ("max_output_tokens", "--max-output-tokens"),
+)
+"""The settings that make a row what it is: a resumed sitting must run with the recorded ones."""
+
+
+def resume_tasks(config: BenchConfig) -> list[str]:
+    """The task ids (``ID#k`` with ``--repeat``) this run works on: all of them, or for a resumed run
+    those of the recorded run without a result. ``ValueError`` when this invocation's tasks or
+    result-defining settings differ from the recorded run's, naming each difference."""
+    ids = [t.id for t in repeat_tasks(config.tasks, config.repeat)]
+    point = config.resume
+    if point is None:
+        return ids
+    differences = _differences(config, point, ids)
+    if differences:
+        command = point.meta.get("command")
+        again = f"; it was run as: {command}" if isinstance(command, str) else ""
+        raise ValueError(
+            f"cannot resume {point.source}: this invocation differs from the recorded run: "
+            f"{'; '.join(differences)} (resume with the recorded settings{again})"
+        )
+    kept = point.kept
+    return [i for i in ids if i not in kept]
+
+
+def _differences(config: BenchConfig, point: ResumePoint, ids: list[str]) -> list[str]:
+    recorded = point.meta
+    out: list[str] = []
+
+    def compare(key: str, what: str, now: object) -> None:
+        if key in recorded and recorded[key] != now:
+            out.append(f"{what} recorded {recorded[key]!r}, now {now!r}")
+
+    if "tasks_sha256" not in recorded:  # a run from before the digest: its label is what there is
+        compare("dataset", "--dataset", config.dataset_label)
+    compare("repeat", "--repeat", config.repeat)
+    if "repeat" in recorded and recorded["repeat"] != config.repeat:
+        pass  # the ids differ by their #k: said above
+    elif len(point.task_ids) != len(ids):
+        out.append(f"--limit: recorded {len(point.task_ids)} task runs, now {len(ids)}")
+    elif list(point.task_ids) != ids:
+        first = next(i for i, (a, b) in enumerate(zip(point.task_ids, ids, strict=True)) if a != b)
+        out.append(
+            f"task ids: recorded {point.task_ids[first]!r}, now {ids[first]!r} at position {first + 1}"
+        )
+    elif "tasks_sha256" in recorded and recorded["tasks_sha256"] != tasks_digest(config.tasks):
+        out.append("the tasks' spec or test differ from the recorded ones (same ids)")
+    settings = {
+        "agent": config.agent, "model": config.model, "max_retries": config.loop.max_retries,
+        "temperature": config.settings.temperature, "max_output_tokens": config.settings.max_output_tokens,
+    }  # fmt: skip
+    for key, flag in RESULT_SETTINGS:
+        compare(key, flag, settings[key])
+    sim = recorded.get("sim")
+    if config.provider is None and isinstance(sim, dict):
+        for key, flag in (("seed", "--seed"), ("fail_rate", "--fail-rate")):
+            now = getattr(config.sim, key)
+            if key in sim and sim[key] != now:
+                out.append(f"{flag} recorded {sim[key]!r}, now {now!r}")
+    return out
+
+
+def tasks_digest(tasks: list[Task]) -> str:
+    """SHA-256 of the tasks' ids, specs and tests: the same dataset, or not."""
+    text = json.dumps([[t.id, t.spec, t.test] for t in tasks], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
     """Completion tokens per second of model time (per stream) and per second of wall time (all)."""
     tokens = sum(r.completion_tokens for r in results)
@@ -329,17 +528,18 @@ def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
     }
 
 
-def _test_stats(results: list[TaskResult], children_cpu_s: float) -> dict[str, object]:
+def _test_stats(results: list[TaskResult], own: list[TaskResult], children_cpu_s: float) -> dict[str, object]:
     """Test runs, their CPU per run (``wait4``'s when every run had it, else the children's CPU per
-    run) and the highest peak RSS of one run."""
+    run of this sitting, ``own``) and the highest peak RSS of one run."""
     runs = sum(r.test_runs for r in results)
     measured = [r.test_cpu_s for r in results if r.test_runs]
     exact = bool(measured) and all(cpu is not None for cpu in measured)
     cpu_s = sum(cpu or 0.0 for cpu in measured) if exact else children_cpu_s
+    per_runs = runs if exact else sum(r.test_runs for r in own)
     peaks = [r.test_peak_rss_mib for r in results if r.test_peak_rss_mib is not None]
     return {
         "test_runs": runs,
-        "test_cpu_ms_per_run": round(cpu_s * 1000 / runs, 2) if runs else None,
+        "test_cpu_ms_per_run": round(cpu_s * 1000 / per_runs, 2) if per_runs else None,
         "test_cpu_source": "wait4" if exact else "children_cpu_s",
         "test_peak_rss_mib": round(max(peaks), 1) if peaks else None,
     }
@@ -451,7 +651,10 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "git_commit": git_commit(Path(__file__).resolve().parent),
         "started_at": stamp,
         "interpreter": sys.executable,
+        "tasks_sha256": tasks_digest(config.tasks),
     }
+    if config.command is not None:
+        meta["command"] = config.command
     if simulated:
         meta["sim"] = _sim_meta(config.sim)
     return meta

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from agentrt.bench.dataset import Task
     from agentrt.bench.humaneval.loop import Confine, LoopConfig
     from agentrt.bench.progress import Progress
+    from agentrt.bench.report import ResumePoint
     from agentrt.bench.runner import BenchConfig, BenchOutcome
     from agentrt.bench.validate import Validation
     from agentrt.config import ProviderConfig
@@ -38,10 +39,31 @@ in-process and answers each task with its canonical solution, deliberately wrong
 attempt for --fail-rate of the tasks (with --agent exec it plays a coding agent: read the stub,
 patch, run the tests, fix); results are labelled simulated.
 
-Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json.
+Results: OUT/raw/python_<timestamp>.csv (one row per task) and OUT/raw/python_<timestamp>_summary.json;
+while the run goes, each finished task's row is appended to OUT/raw/python_<timestamp>_journal.jsonl
+(removed once those two are written), so even a killed run keeps its finished tasks.
+pass_at_1 is the benchmark contract's pass@1: passed after up to --max-retries retries; the table shows
+it as "pass@1 (with up to N retries)" next to the first-attempt pass rate (first_attempt_pass_rate).
+
+--resume RUN_DIR continues an interrupted, stopped or killed run. RUN_DIR is the run's --out directory
+(its newest sitting: the newest summary, or the journal of a sitting killed before writing one) or one
+*_summary.json / *_journal.jsonl file. Rows that passed or failed are kept and not run again; every
+error row runs again (interrupted, stopped or not started at --max-cost, model or harness error), as
+does every task without a row. Give the same options as the recorded run: the tasks (--dataset,
+--limit, --repeat; ids and content are checked) and what decides a result (--agent, --model/--local,
+--max-retries, --temperature, --max-output-tokens, and --seed/--fail-rate for the simulator) must
+match, or the resume is refused naming each difference; the rest (--concurrency, --executor,
+--max-cost: a limit on this sitting's spending, ...) may change. The sitting writes a new CSV and
+summary for the whole run into RUN_DIR/raw (the earlier files stay): counts and pass rates over all
+tasks, "sittings", "wall_s" summed over the sittings and "sitting_wall_s" for this one, "resumed_from"
+and "per_sitting" (each sitting's wall time, tasks run, tokens, cost and its own process's RSS and
+CPU). The top-level RSS and CPU figures are this sitting's: RSS and CPU are per process, never summed
+across sittings. A run whose every task has a result has nothing to resume (exit 0, nothing written).
+
 Exit status: 0 all tasks ran (passed or failed); 1 some task ended in an error (model or harness,
 or the run stopped at its --max-cost);
-2 bad usage or nothing could run; 130 interrupted by Ctrl-C or SIGTERM (partial results are still written).
+2 bad usage or nothing could run; 130 interrupted by Ctrl-C or SIGTERM (partial results are still written;
+--resume continues the run).
 
 environment:
   LLM_BASE_URL, LLM_MODEL   endpoint and model (or OPENAI_BASE_URL, OPENAI_MODEL)
@@ -93,6 +115,48 @@ def add_parser(sub: Subparsers) -> None:
         help="the page to write (default report.html)",
     )
     r.set_defaults(run=run_report)
+    _add_subagents(suites)  # issue 13: what a live sub-agent costs (bench.subagents)
+
+
+def _add_subagents(suites: Any) -> None:
+    s = suites.add_parser(
+        "subagents",
+        help="sub-agents: runtime RSS per live helper and spawn time (simulated model)",
+        description="Each task's agent spawns helpers and waits for them; the simulator plays parent and "
+        "children. Prints RSS before the spawns and with every helper live, per helper, and spawn times.",
+    )
+    s.add_argument("--children", type=_non_negative, default=100, help="helpers per task (default 100)")
+    s.add_argument("--tasks", type=_positive, default=1, help="tasks, one after another (default 1)")
+    s.add_argument(
+        "--sandbox",
+        choices=("read-only", "workspace-write", "danger-full-access"),
+        default="danger-full-access",
+        help="the session's sandbox mode, inherited by the helpers (default danger-full-access)",
+    )
+    s.add_argument("--tps", type=float, default=0.0, help="simulated tokens per second (0: unpaced)")
+    s.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    s.set_defaults(run=_run_subagents)
+
+
+def _run_subagents(args: argparse.Namespace) -> int:
+    from agentrt.bench.subagents import as_json, run_suite
+
+    runs = run_suite(args.children, args.tasks, sandbox=args.sandbox, tps=args.tps)
+    if args.json:
+        print(as_json(runs))
+        return 0
+    for r in runs:
+        per = "-" if r.rss_per_live_child_kib is None else f"{r.rss_per_live_child_kib:.1f} KiB"
+        spawn = (
+            "-"
+            if r.spawn_ms_median is None
+            else f"{r.spawn_ms_median:.2f} ms (p95 {r.spawn_ms_p95:.2f}, max {r.spawn_ms_max:.2f})"
+        )
+        print(
+            f"helpers {r.live_children}/{r.children} live · RSS {r.rss_before_mib:.1f} → {r.rss_live_mib:.1f} MiB "
+            f"({per} per live helper) · peak {r.peak_rss_mib:.1f} MiB · spawn {spawn} · {r.wall_s:.2f} s"
+        )
+    return 0
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -131,7 +195,15 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="cap on one reply's tokens (default: none; 1536 with --local, where greedy decoding can loop)",
     )
-    p.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
+    p.add_argument("--out", type=Path, help="results directory (default ./results; not with --resume)")
+    p.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR (its --out directory, or one of its *_summary.json files): keep "
+        "the tasks that passed or failed, run the rest (errors, interrupted, not started) with the same "
+        "options, and write a summary of the whole run there (see above)",
+    )
     p.add_argument(
         "--dataset",
         type=Path,
@@ -260,6 +332,7 @@ def _non_negative(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from agentrt.bench.humaneval.loop import LoopConfig
 
+    resume = _load_resume(args)
     tasks, label = _load_tasks(args)
     if args.export:
         from agentrt.bench.dataset import export_tasks
@@ -278,7 +351,24 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.validate:  # the dataset's own solutions, not a model's: unconfined
         return _run_validate(tasks, loop_config, args)
-    return _run_bench(tasks, label, loop_config, args)
+    return _run_bench(tasks, label, loop_config, args, resume)
+
+
+def _load_resume(args: argparse.Namespace) -> ResumePoint | None:
+    """The run ``--resume`` names, read back (``None`` without it); ``--out`` defaults to ./results."""
+    if args.resume is None:
+        if args.out is None:
+            args.out = Path("results")
+        return None
+    if args.export or args.validate:
+        raise ValueError("--resume continues a benchmark run; it does not go with --export or --validate")
+    if args.out is not None:
+        raise ValueError("--resume writes into the run's own directory (RUN_DIR): leave out --out")
+    from agentrt.bench.report import load_resume
+
+    point = load_resume(args.resume)
+    args.out = point.out_dir
+    return point
 
 
 def _confine(args: argparse.Namespace) -> Confine:
@@ -347,13 +437,31 @@ def _run_validate(tasks: list[Task], loop_config: LoopConfig, args: argparse.Nam
     return 0 if passed == len(results) else 1
 
 
-def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: argparse.Namespace) -> int:
+def _run_bench(
+    tasks: list[Task],
+    label: str,
+    loop_config: LoopConfig,
+    args: argparse.Namespace,
+    resume: ResumePoint | None,
+) -> int:
+    from dataclasses import replace
+
     from agentrt.bench.progress import Progress
     from agentrt.bench.report import render_table
-    from agentrt.bench.runner import BenchInterrupted, run_bench
+    from agentrt.bench.runner import BenchInterrupted, resume_tasks, run_bench, sim_in_own_process
 
-    config = _bench_config(tasks, label, loop_config, args)
-    from agentrt.bench.runner import sim_in_own_process
+    config = _bench_config(tasks, label, loop_config, args, resume)
+    kept: list[str] = []
+    if resume is not None:  # refused here, before any server starts, when the run differs
+        to_run = resume_tasks(config if args.local is None else replace(config, model=args.local))
+        if not to_run and not resume.killed:
+            return _nothing_to_resume(resume)
+        kept = [r.status for r in resume.kept.values()]
+        print(
+            f"agentrt bench humaneval: resuming {resume.source} (sitting {len(resume.history) + 1}): "
+            f"{len(kept)} of {len(resume.task_ids)} task runs kept, {len(to_run)} to run",
+            file=sys.stderr,
+        )
 
     where = f"simulated model ({'own process' if sim_in_own_process(config) else 'in-process'})"
     if config.provider is not None:
@@ -366,7 +474,9 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
         f"concurrency {config.concurrency}, {where}",
         file=sys.stderr,
     )
-    progress = Progress(len(tasks) * args.repeat, sys.stderr, enabled=not args.no_progress, label="humaneval")
+    progress = Progress(
+        len(tasks) * args.repeat, sys.stderr, enabled=not args.no_progress, label="humaneval", kept=kept
+    )
     try:
         runner = run_bench(config, progress) if args.local is None else _local(config, args.local, progress)
         outcome = _run_async(runner, args.loop)
@@ -374,7 +484,8 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
         progress.close()
         print(render_table(stop.outcome.summary))
         print(
-            f"interrupted: partial results in {stop.outcome.csv_path} and {stop.outcome.summary_path}",
+            f"interrupted: partial results in {stop.outcome.csv_path} and {stop.outcome.summary_path}\n"
+            f"continue it: the same command with --resume {config.out_dir} (and no --out)",
             file=sys.stderr,
         )
         return 130
@@ -385,17 +496,34 @@ def _run_bench(tasks: list[Task], label: str, loop_config: LoopConfig, args: arg
         print(f"report: {_write_run_report(outcome.summary_path)}", file=sys.stderr)
     errors = int(str(outcome.summary.get("errors", 0)))
     stopped = int(str(outcome.summary.get("stopped_by_cost", 0)))
+    again = f"; --resume {config.out_dir} runs them again"
     if stopped:
         limit = outcome.summary.get("max_cost_usd")
         print(
-            f"agentrt: the run stopped at its cost limit of ${limit}: {stopped} task(s) stopped or not started",
+            f"agentrt: the run stopped at its cost limit of ${limit}: {stopped} task(s) stopped or not started"
+            + again,
             file=sys.stderr,
         )
         return 1
     if errors:
         first = next(r.error for r in outcome.results if r.status == "error")
-        print(f"agentrt: {errors} task(s) ended in an error; first: {first}", file=sys.stderr)
+        print(f"agentrt: {errors} task(s) ended in an error; first: {first}{again}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _nothing_to_resume(point: ResumePoint) -> int:
+    """``--resume`` of a run whose every task has a result: say so, show it, write nothing."""
+    from agentrt.bench.report import render_table
+
+    rows = list(point.rows.values())
+    passed = sum(1 for r in rows if r.status == "passed")
+    print(render_table(point.meta))
+    print(
+        f"nothing to resume: all {len(point.task_ids)} task runs of {point.source} have a result "
+        f"({passed} passed, {sum(1 for r in rows if r.status == 'failed')} failed); nothing was run or written",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -422,8 +550,14 @@ def _count(tasks: int, repeat: int) -> str:
 
 
 def _bench_config(
-    tasks: list[Task], label: str, loop_config: LoopConfig, args: argparse.Namespace
+    tasks: list[Task],
+    label: str,
+    loop_config: LoopConfig,
+    args: argparse.Namespace,
+    resume: ResumePoint | None = None,
 ) -> BenchConfig:
+    import shlex
+
     from agentrt.bench.runner import BenchConfig, SimSettings
     from agentrt.config import agentrt_home
     from agentrt.model.factory import RequestSettings
@@ -457,6 +591,8 @@ def _bench_config(
         max_cost_usd=_max_cost(args.max_cost),
         repeat=args.repeat,
         sim_process=args.sim_process,
+        resume=resume,
+        command=shlex.join(["agentrt", *sys.argv[1:]]),
     )
 
 
