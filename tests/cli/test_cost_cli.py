@@ -8,9 +8,6 @@ request, so every figure below follows from the price and the number of requests
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,9 @@ import pytest
 from agentrt.agent.cost import Price
 from agentrt.agent.rollout import read_rollout
 from agentrt.events import TokenUsage
+from agentrt_cli import agentrt
 from capture_server import capture_server
 
-AGENTRT = [sys.executable, "-m", "agentrt"]
 PRICE = Price(input=1000.0, cached_input=100.0, output=2000.0)
 PER_REQUEST = PRICE.cost(TokenUsage(100, 40, 10))  # 60 fresh + 40 cached + 10 out = $0.084
 
@@ -35,19 +32,6 @@ def configured_home(tmp_path: Path, url: str, *, model: str = "priced-model") ->
         '[model_prices."priced-model"]\ninput = 1000.0\ncached_input = 100.0\noutput = 2000.0\n'
     )
     return home
-
-
-def agentrt(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
-    return subprocess.run(
-        [*AGENTRT, *args],
-        cwd=cwd,
-        env=env | {"AGENTRT_HOME": str(home), "COLUMNS": "160"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def completed(stdout: str) -> dict[str, Any]:

@@ -6,15 +6,12 @@ list|show|forget|clear``."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+from agentrt_cli import agentrt
 from capture_server import Captured, capture_server
 
-AGENTRT = [sys.executable, "-m", "agentrt"]
 TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 
 
@@ -26,19 +23,6 @@ def configured_home(tmp_path: Path, url: str) -> Path:
         f'base_url = "{url}"\nwire_api = "responses"\nrequires_api_key = false\n'
     )
     return home
-
-
-def agentrt(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLM_"))}
-    return subprocess.run(
-        [*AGENTRT, *args],
-        cwd=cwd,
-        env=env | {"AGENTRT_HOME": str(home), "COLUMNS": "160"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def exec_turn(home: Path, cwd: Path, script: list[dict[str, Any]], *args: str) -> list[Captured]:
