@@ -480,7 +480,9 @@ def test_codex_calls_agentrt_as_its_mcp_server(
             f'model = "scripted"\nmodel_provider = "local"\n[model_providers.local]\nname = "local"\n'
             f'base_url = "{outer.url}"\nenv_key = "LOCAL_KEY"\nwire_api = "responses"\n'
             f"[mcp_servers.agentrt]\ncommand = {json.dumps(sys.executable)}\n"
-            f'args = ["-m", "agentrt", "mcp-server"]\nenv = {{ {server_env} }}\n'
+            # The server imports the MCP SDK (and compiles it where bytecode is not written): under a loaded
+            # CI machine that can pass Codex's default 10 s startup timeout.
+            f'args = ["-m", "agentrt", "mcp-server"]\nstartup_timeout_sec = 120\nenv = {{ {server_env} }}\n'
         )
         env = clean_env() | {"CODEX_HOME": str(chome), "LOCAL_KEY": "x"}
         # Codex asks before an MCP call that is not read-only; exec cannot ask, so approvals are off there.
