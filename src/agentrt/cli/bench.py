@@ -116,6 +116,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     r.set_defaults(run=run_report)
     _add_subagents(suites)  # issue 13: what a live sub-agent costs (bench.subagents)
+    _add_tasks(suites)  # issue 18: Harbor / Terminal-Bench task directories (bench.tasks)
 
 
 def _add_subagents(suites: Any) -> None:
@@ -136,6 +137,119 @@ def _add_subagents(suites: Any) -> None:
     s.add_argument("--tps", type=float, default=0.0, help="simulated tokens per second (0: unpaced)")
     s.add_argument("--json", action="store_true", help="print the measurements as JSON")
     s.set_defaults(run=_run_subagents)
+
+
+TASKS_HELP = """\
+Run Harbor / Terminal-Bench 2 task directories on this host, each inside bubblewrap laid out as
+Harbor lays out its container: a fresh copy of environment/ (what its Dockerfile COPYs) at the
+Dockerfile's WORKDIR, /logs/agent and /logs/verifier writable, no network, and tests/ at /tests only
+while the verifier (bash /tests/test.sh) runs. The reward is what it writes to
+/logs/verifier/reward.txt or reward.json; a task passes at reward >= 1. A Dockerfile that does more
+than FROM, WORKDIR and COPY makes the task "unsupported: <reason>" (it is not run).
+
+--agent oracle runs solution/solve.sh; --agent exec runs agentrt's coding agent (a model from
+--base-url/--model or the environment, or --script FILE: a JSON array of scripted replies, replayed
+for every task).
+
+Results: OUT/raw/tasks_<stamp>.csv and _summary.json (harness_ms_p50: the harness's own time per
+task; sandbox_launch_ms: one container start), OUT/raw/tasks_<stamp>_tasks.csv (outcome, reward per
+task) and OUT/tasks/<id>/ (result.json, the trajectory, verifier.txt, verifier/).
+Exit status: 0 every task ran (passed, failed or unsupported); 1 some task ended in an error;
+2 bad usage or a malformed task.
+"""
+
+
+def _add_tasks(suites: Any) -> None:
+    t = suites.add_parser(
+        "tasks",
+        help="Harbor / Terminal-Bench task directories in the OS sandbox",
+        description=TASKS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="a task directory or a directory of them"
+    )
+    t.add_argument(
+        "--agent", choices=("oracle", "exec"), default="oracle", help="who solves (default oracle)"
+    )
+    t.add_argument("--concurrency", type=_positive, default=4, help="tasks at once (default 4)")
+    t.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
+    t.add_argument("--model", help="model id at the endpoint (--agent exec)")
+    t.add_argument("--base-url", help="OpenAI-compatible base URL (--agent exec)")
+    t.add_argument(
+        "--script", type=Path, metavar="FILE", help="scripted model replies, JSON array (--agent exec)"
+    )
+    t.add_argument("--max-turns", type=_positive, default=30, help="model requests per task (default 30)")
+    t.add_argument("--keep-scratch", action="store_true", help="keep each task's container directories")
+    t.set_defaults(run=_run_tasks)
+
+
+def _run_tasks(args: argparse.Namespace) -> int:
+    import json
+
+    from agentrt.bench.tasks.runner import TaskOutcome, TasksConfig, run_tasks
+    from agentrt.bench.tasks.spec import find_tasks, load_task
+    from agentrt.config import agentrt_home
+
+    specs = [load_task(path) for path in find_tasks(args.paths)]
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"two tasks share a name: {sorted({i for i in ids if ids.count(i) > 1})}")
+    model_factory: Any = None
+    base_prompt, where = "", "solution/solve.sh"
+    if args.agent == "exec":
+        from agentrt.agent.instructions import base_instructions
+
+        base_prompt = base_instructions("full")
+        if args.script is not None:
+            from agentrt.model.scripted import ScriptedModel
+
+            replies = json.loads(args.script.read_text(encoding="utf-8"))
+            if not isinstance(replies, list):
+                raise ValueError(f"--script {args.script}: not a JSON array of replies")
+            model_factory, where = (lambda _spec: ScriptedModel(replies)), f"scripted model ({args.script})"
+        else:
+            from agentrt.model.factory import build_client
+
+            provider, model = _provider(args)
+            if provider is None:
+                raise ValueError(
+                    "--agent exec needs a model: --base-url and --model (or LLM_BASE_URL), or --script"
+                )
+            client = build_client(provider, model, os.environ)
+            model_factory, where = (lambda _spec: client), f"{model} at {provider.base_url}"
+    elif args.script or args.base_url or args.model:
+        raise ValueError("--script, --base-url and --model are for --agent exec")
+    config = TasksConfig(
+        out_dir=args.out, agent=args.agent, concurrency=args.concurrency, home=agentrt_home(os.environ),
+        model=model_factory, base_prompt=base_prompt, max_turns=args.max_turns,
+        keep_scratch=args.keep_scratch, meta={"model": where},
+    )  # fmt: skip
+    print(
+        f"agentrt bench tasks: {len(specs)} tasks, {where}, concurrency {args.concurrency}", file=sys.stderr
+    )
+
+    def done(t: TaskOutcome) -> None:
+        reward = "" if t.reward is None else f" reward {t.reward:g}"
+        detail = f" ({t.detail})" if t.detail else ""
+        print(f"  {t.row.id}: {t.outcome}{reward} {t.row.wall_s:.2f}s{detail}", file=sys.stderr)
+
+    outcome = asyncio.run(run_tasks(specs, config, done))
+    s = outcome.summary
+    print(
+        f"solved {s['solved']}/{len(specs) - int(str(s['unsupported']))} (unsupported {s['unsupported']}, "
+        f"errors {s['errors']}); harness overhead per task p50 {s['harness_ms_p50']} ms "
+        f"(+ sandbox launch {s['sandbox_launch_ms']} ms per command)"
+    )
+    print(
+        f"results: {outcome.csv_path}\nsummary: {outcome.summary_path}\ntasks: {outcome.tasks_csv}",
+        file=sys.stderr,
+    )
+    errors = [t for t in outcome.tasks if t.outcome == "error"]
+    if errors:
+        print(f"agentrt: {len(errors)} task(s) ended in an error; first: {errors[0].detail}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _run_subagents(args: argparse.Namespace) -> int:
