@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from agentrt.events import ErrorItem, ItemCompleted, ItemStarted, McpToolCall
-from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.registry import ToolContext, ToolRegistry, function_spec
 
 if TYPE_CHECKING:
     import anyio
@@ -678,19 +678,7 @@ class _ResourceTool:
                 },
             }
             required = []
-        self._spec = {
-            "type": "function",
-            "function": {
-                "name": name,
-                "description": description,
-                "parameters": {
-                    "type": "object",
-                    "properties": props,
-                    "required": required,
-                    "additionalProperties": False,
-                },
-            },
-        }
+        self._spec = function_spec(name, description, props, required)
 
     def spec(self) -> dict[str, Any]:
         return self._spec
