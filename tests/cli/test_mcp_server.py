@@ -492,9 +492,11 @@ def test_codex_calls_agentrt_as_its_mcp_server(
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     events = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
-    [call_item] = [
+    calls = [
         e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] == "mcp_tool_call"
     ]
+    assert len(calls) == 1, f"Codex made no single agentrt call: {done.stdout[-3000:]}\n{done.stderr[-2000:]}"
+    [call_item] = calls
     assert call_item["status"] == "completed", call_item
     structured = call_item["result"]["structured_content"]
     assert structured["content"] == "first answer"
