@@ -467,8 +467,19 @@ def test_codex_calls_agentrt_as_its_mcp_server(
         "approval-policy": "never",
         "sandbox": "workspace-write",
     }
-    script = [{"calls": [{"name": "mcp__agentrt/agentrt", "arguments": call}]}, {"text": "codex is done"}]
-    with capture_server.capture_server(script) as outer:
+
+    # Codex 0.169 does not wait for its MCP servers before the first request: a server still starting
+    # (agentrt's imports the SDK) is offered only in a later one. So the model waits (a short command)
+    # until the request offers the agentrt tools, calls `agentrt` once, then answers.
+    def reply_for(self: Any, body: dict[str, Any]) -> dict[str, Any]:
+        if any(i.get("namespace") == "mcp__agentrt" for i in body.get("input", ())):
+            return {"text": "codex is done"}
+        if any(t.get("name") == "mcp__agentrt" for t in body.get("tools", ())):
+            return {"calls": [{"name": "mcp__agentrt/agentrt", "arguments": call}]}
+        return {"calls": [{"name": "exec_command", "arguments": {"cmd": "sleep 0.5"}}]}
+
+    monkeypatch.setattr(capture_server.CaptureServer, "reply_for", reply_for)
+    with capture_server.capture_server([]) as outer:
         chome = tmp_path / "chome"
         chome.mkdir()
         server_env = ", ".join(
@@ -480,8 +491,7 @@ def test_codex_calls_agentrt_as_its_mcp_server(
             f'model = "scripted"\nmodel_provider = "local"\n[model_providers.local]\nname = "local"\n'
             f'base_url = "{outer.url}"\nenv_key = "LOCAL_KEY"\nwire_api = "responses"\n'
             f"[mcp_servers.agentrt]\ncommand = {json.dumps(sys.executable)}\n"
-            # The server imports the MCP SDK (and compiles it where bytecode is not written): under a loaded
-            # CI machine that can pass Codex's default 10 s startup timeout.
+            # Room for a slow start on a loaded machine (Codex's default gives a server 10 s).
             f'args = ["-m", "agentrt", "mcp-server"]\nstartup_timeout_sec = 120\nenv = {{ {server_env} }}\n'
         )
         env = clean_env() | {"CODEX_HOME": str(chome), "LOCAL_KEY": "x"}
