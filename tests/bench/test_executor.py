@@ -154,12 +154,14 @@ def test_no_state_leaks_from_one_forked_run_to_the_next(tmp_path: Path) -> None:
 
 
 TIMEOUT_TEST = """\
-import subprocess, sys, time
+import os, subprocess, sys, time
 from solution import *
 
 def test_hangs():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    open("grandchild.pid", "w").write(str(child.pid))
+    with open("grandchild.pid.tmp", "w") as f:  # then renamed: whoever sees the file sees the pid
+        f.write(str(child.pid))
+    os.replace("grandchild.pid.tmp", "grandchild.pid")
     time.sleep(60)
 """
 
