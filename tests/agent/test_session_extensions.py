@@ -33,3 +33,23 @@ def test_extension_tools_stay_offered_after_reconfigure(tmp_path: Path) -> None:
     before, after = asyncio.run(main())
     assert {"spawn_agent", "wait_agent", "close_agent", "remember", "shell"} <= before
     assert before <= after
+
+
+def test_a_parity_sessions_goal_outlives_reconfigure(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"content": "ok"}]))
+    options = SessionOptions(
+        cwd=tmp_path, sim_script=script, skip_git_repo_check=True,
+        extra_flags={"parity": True, "sandbox_mode": "read-only", "approval_policy": "never"},
+    )  # fmt: skip
+
+    async def main() -> str:
+        env = {"AGENTRT_HOME": str(tmp_path / "home")}
+        async with open_session(options, env, Fanout([]), stderr=io.StringIO()) as session:
+            ctx = session.thread.ctx
+            await session.thread.tools.tools["create_goal"].run({"objective": "ship it"}, ctx)
+            await session.reconfigure(approval_policy="on-request")
+            return await session.thread.tools.tools["get_goal"].run({}, ctx)
+
+    (tmp_path / "home").mkdir()
+    assert json.loads(asyncio.run(main()))["goal"]["objective"] == "ship it"

@@ -631,10 +631,8 @@ class Memories:
         return block
 
     def start_turn(self, thread: Thread, prompt: str) -> None:
-        """Before a turn: the tool offered (again, if reconfiguring replaced the tools), and on the
-        first turn of a new session the block added to the history before the prompt."""
-        if thread.tools.tools.get(self.tool.name) is not self.tool:
-            thread.tools.add(self.tool)
+        """Before a turn: on the first turn of a new session, the block added to the history before
+        the prompt."""
         block = self.opening_block(prompt)
         if block is not None:
             thread.add({"role": "user", "content": block})

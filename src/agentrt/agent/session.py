@@ -327,6 +327,7 @@ class AgentSession:
         self._agents: Agents | None = None
         """Feature ``multi_agent`` (``agent.subagents``): the sub-agents and their tools."""
         self._mcp: McpHub | None = None
+        self._goal_tools: list[Tool] | None = None
         """``[mcp_servers]`` (``tools.mcp``): connected in the background; the first request waits."""
 
     @property
@@ -390,8 +391,11 @@ class AgentSession:
             self._mcp = self._start_mcp()
 
     def _extension_tools(self) -> list[Tool]:
-        """The tools the session's extensions added to its registry (the memory tool re-adds itself)."""
+        """The tools the session's extensions added to its registry: offered again when reconfiguring
+        replaces the registry."""
         tools: list[Tool] = [] if self._agents is None else self._agents.tools()
+        if self._memories is not None:
+            tools.append(self._memories.tool)
         if self._mcp is not None:
             from agentrt.tools.mcp import ResourceTools
 
@@ -529,12 +533,15 @@ class AgentSession:
         return guardian.closing(_session_tools(config, s.cwd, s.env, gate, goals))
 
     def _goals(self, config: Config) -> list[Tool]:
-        """Codex's goal tools (parity mode), counting the session's tokens with its usage meter."""
+        """Codex's goal tools (parity mode), counting the session's tokens with its usage meter: made
+        once, so the thread's goal outlives a switch of approvals or sandbox (which rebuilds the tools)."""
         if not config.parity or self._meter is None:
             return []
-        from agentrt.tools.goals import Goals
+        if self._goal_tools is None:
+            from agentrt.tools.goals import Goals
 
-        return Goals(self.thread_id, self._meter.total).tools()
+            self._goal_tools = Goals(self.thread_id, self._meter.total).tools()
+        return self._goal_tools
 
     async def close(self) -> None:
         try:
