@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from capture_server import Captured, capture_server
+from codex_peer import without_descriptions
 
 pytestmark = pytest.mark.slow
 
@@ -74,15 +75,6 @@ def run_agentrt(tmp: Path) -> list[Captured]:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         return server.requests
-
-
-def without_descriptions(value: Any) -> Any:
-    """A tool schema with its prose (``description``) left out: that is prompt text."""
-    if isinstance(value, dict):
-        return {k: without_descriptions(v) for k, v in value.items() if k != "description"}
-    if isinstance(value, list):
-        return [without_descriptions(v) for v in value]
-    return value
 
 
 def output_shape(text: str) -> str:

@@ -29,6 +29,7 @@ from agentrt.tools.unified_exec import (
     poll_yield_ms,
     truncate_to_tokens,
 )
+from codex_peer import without_descriptions
 
 HEADER = re.compile(
     r"Chunk ID: [0-9a-f]{6}\nWall time: (?P<wall>\d+\.\d{4}) seconds\n"
@@ -539,18 +540,6 @@ CODEX_SPECS = {  # Codex 0.169's request tools, descriptions removed
         "additionalProperties": False,
     },
 }
-
-
-def without_descriptions(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {  # a schema's "description" annotation, not a property named "description"
-            k: without_descriptions(v)
-            for k, v in value.items()
-            if not (k == "description" and isinstance(v, str))
-        }
-    if isinstance(value, list):
-        return [without_descriptions(v) for v in value]
-    return value
 
 
 def test_the_specs_have_codexs_shapes() -> None:

@@ -12,6 +12,7 @@ from agentrt.messages import ToolCall
 from agentrt.model.responses import to_tool
 from agentrt.tools.registry import ToolContext, ToolRegistry
 from agentrt.tools.user_input import UNAVAILABLE, RequestUserInputTool
+from codex_peer import without_descriptions
 
 QUESTION = {
     "id": "db_choice",
@@ -58,18 +59,6 @@ def ask(tmp_path: Path, args: Any) -> str:
     ctx = ToolContext(cwd=tmp_path, emit=Recorder().emit, ids=ItemIds())
     call = ToolCall("c", "request_user_input", json.dumps(args))
     return asyncio.run(ToolRegistry([RequestUserInputTool()]).dispatch(call, ctx))
-
-
-def without_descriptions(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {  # a schema's "description" annotation, not a property named "description"
-            k: without_descriptions(v)
-            for k, v in value.items()
-            if not (k == "description" and isinstance(v, str))
-        }
-    if isinstance(value, list):
-        return [without_descriptions(v) for v in value]
-    return value
 
 
 def test_outside_plan_mode_it_says_it_is_unavailable(tmp_path: Path) -> None:
