@@ -37,8 +37,13 @@ class CaptureServer:
     script: Sequence[dict[str, Any]]
     requests: list[Captured] = field(default_factory=list)
     url: str = ""
+    by_requests: bool = False
+    """Reply to the n-th request with the script's n-th step (for clients whose requests carry no calls)."""
 
     def reply_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.by_requests:
+            n = len(self.requests)
+            return self.script[n - 1] if n <= len(self.script) else {"text": "done"}
         outputs = sum(
             1
             for item in body.get("input", ())
@@ -86,9 +91,9 @@ def _events(reply: dict[str, Any], n: int) -> Iterator[dict[str, Any]]:
 
 
 @contextmanager
-def capture_server(script: Sequence[dict[str, Any]]) -> Iterator[CaptureServer]:
+def capture_server(script: Sequence[dict[str, Any]], *, by_requests: bool = False) -> Iterator[CaptureServer]:
     """A running server on 127.0.0.1 (``.url`` ends in ``/v1``), stopped on exit."""
-    state = CaptureServer(script)
+    state = CaptureServer(script, by_requests=by_requests)
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):

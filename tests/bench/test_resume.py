@@ -283,6 +283,10 @@ def test_an_invocation_that_differs_is_refused_and_a_complete_run_has_nothing_to
         agentrt(tmp_path, *resume, "--seed", "7"), r"--seed recorded 0, now 7", "it was run as: agentrt"
     )
     one_line_error(agentrt(tmp_path, *resume, "--out", str(out)), r"leave out --out")
+    one_line_error(
+        agentrt(tmp_path, *resume, "--retry-context", "fresh"),
+        r"--retry-\* \(the retry strategy\) recorded .*'context': 'continue'.*'context': 'fresh'",
+    )
     tasks = json.loads(dataset.read_text())
     tasks[2]["test"] += "\n# changed\n"
     dataset.write_text(json.dumps(tasks))

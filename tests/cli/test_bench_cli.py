@@ -373,3 +373,29 @@ def test_the_default_executor_forks_where_landlock_confines_and_says_so(tmp_path
     spawned = agentrt("bench", "humaneval", "--limit", "1", "--executor", "spawn", "--out", str(tmp_path / "o2"),
                       "--no-progress", env=clean_env(tmp_path))  # fmt: skip
     assert "the contract loop (spawn test runs)" in spawned.stderr
+
+
+def test_retry_options_override_the_local_defaults_one_by_one() -> None:
+    from agentrt.bench.humaneval.strategy import LOCAL_RETRY, RetryStrategy
+    from agentrt.cli.bench import retry_strategy
+    from agentrt.cli.main import build_parser
+
+    def strategy(*argv: str) -> RetryStrategy:
+        return retry_strategy(build_parser().parse_args(["bench", "humaneval", *argv]))
+
+    assert strategy() == RetryStrategy()  # an endpoint's own: as the first attempt
+    assert strategy("--local") == LOCAL_RETRY
+    assert strategy("--local", "--no-retry-reason", "--retry-context", "continue") == RetryStrategy(
+        temperature=LOCAL_RETRY.temperature, seed=LOCAL_RETRY.seed, feedback=LOCAL_RETRY.feedback
+    )
+    assert strategy("--retry-temperature", "0.4", "--retry-seed", "9").as_dict() == {
+        "temperature": 0.4, "seed": 9, "feedback": "output", "reason": False, "context": "continue",
+    }  # fmt: skip
+
+
+def test_a_retry_temperature_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agentrt", "bench", "humaneval", "--retry-temperature", "3"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--retry-temperature: must be between 0 and 2, got 3" in done.stderr

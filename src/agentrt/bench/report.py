@@ -582,9 +582,27 @@ def _body_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
             f"first-attempt {_num(s.get('first_attempt'))}   recovered {_num(s.get('recovered'))}   "
             f"failed {_num(s.get('failed'))}   errors {_num(s.get('errors'))}",
         ),
-        ("avg retries", _num(s.get("avg_retries"), digits=2)),
+        ("avg retries", _num(s.get("avg_retries"), digits=2) + _retry_strategy(s.get("retry"))),
         ("wall", wall),
     ]
+
+
+def _retry_strategy(retry: object) -> str:
+    """How retries differed from the first attempt (``--retry-*``), or nothing when they did not."""
+    if not isinstance(retry, dict):
+        return ""
+    said = []
+    if retry.get("temperature") is not None:
+        said.append(f"temperature {retry['temperature']:g}")
+    if retry.get("seed") is not None:
+        said.append(f"seed {retry['seed']}+attempt")
+    if retry.get("feedback") == "assertion":
+        said.append("the failing assertion fed back")
+    if retry.get("reason"):
+        said.append("reason first")
+    if retry.get("context") == "fresh":
+        said.append("fresh conversation")
+    return f"   (retries: {', '.join(said)})" if said else ""
 
 
 def _runtime_name(s: Mapping[str, object]) -> str:

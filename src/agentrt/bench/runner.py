@@ -35,6 +35,8 @@ from agentrt.bench.dataset import Task, repeat_tasks
 from agentrt.bench.executor import TestHarness, open_harness
 from agentrt.bench.humaneval.loop import LoopConfig, solve
 from agentrt.bench.humaneval.prompt import task_prompt
+from agentrt.bench.humaneval.retry import retry_model
+from agentrt.bench.humaneval.strategy import RetryStrategy
 from agentrt.bench.report import (
     SITTING_KEYS,
     ResumePoint,
@@ -242,6 +244,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
 async def _solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
     """The per-task function of ``config.agent``."""
     if config.agent == "loop":
+        model = retry_model(model, config.loop.retry, config.loop.max_retries)
         prompts: dict[tuple[str, str], str] = {}
         """One prompt string per task, shared by its ``--repeat`` runs."""
 
@@ -451,6 +454,7 @@ RESULT_SETTINGS: tuple[tuple[str, str], ...] = (
     ("max_retries", "--max-retries"),
     ("temperature", "--temperature"),
     ("max_output_tokens", "--max-output-tokens"),
+    ("retry", "--retry-* (the retry strategy)"),
 )
 """The settings that make a row what it is: a resumed sitting must run with the recorded ones."""
 
@@ -500,7 +504,10 @@ def _differences(config: BenchConfig, point: ResumePoint, ids: list[str]) -> lis
     settings = {
         "agent": config.agent, "model": config.model, "max_retries": config.loop.max_retries,
         "temperature": config.settings.temperature, "max_output_tokens": config.settings.max_output_tokens,
+        "retry": config.loop.retry.as_dict(),
     }  # fmt: skip
+    if "max_retries" in recorded and "retry" not in recorded:  # recorded before the strategy existed
+        recorded = {**recorded, "retry": RetryStrategy().as_dict()}
     for key, flag in RESULT_SETTINGS:
         compare(key, flag, settings[key])
     sim = recorded.get("sim")
@@ -645,6 +652,7 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "repeat": config.repeat,
         "temperature": config.settings.temperature,
         "max_output_tokens": config.settings.max_output_tokens,
+        "retry": config.loop.retry.as_dict(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "agentrt_version": __version__,

@@ -7,9 +7,11 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from agentrt.bench.humaneval.strategy import CONTEXTS, FEEDBACKS, LOCAL_RETRY, RetryStrategy
 from agentrt.cli import Subparsers
 
 T = TypeVar("T")
@@ -335,6 +337,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default=3,
         help="retries after the first attempt (default 3; the contract loop only)",
     )
+    _add_retry_options(p)
     p.add_argument("--test-timeout", type=float, default=60.0, help="seconds per pytest run (default 60)")
     p.add_argument(
         "--executor",
@@ -413,6 +416,56 @@ def _positive(text: str) -> int:
     return value
 
 
+def _add_retry_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "retries (the contract loop)",
+        "How a retry differs from the first attempt, which is never changed. Defaults: as the first "
+        "attempt, pytest's output fed back, the conversation continued; with --local: "
+        + _describe_local_retry(),
+    )
+    g.add_argument(
+        "--retry-temperature", type=_temperature, metavar="T",
+        help="sampling temperature of retries (the first attempt keeps --temperature)",
+    )  # fmt: skip
+    g.add_argument(
+        "--retry-seed", type=int, metavar="N",
+        help="attempt k sends seed N+k (chat wire; llama.cpp and vLLM honour it): sampled retries reproducible",
+    )  # fmt: skip
+    g.add_argument(
+        "--retry-feedback", choices=FEEDBACKS,
+        help="what a failed run feeds back: output (pytest's output, trimmed) or assertion (the failing "
+        "check with its input, where the solution raised, pytest's verdict)",
+    )  # fmt: skip
+    g.add_argument(
+        "--retry-reason", action=argparse.BooleanOptionalAction, default=None,
+        help="ask the model to say why the test failed before it writes the code again",
+    )  # fmt: skip
+    g.add_argument(
+        "--retry-context", choices=CONTEXTS,
+        help="continue: the whole conversation; fresh: the task alone with the last answer's code and "
+        "its feedback, as a new conversation",
+    )  # fmt: skip
+
+
+def retry_strategy(args: argparse.Namespace) -> RetryStrategy:
+    """The retry strategy of the options, with ``--local``'s defaults for what was not given."""
+    local = LOCAL_RETRY if args.local is not None else RetryStrategy()
+    given = {
+        "temperature": args.retry_temperature, "seed": args.retry_seed, "feedback": args.retry_feedback,
+        "reason": args.retry_reason, "context": args.retry_context,
+    }  # fmt: skip
+    return replace(local, **{k: v for k, v in given.items() if v is not None})
+
+
+def _describe_local_retry() -> str:
+    r = LOCAL_RETRY
+    return (
+        f"--retry-temperature {r.temperature} --retry-seed {r.seed} --retry-feedback {r.feedback} "
+        f"--{'' if r.reason else 'no-'}retry-reason --retry-context {r.context} "
+        "(chosen by measurement: benchmarks/results/humaneval-local-retry-study/)"
+    )
+
+
 def _local_default(value: T | None, local_default: T, local: str | None) -> T | None:
     """``value`` if given, else ``local_default`` for a ``--local`` run, else ``None`` (the server decides)."""
     if value is not None or local is None:
@@ -460,6 +513,7 @@ def run(args: argparse.Namespace) -> int:
     loop_config = LoopConfig(
         confine=confine,
         max_retries=args.max_retries,
+        retry=retry_strategy(args),
         test_timeout_s=args.test_timeout,
         test_env=_test_env(),
     )

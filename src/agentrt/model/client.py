@@ -8,6 +8,7 @@ request path and body and the folding of the response's events.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -69,6 +70,13 @@ class OpenAIClient:
         self.simulator_detected = False
         """Set by ``list_models`` when the server said it is agentrt's simulator."""
         self._headers = request_headers(endpoint)
+
+    def with_params(self, **params: Any) -> OpenAIClient:
+        """A sibling whose requests carry ``params`` over this client's (e.g. a retry's ``temperature``
+        and ``seed``); it shares this client's connections, so close only this one."""
+        sibling = copy.copy(self)
+        sibling.params = {**self.params, **params}
+        return sibling
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[dict[str, Any]] = ()) -> Completion:
         """The ``Completion`` of the reply, after retries as ``stream`` makes them (without the deltas:

@@ -25,7 +25,9 @@ from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task, base_id
 from agentrt.bench.executor import TestHarness, TestRun
 from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
+from agentrt.bench.humaneval.failure import describe, read_failure
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
+from agentrt.bench.humaneval.strategy import RetryStrategy
 from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import CommandExecution, EventSink, ItemCompleted, ItemStarted
 from agentrt.interfaces import Model
@@ -61,6 +63,8 @@ class LoopConfig:
     """Absolute path of the interpreter that runs pytest (never a PATH lookup or a shim)."""
     test_env: Mapping[str, str] = field(default_factory=dict)
     """The environment the test runs' is built from (secrets are removed from it either way)."""
+    retry: RetryStrategy = field(default_factory=RetryStrategy)
+    """What a retry is sampled with and shown (``retry.py``); the model side is ``retry_model``'s."""
 
     def pytest_argv(self) -> list[str]:
         return [
@@ -153,7 +157,15 @@ class ContractCheck:
         if run.ok:
             self.passed = True
             return None
-        return retry_message(_outcome(run), run.stdout + run.stderr, self.config.feedback_chars)
+        return feedback(_outcome(run), run.stdout + run.stderr, self.config)
+
+
+def feedback(outcome: str, output: str, config: LoopConfig) -> str:
+    """The message after a failed test run, as ``config.retry`` asks for it."""
+    strategy = config.retry
+    failure = read_failure(output) if strategy.feedback == "assertion" else None
+    digest = None if failure is None else describe(failure)
+    return retry_message(outcome, output, config.feedback_chars, digest=digest, reason=strategy.reason)
 
 
 async def solve(

@@ -30,6 +30,28 @@ RETRY = """Your solution failed its tests ({outcome}). pytest output:
 
 Fix the solution. Reply with the complete corrected module in a single ```python code block."""
 
+RETRY_DIGEST = """Your solution failed its tests ({outcome}).
+
+{digest}
+
+Fix the solution. Reply with the complete corrected module in a single ```python code block."""
+
+REASON_FIRST = (
+    "Before the code, say in one or two sentences why the test failed and what must change; "
+    "then reply with the complete corrected module in a single ```python code block."
+)
+"""Replaces the retry message's last line when a retry is asked to reason first (``--retry-reason``)."""
+
+PREVIOUS_ATTEMPT = """
+
+An earlier answer to this task was:
+
+```python
+{code}```
+
+{feedback}"""
+"""Appended to the task's message when a retry starts a fresh conversation (``--retry-context fresh``)."""
+
 NO_CODE = """Your reply contained no Python code block, so nothing could be tested. \
 Reply with the complete module in a single ```python code block."""
 
@@ -39,8 +61,24 @@ def task_prompt(spec: str, test: str) -> str:
     return TASK.format(spec=_with_newline(spec), test=_with_newline(test))
 
 
-def retry_message(outcome: str, output: str, limit: int) -> str:
-    return RETRY.format(outcome=outcome, excerpt=excerpt(output, limit))
+def retry_message(
+    outcome: str, output: str, limit: int, *, digest: str | None = None, reason: bool = False
+) -> str:
+    """The message after a failed test run: pytest's output trimmed to ``limit`` characters, or, given a
+    ``digest`` (``failure.describe``), that instead; ``reason`` asks for the cause before the code."""
+    if digest is not None:
+        text = RETRY_DIGEST.format(outcome=outcome, digest=excerpt(digest, limit))
+    else:
+        text = RETRY.format(outcome=outcome, excerpt=excerpt(output, limit))
+    if reason:
+        head, _, _ = text.rpartition("\n\n")
+        text = f"{head}\n\n{REASON_FIRST}"
+    return text
+
+
+def previous_attempt(code: str, feedback: str) -> str:
+    """What a fresh conversation's task message gains: the earlier answer's code and what went wrong."""
+    return PREVIOUS_ATTEMPT.format(code=_with_newline(code), feedback=feedback)
 
 
 def excerpt(text: str, limit: int) -> str:

@@ -73,6 +73,11 @@ def prompt_tokens(messages: Sequence[dict[str, Any]]) -> int:
     return sum(len(message_text(m.get("content"))) for m in messages) // 4 + 1
 
 
+_FAILED = "Your solution failed its tests"
+"""How the contract loop's feedback begins (``bench.humaneval.prompt``): a task message that carries it
+shows an earlier attempt (``--retry-context fresh``), which the simulator then answers as a retry."""
+
+
 def assistant_turns(messages: Sequence[dict[str, Any]]) -> int:
     return sum(1 for m in messages if m.get("role") == "assistant")
 
@@ -191,6 +196,8 @@ class HumanEvalPolicy:
             return Reply(content="I do not know this task, so I cannot write a solution for it.")
         tid, spec, solution = task
         attempt = 1 + assistant_turns(messages)
+        if attempt == 1 and _FAILED in text:  # a fresh conversation that shows an earlier, failed answer
+            attempt = 2
         if attempt == 1 and tid in self._failing:
             body, intro = WRONG_BODY, f"Here is my implementation for {tid}."
         elif attempt == 1:

@@ -1,0 +1,44 @@
+"""A contract-loop retry strategy as data: what the options say (``retry.py`` carries it out).
+
+A leaf: the command line builds its options from it without loading the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Feedback = Literal["output", "assertion"]
+Context = Literal["continue", "fresh"]
+FEEDBACKS: tuple[str, ...] = get_args(Feedback)
+CONTEXTS: tuple[str, ...] = get_args(Context)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryStrategy:
+    temperature: float | None = None
+    """Sampling temperature of retries; ``None``: as the first attempt."""
+    seed: int | None = None
+    """Attempt *k* sends ``seed + k``; ``None``: no seed is sent."""
+    feedback: Feedback = "output"
+    reason: bool = False
+    context: Context = "continue"
+
+    @property
+    def changes_requests(self) -> bool:
+        """Whether a retry's request differs from what the loop would send without a strategy."""
+        return self.temperature is not None or self.seed is not None or self.context == "fresh"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "feedback": self.feedback,
+            "reason": self.reason,
+            "context": self.context,
+        }
+
+
+LOCAL_RETRY = RetryStrategy(temperature=0.7, seed=0, feedback="assertion", reason=True, context="fresh")
+"""``--local``'s retries (Qwen2.5-Coder-1.5B at temperature 0 repeats its answer when shown its failure):
+see ``benchmarks/results/humaneval-local-retry-study/`` for the measurements behind it."""
