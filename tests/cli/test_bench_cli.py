@@ -399,3 +399,14 @@ def test_a_retry_temperature_out_of_range_is_a_usage_error(tmp_path: Path) -> No
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 2 and "--retry-temperature: must be between 0 and 2, got 3" in done.stderr
+
+
+def test_local_threads_without_local_is_refused(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "agentrt", "bench", "humaneval", "--local-threads", "1", "--limit", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "agentrt: error: --local-threads sets the threads of the --local server: give --local too"
+    ]

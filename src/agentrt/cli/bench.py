@@ -53,7 +53,7 @@ it as "pass@1 (with up to N retries)" next to the first-attempt pass rate (first
 error row runs again (interrupted, stopped or not started at --max-cost, model or harness error), as
 does every task without a row. Give the same options as the recorded run: the tasks (--dataset,
 --limit, --repeat; ids and content are checked) and what decides a result (--agent, --model/--local,
---max-retries, --temperature, --max-output-tokens, and --seed/--fail-rate for the simulator) must
+--max-retries, --retry-*, --temperature, --max-output-tokens, and --seed/--fail-rate for the simulator) must
 match, or the resume is refused naming each difference; the rest (--concurrency, --executor,
 --max-cost: a limit on this sitting's spending, ...) may change. The sitting writes a new CSV and
 summary for the whole run into RUN_DIR/raw (the earlier files stay): counts and pass rates over all
@@ -300,6 +300,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
     )
+    p.add_argument(
+        "--local-threads", type=_positive, metavar="N",
+        help="CPU threads of the --local server (default 2; on a machine busy with other work, 1 avoids "
+        "llama.cpp's threads waiting on each other)",
+    )  # fmt: skip
     p.add_argument(
         "--temperature",
         type=_temperature,
@@ -646,7 +651,11 @@ def _run_bench(
         len(tasks) * args.repeat, sys.stderr, enabled=not args.no_progress, label="humaneval", kept=kept
     )
     try:
-        runner = run_bench(config, progress) if args.local is None else _local(config, args.local, progress)
+        runner = (
+            run_bench(config, progress)
+            if args.local is None
+            else _local(config, args.local, progress, threads=args.local_threads or 2)
+        )
         outcome = _run_async(runner, args.loop)
     except BenchInterrupted as stop:
         progress.close()
@@ -732,6 +741,8 @@ def _bench_config(
 
     if args.local is not None and (args.base_url or args.model):
         raise ValueError("--local starts its own server: leave out --base-url and --model")
+    if args.local is None and args.local_threads is not None:
+        raise ValueError("--local-threads sets the threads of the --local server: give --local too")
     provider, model = (None, "agentrt-sim") if args.local is not None else _provider(args)
     if not 0.0 <= args.fail_rate <= 1.0:
         raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")
@@ -787,7 +798,7 @@ def _provider(args: argparse.Namespace) -> tuple[ProviderConfig | None, str]:
     return provider, endpoint.model
 
 
-async def _local(config: BenchConfig, name: str, progress: Progress) -> BenchOutcome:
+async def _local(config: BenchConfig, name: str, progress: Progress, *, threads: int = 2) -> BenchOutcome:
     """``run_bench`` against a llama.cpp server started for it; the server's peak RSS joins the meta."""
     from dataclasses import replace
 
@@ -798,11 +809,13 @@ async def _local(config: BenchConfig, name: str, progress: Progress) -> BenchOut
     from agentrt.model.models import get_model
 
     get_model(name)
-    async with serve_model(agentrt_home(os.environ), name, os.environ, stderr=sys.stderr) as server:
+    home = agentrt_home(os.environ)
+    async with serve_model(home, name, os.environ, stderr=sys.stderr, n_threads=threads) as server:
 
         def server_meta() -> dict[str, object]:
             rss = server.peak_rss_mib()
-            return {"local_model": name, "server_peak_rss_mib": None if rss is None else round(rss, 1)}
+            peak = None if rss is None else round(rss, 1)
+            return {"local_model": name, "server_peak_rss_mib": peak, "local_threads": threads}
 
         # llama.cpp's server runs one request at a time, so a stream can sit silent while the other
         # agents' answers are generated: wait out the queue.
