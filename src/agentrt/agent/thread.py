@@ -43,6 +43,7 @@ from agentrt.events import (
 from agentrt.interfaces import Model
 from agentrt.messages import Completion, Message, RequestRetry, StreamRestart, TextDelta, ToolCall
 from agentrt.model.errors import ContextLengthExceeded, ModelError
+from agentrt.tools.paths import PathMap
 from agentrt.tools.registry import ToolContext, ToolRegistry
 
 FinalCheck = Callable[[str, ToolContext], Awaitable[str | None]]
@@ -108,7 +109,10 @@ class Thread:
         streaming: bool = True,
         context: Context | None = None,
         price: Price | None | Literal[False] = False,
+        paths: PathMap | None = None,
     ) -> None:
+        """``paths``: the container paths of the host's directories, for the tools (a benchmark task's
+        ``/app``; ``tools.paths``)."""
         self.model, self.tools, self.sink = model, tools, sink
         self.limits, self.check_final, self.streaming = limits, check_final, streaming
         self.context = context
@@ -116,7 +120,7 @@ class Thread:
         self.price = price
         """What the model's tokens cost (``agent.cost``): ``None`` unknown, ``False`` not tracked."""
         self.ids = ItemIds()
-        self.ctx = ToolContext(cwd, sink.emit, self.ids)
+        self.ctx = ToolContext(cwd, sink.emit, self.ids, paths or PathMap())
         self.messages: list[Message] = list(history)
         self.spent = TokenUsage()
         """Tokens of the thread's earlier turns (a resumed session's too): usage is reported as the

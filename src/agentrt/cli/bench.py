@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agentrt.bench.humaneval.strategy import CONTEXTS, FEEDBACKS, LOCAL_RETRY, RetryStrategy
 from agentrt.cli import Subparsers
+from agentrt.cli.bench_swe import add_swe
 
 T = TypeVar("T")
 
@@ -119,6 +120,7 @@ def add_parser(sub: Subparsers) -> None:
     r.set_defaults(run=run_report)
     _add_subagents(suites)  # issue 13: what a live sub-agent costs (bench.subagents)
     _add_tasks(suites)  # issue 18: Harbor / Terminal-Bench task directories (bench.tasks)
+    add_swe(suites)  # issue 18: SWE-bench predictions (bench.swe; cli.bench_swe)
 
 
 def _add_subagents(suites: Any) -> None:

@@ -26,12 +26,14 @@ def coding_tools(
     *,
     approvals: Approvals | None = None,
     hidden: Sequence[Path] = (),
+    bound: Sequence[Path] = (),
 ) -> list[Tool]:
     """Fresh tools for one session: commands run under ``confinement``, patches write with ``write``,
-    and the file tools hide what the sandbox hides from commands (``hidden``: its ``deny_read``)."""
+    and the file tools hide what the sandbox hides from commands (``hidden``: its ``deny_read``; but
+    ``bound``: directories a container layout shows again inside a hidden one)."""
     patch = ApplyPatchTool(write)
     shell = ShellTool(confinement, patch, approvals=approvals)
-    guard = Hidden(hidden)
+    guard = Hidden(hidden, bound=bound)
     return [shell, patch, PlanTool(), ReadFileTool(guard), ListDirTool(guard), GrepFilesTool(guard)]
 
 

@@ -21,15 +21,20 @@ _MAX_LINE = 500
 
 class Hidden:
     """The paths the sandbox hides from commands (``deny_read``). These tools read in agentrt's own
-    process, outside the sandbox, so they must hide the same paths themselves."""
+    process, outside the sandbox, so they must hide the same paths themselves. ``bound``: directories
+    a container layout binds into view again over a hidden one (a task's workspace inside its hidden
+    scratch directory), shown whole, as commands see them."""
 
-    __slots__ = ("paths",)
+    __slots__ = ("bound", "paths")
 
-    def __init__(self, paths: Iterable[Path] = ()) -> None:
+    def __init__(self, paths: Iterable[Path] = (), *, bound: Iterable[Path] = ()) -> None:
         self.paths = tuple(Path(os.path.realpath(p)) for p in paths)
+        self.bound = tuple(Path(os.path.realpath(p)) for p in bound)
 
     def covers(self, path: Path) -> bool:
         real = Path(os.path.realpath(path))
+        if any(real == b or b in real.parents for b in self.bound):
+            return False  # bound after the hiding, as the container layout binds it
         return any(real == p or p in real.parents for p in self.paths)
 
     def refuse(self, path: Path, shown: str) -> None:
@@ -38,8 +43,7 @@ class Hidden:
 
 
 def _path(ctx: ToolContext, raw: str) -> Path:
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else ctx.cwd / path
+    return ctx.path(os.path.expanduser(raw))
 
 
 def _positive(args: dict[str, Any], key: str, default: int) -> int:
@@ -122,7 +126,7 @@ class ListDirTool:
         page = entries[offset - 1 : offset - 1 + limit]
         more = len(entries) - (offset - 1 + len(page))
         tail = [f"[{more} more entries]"] if more > 0 else []
-        return "\n".join([f"Absolute path: {root.resolve()}", *page, *tail])
+        return "\n".join([f"Absolute path: {ctx.paths.shown(root.resolve())}", *page, *tail])
 
 
 def _walk(root: Path, depth: int, hidden: Hidden, level: int = 0) -> Any:
@@ -171,7 +175,7 @@ class GrepFilesTool:
         found = _files(root, args.get("include"))
         hits = [p for p in found if not self.hidden.covers(p) and _matches(p, regex)]
         hits.sort(key=_mtime, reverse=True)
-        return "\n".join(str(p) for p in hits[:limit]) if hits else "No matches found."
+        return "\n".join(ctx.paths.shown(p) for p in hits[:limit]) if hits else "No matches found."
 
 
 def _files(root: Path, include: str | None) -> Any:

@@ -17,6 +17,7 @@ from typing import Any
 
 from agentrt.events import ErrorItem, FileChange, FileDiff, ItemCompleted, ItemStarted, PatchChange
 from agentrt.tools.apply_patch.fsops import FileWrite
+from agentrt.tools.paths import PathMap
 from agentrt.tools.registry import ToolContext, function_spec
 
 _KINDS = {"AddFile": "add", "DeleteFile": "delete", "UpdateFile": "update"}
@@ -57,7 +58,7 @@ class ApplyPatchTool:
         text, workdir = (
             (found, None) if isinstance(found, str) else (found.patch, getattr(found, "workdir", None))
         )
-        return self.apply(text, cwd / workdir if workdir else cwd, ctx)
+        return self.apply(text, cwd / ctx.paths.host(workdir) if workdir else cwd, ctx)
 
     def apply(self, text: str, cwd: Path, ctx: ToolContext) -> str:
         from agentrt.tools.apply_patch import PatchError, apply_patch, parse_patch
@@ -68,12 +69,12 @@ class ApplyPatchTool:
         except PatchError as exc:
             ctx.emit(ItemCompleted(FileChange(item_id, (), "failed")))
             return f"error: {exc.message}"
-        targets = [_target(h, cwd) for h in hunks]
+        targets = [_target(h, cwd, ctx.paths) for h in hunks]
         changes = tuple(t.change for t in targets)
         ctx.emit(ItemStarted(FileChange(item_id, changes, "in_progress")))
         before = {t.path: _read(t.path) for t in targets}
         try:
-            result = apply_patch(text, cwd, write=self.write)
+            result = apply_patch(text, cwd, write=self.write, paths=ctx.paths)
         except PatchError as exc:
             ctx.emit(ItemCompleted(FileChange(item_id, changes, "failed")))
             return f"error: {exc.message}" + _partly(targets, before) + _refused(exc, ctx)
@@ -108,15 +109,12 @@ def _refused(exc: Exception, ctx: ToolContext) -> str:
     return f"\n{REFUSED}"
 
 
-def _target(hunk: Any, cwd: Path) -> _Target:
+def _target(hunk: Any, cwd: Path, paths: PathMap) -> _Target:
     """Where a hunk writes; its ``PatchChange`` names the file by absolute path, as Codex's events do."""
-    path = Path(hunk.path)
-    absolute = path if path.is_absolute() else cwd / path
+    absolute = cwd / paths.host(hunk.path)
     change = PatchChange(os.path.normpath(absolute), _KINDS.get(type(hunk).__name__, "update"))
     move_to = getattr(hunk, "move_to", None)
-    dest = None
-    if move_to:
-        dest = Path(move_to) if Path(move_to).is_absolute() else cwd / move_to
+    dest = cwd / paths.host(move_to) if move_to else None
     return _Target(change, absolute, dest)
 
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from agentrt.events import Event, ItemIds
 from agentrt.messages import ToolCall
+from agentrt.tools.paths import PathMap
 from agentrt.truncation import head_tail
 
 
@@ -34,6 +35,13 @@ class ToolContext:
     cwd: Path
     emit: Callable[[Event], None]
     ids: ItemIds
+    paths: PathMap = PathMap()
+    """Container paths of the host's directories (a benchmark task's ``/app``; ``tools.paths``)."""
+
+    def path(self, raw: str) -> Path:
+        """Where a path the model named lies on this host: through ``paths``, relative ones from ``cwd``."""
+        path = Path(self.paths.host(raw))
+        return path if path.is_absolute() else self.cwd / path
 
 
 class Tool(Protocol):

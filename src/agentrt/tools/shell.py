@@ -82,7 +82,7 @@ class ShellTool:
         argv = args["command"]
         if not argv or not all(isinstance(a, str) for a in argv):
             raise ToolArgumentError("'command' must be a non-empty list of strings")
-        cwd = resolve_dir(ctx.cwd, args.get("workdir"))
+        cwd = resolve_dir(ctx, args.get("workdir"))
         patched = self.patch.invocation(argv, cwd, ctx)
         if patched is not None:
             return patched
@@ -184,11 +184,11 @@ def exit_code_of(result: RunResult) -> int:
     return 128 + (result.signal or 9)
 
 
-def resolve_dir(cwd: Path, workdir: str | None) -> Path:
+def resolve_dir(ctx: ToolContext, workdir: str | None) -> Path:
+    """A command's working directory: the session's, or ``workdir`` from it (``ToolContext.path``)."""
     if not workdir:
-        return cwd
-    path = Path(workdir)
-    path = path if path.is_absolute() else cwd / path
+        return ctx.cwd
+    path = ctx.path(workdir)
     if not path.is_dir():
         raise ToolArgumentError(f"workdir {workdir!r} is not a directory")
     return path

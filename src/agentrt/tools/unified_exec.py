@@ -413,7 +413,7 @@ class UnifiedExec:
         prefix = args.get("prefix_rule", [])
         if not all(isinstance(p, str) for p in prefix):
             raise ToolArgumentError("'prefix_rule' must be a list of strings")
-        cwd = resolve_dir(ctx.cwd, args.get("workdir"))
+        cwd = resolve_dir(ctx, args.get("workdir"))
         yield_s = clamp_yield_ms(_number(args, "yield_time_ms")) / 1000
         max_tokens = _max_tokens(args, self.token_cap)
         if self._closed:

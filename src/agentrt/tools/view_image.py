@@ -62,8 +62,7 @@ class ViewImageTool:
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> str:
         raw = args["path"]
-        path = Path(raw).expanduser()
-        path = path if path.is_absolute() else ctx.cwd / path
+        path = ctx.path(os.path.expanduser(raw))
         self.hidden.refuse(path, raw)
         try:
             data = await asyncio.to_thread(_read, path, self.max_bytes)

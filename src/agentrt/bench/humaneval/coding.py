@@ -18,20 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agentrt.agent.context import Context, ContextPolicy
-from agentrt.agent.instructions import environment_context
-from agentrt.agent.thread import Limits, Thread, TurnStopped
+from agentrt.agent.context import ContextPolicy
+from agentrt.agent.thread import Limits, TurnStopped
 from agentrt.bench.dataset import Task
 from agentrt.bench.humaneval.loop import PYTEST_INI, LoopConfig, run_tests, test_confinement
+from agentrt.bench.repo_agent import RepoAgent, run_in_repo
 from agentrt.bench.result import TaskResult, TaskTelemetry, task_row
 from agentrt.events import EventSink, ItemIds, NullSink
 from agentrt.interfaces import Model
-from agentrt.messages import Message
-from agentrt.sandbox import confined_write, scoped_sandbox
+from agentrt.sandbox import scoped_sandbox
 from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.process import run_command
-from agentrt.tools.coding import coding_tools
-from agentrt.tools.registry import ToolContext, ToolRegistry
+from agentrt.tools.registry import ToolContext
 from agentrt.tools.workspace import Workspace
 
 INSTRUCTION = (
@@ -92,22 +90,12 @@ async def _make_repo(task: Task, repo: Path) -> Path:
 
 async def _run_agent(model: Model, repo: Path, config: AgentConfig, sink: EventSink) -> TurnStopped | None:
     """Let the agent work in ``repo`` under the sandbox; the reason it stopped early, if it did."""
-    with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as (confinement, policy):
-        tools = ToolRegistry(coding_tools(confinement, confined_write(policy), hidden=policy.deny_read))
-        thread = Thread(
-            model, tools, sink, cwd=repo, limits=config.limits, history=_history(repo, config),
-            context=Context(config.context),
-        )  # fmt: skip
-        try:
-            await thread.run_turn(INSTRUCTION)
-        except TurnStopped as stop:
-            return stop
-    return None
-
-
-def _history(repo: Path, config: AgentConfig) -> list[Message]:
-    context = environment_context(repo, approval_policy="never", sandbox_mode="workspace-write", shell="bash")
-    return [{"role": "system", "content": config.base_prompt}, {"role": "user", "content": context}]
+    agent = RepoAgent(
+        mechanism=config.mechanism, base_prompt=config.base_prompt, env=config.env, home=config.home,
+        limits=config.limits, context=config.context,
+    )  # fmt: skip
+    with scoped_sandbox(repo, config.mechanism, home=config.home, env=config.env) as sandbox:
+        return await run_in_repo(model, repo, INSTRUCTION, agent, sink, sandbox)
 
 
 async def _judge(

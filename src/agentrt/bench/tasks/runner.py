@@ -112,17 +112,22 @@ def read_reward(verifier_dir: Path) -> float | None:
     return None
 
 
-class _Trajectory:
-    """An ``EventSink`` writing each event as one JSON line (``to_json`` when it has one)."""
+class Trajectory:
+    """An ``EventSink`` writing each event as one JSON line (``to_json`` when it has one; an internal
+    event's fields too, so the history messages are there; streamed deltas are left out)."""
 
     def __init__(self, path: Path, forward: EventSink | None = None) -> None:
         self.file = path.open("w", encoding="utf-8")
         self.forward = forward
 
     def emit(self, event: Event) -> None:
-        to_json = getattr(event, "to_json", None)
-        body: Any = to_json() if callable(to_json) else {"event": type(event).__name__, **_fields(event)}
-        self.file.write(json.dumps(body, default=str) + "\n")
+        if not type(event).__name__.endswith("Delta"):
+            to_json = getattr(event, "to_json", None)
+            body: Any = to_json() if callable(to_json) else {"event": type(event).__name__}
+            if not callable(to_json) or getattr(event, "public", True) is False:
+                body = {**body, **_fields(event)}
+            self.file.write(json.dumps(body, default=str) + "\n")
+            self.file.flush()
         if self.forward is not None:
             self.forward.emit(event)
 
@@ -263,17 +268,21 @@ async def _agent(
     from agentrt.agent.thread import Limits, Thread, TurnStopped
     from agentrt.sandbox import confined_write
     from agentrt.tools.coding import coding_tools
+    from agentrt.tools.paths import PathMap
     from agentrt.tools.registry import ToolRegistry
 
     if config.model is None:
         raise ValueError("--agent exec needs a model")
     policy = policy_for("workspace-write", layout.app, home=config.home, raw={})
     confinement = Confinement(box, container_env(spec.env["agent"]))
-    tools = ToolRegistry(coding_tools(confinement, confined_write(policy), hidden=list(hidden)))
-    trajectory = _Trajectory(out / "trajectory.jsonl")
+    binds = layout.binds()  # the in-process tools take /app/... (and /logs, /tmp) as commands do
+    tools = ToolRegistry(
+        coding_tools(confinement, confined_write(policy), hidden=list(hidden), bound=[h for h, _ in binds])
+    )
+    trajectory = Trajectory(out / "trajectory.jsonl")
     telemetry = TaskTelemetry(spec.id, trajectory)
     context = environment_context(
-        layout.app, approval_policy="never", sandbox_mode="workspace-write", shell="bash"
+        Path(spec.workdir), approval_policy="never", sandbox_mode="workspace-write", shell="bash"
     )
     history: list[Any] = [
         {"role": "system", "content": config.base_prompt},
@@ -288,6 +297,7 @@ async def _agent(
         limits=limits,
         history=history,
         context=Context(ContextPolicy()),
+        paths=PathMap.of((inside, host) for host, inside in binds),
     )
     started = time.perf_counter()
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from agentrt.tools.apply_patch.model import (
 )
 from agentrt.tools.apply_patch.parser import parse_patch
 from agentrt.tools.apply_patch.seek import seek_sequence
+from agentrt.tools.paths import PathMap
 
 NOT_UTF8 = "Error: apply_patch requires a UTF-8 PATCH argument."
 _LINE_BREAK = re.compile("(\r\n|\n|\r)")
@@ -33,11 +34,14 @@ NewLine = tuple[str, int | None]
 Edit = tuple[int, int, Sequence[str]]
 
 
-def apply_patch(text: str, cwd: Path, *, write: FileWrite | None = None) -> PatchResult:
+def apply_patch(
+    text: str, cwd: Path, *, write: FileWrite | None = None, paths: PathMap | None = None
+) -> PatchResult:
     """Parse ``text`` and apply it in ``cwd``; :class:`PatchError` on failure.
 
-    Paths in the patch are relative to ``cwd`` or absolute. All writes and deletes go through
-    ``write`` (default :func:`~agentrt.tools.apply_patch.fsops.local_write`).
+    Paths in the patch are relative to ``cwd`` or absolute; absolute ones go through ``paths``
+    (a container's mounts, ``tools.paths``) first. All writes and deletes go through ``write``
+    (default :func:`~agentrt.tools.apply_patch.fsops.local_write`).
     """
     try:
         text.encode("utf-8")
@@ -46,25 +50,32 @@ def apply_patch(text: str, cwd: Path, *, write: FileWrite | None = None) -> Patc
     hunks = parse_patch(text)
     if not hunks:
         raise PatchError("No files were modified.")
-    return apply_hunks(hunks, Path(os.path.abspath(cwd)), write or local_write)
+    return apply_hunks(hunks, Path(os.path.abspath(cwd)), write or local_write, paths)
 
 
-def apply_hunks(hunks: Sequence[Hunk], cwd: Path, write: FileWrite) -> PatchResult:
+def apply_hunks(
+    hunks: Sequence[Hunk], cwd: Path, write: FileWrite, paths: PathMap | None = None
+) -> PatchResult:
     """Apply ``hunks`` in order in the absolute directory ``cwd``; stop at the first failure."""
+    mounts = paths or PathMap()
+
+    def where(path: str) -> Path:
+        return resolve(cwd, mounts.host(path))
+
     result = PatchResult()
     for hunk in hunks:
         if isinstance(hunk, AddFile):
-            _write(write, resolve(cwd, hunk.path), hunk.contents.encode("utf-8"))
+            _write(write, where(hunk.path), hunk.contents.encode("utf-8"))
             result.added.append(hunk.path)
         elif isinstance(hunk, DeleteFile):
-            path = resolve(cwd, hunk.path)
+            path = where(hunk.path)
             message = f"Failed to delete file {path}"
             if not os.path.exists(path):  # follows links: a dangling link counts as missing
                 raise PatchError(message)
             _delete(write, path, message)
             result.deleted.append(hunk.path)
         else:
-            _apply_update(hunk, cwd, write)
+            _apply_update(hunk, where, write)
             result.modified.append(hunk.path if hunk.move_to is None else hunk.move_to)
     return result
 
@@ -83,13 +94,13 @@ def _delete(write: FileWrite, path: Path, message: str) -> None:
         raise PatchError(message) from exc
 
 
-def _apply_update(hunk: UpdateFile, cwd: Path, write: FileWrite) -> None:
-    path = resolve(cwd, hunk.path)
+def _apply_update(hunk: UpdateFile, where: Callable[[str], Path], write: FileWrite) -> None:
+    path = where(hunk.path)
     data = updated_contents(path, hunk.chunks).encode("utf-8")
     if hunk.move_to is None:
         _write(write, path, data)
         return
-    _write(write, resolve(cwd, hunk.move_to), data)
+    _write(write, where(hunk.move_to), data)
     _delete(write, path, f"Failed to remove original {path}")
 
 
