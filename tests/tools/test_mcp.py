@@ -39,7 +39,12 @@ def write_config(home: Path, url: str, servers: str, extra: str = "") -> None:
 
 
 def echo_server(name: str, pidfile: Path, *args: str, extra: str = "") -> str:
+    """A ``[mcp_servers.NAME]`` table for the echo server. Its start-up may take 60 s unless ``extra``
+    says otherwise: agentrt's default of 10 s was passed on a loaded machine (the first request then
+    went out without the server's tools, and the scripted call to them failed as unknown)."""
     argv = json.dumps([str(ECHO), "--pidfile", str(pidfile), *args])
+    if "startup_timeout_sec" not in extra:
+        extra = f"startup_timeout_sec = 60\n{extra}"
     return f'[mcp_servers.{name}]\ncommand = "{sys.executable}"\nargs = {argv}\n{extra}\n'
 
 
