@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agentrt.agent import memory as mem
@@ -321,6 +321,7 @@ def test_query_terms_drop_noise() -> None:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(prompt="__")  # once a query term SQLite's tokenizer has no word for
 @given(st.one_of(st.text(max_size=200), st.text(st.characters(max_codepoint=127), max_size=200)))
 def test_fuzzed_prompts_never_break_the_query(tmp_path: Path, prompt: str) -> None:
     db = sqlite3.connect(":memory:")

@@ -167,7 +167,9 @@ def _row(row: Sequence[Any]) -> Memory:
 
 # --- queries --------------------------------------------------------------------------------------
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+")
+"""A word as SQLite's ``unicode61`` tokenizer splits the stored text: letters and digits (an underscore
+separates, so ``snake_case`` is two words there and here; a query of ``__`` has none)."""
 _STOP = """a about after all also am an and any are as at be been before being but by can could did do does
     doing done for from had has have having he her here hers him his how i if in into is it its itself
     just let me more most my no nor not now of off on once only or other our out over own please same
