@@ -91,13 +91,14 @@ def test_a_server_that_exits_while_starting_says_why(tmp_path: Path) -> None:
 
 
 def test_llama_command_queues_concurrent_requests(tmp_path: Path) -> None:
-    argv = llama_command(tmp_path / "m.gguf", alias="m", n_ctx=8192)("127.0.0.1", 8123)
+    argv = llama_command(tmp_path / "m.gguf", alias="m", n_ctx=8192, n_threads=1)("127.0.0.1", 8123)
     assert argv[1:3] == ["-m", "llama_cpp.server"]
     pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert pairs["--model"] == str(tmp_path / "m.gguf") and pairs["--model_alias"] == "m"
     assert (pairs["--host"], pairs["--port"], pairs["--n_ctx"], pairs["--n_threads"]) == (
-        "127.0.0.1", "8123", "8192", "2"
+        "127.0.0.1", "8123", "8192", "1"
     )  # fmt: skip
+    assert pairs["--n_threads_batch"] == "1"  # prompt processing keeps to the threads asked for
     assert pairs["--interrupt_requests"] == "False"  # llama-cpp-python would abort the running stream
 
 

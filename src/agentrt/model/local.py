@@ -81,6 +81,8 @@ def llama_command(
         return [
             python, "-m", "llama_cpp.server", "--model", str(model_file), "--model_alias", alias,
             "--host", host, "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
+            # prompt processing too (llama-cpp-python's default is every CPU, whatever --n_threads says)
+            "--n_threads_batch", str(n_threads),
             "--interrupt_requests", "False",  # queue concurrent requests instead of aborting the running one
         ]  # fmt: skip
 
