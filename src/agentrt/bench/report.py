@@ -538,6 +538,8 @@ def _header_lines(summary: Mapping[str, object]) -> list[str]:
     ]
     if context:
         lines.append("   ".join(context))
+    if summary.get("ray"):
+        lines.append(_ray_line(summary))
     if summary.get("interrupted"):
         lines.append("INTERRUPTED: partial results (unfinished tasks count as errors; --resume continues)")
     sittings = summary.get("sittings")
@@ -548,6 +550,36 @@ def _header_lines(summary: Mapping[str, object]) -> list[str]:
             "RSS and CPU below are this sitting's"
         )
     return lines
+
+
+def _ray_line(s: Mapping[str, object]) -> str:
+    """Where a Ray run's agents ran (``agentrt bench humaneval --ray``)."""
+    actors, nodes = s.get("ray_actors"), s.get("ray_nodes")
+    address = s.get("ray_address")
+    where = {"local": "a local cluster", "auto": "the running cluster (auto)"}.get(
+        str(address), f"the cluster at {address}"
+    )
+    line = f"ran on Ray: {_num(actors)} actor(s) on {_num(nodes)} node(s) of {where}"
+    if s.get("ray_reruns"):
+        line += f"; {_num(s.get('ray_reruns'))} task(s) rerun after their actor died"
+    return line
+
+
+def _ray_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
+    """One row per Ray actor: where it ran, its peak RSS, CPU and tasks."""
+    actors = s.get("ray_per_actor")
+    if not isinstance(actors, list):
+        return []
+    return [
+        (
+            f"actor {a.get('actor')}",
+            f"pid {a.get('pid')} on {a.get('node')}   peak RSS {_num(a.get('peak_rss_mib'), ' MiB', 1)}   "
+            f"CPU {_num(a.get('cpu_s'), ' s', 2)}   tasks {_num(a.get('tasks'))}"
+            + (f"   DIED: {a['died']}" if a.get("died") else ""),
+        )
+        for a in actors
+        if isinstance(a, dict)
+    ]
 
 
 def pass_label(s: Mapping[str, object]) -> str:
@@ -609,6 +641,8 @@ def _runtime_name(s: Mapping[str, object]) -> str:
     """Which process the runtime figures are: agentrt's, with the simulator when it ran inside it."""
     if s.get("simulated") and s.get("sim_process") is False:
         return "agentrt process (incl. simulator)"
+    if s.get("ray"):
+        return "largest Ray actor"
     return "agentrt process"
 
 
@@ -624,6 +658,7 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
     if s.get("server_peak_rss_mib") is not None:
         server_rss = f"   model server process {_num(s.get('server_peak_rss_mib'), ' MiB', 1)}"
     runtime = _runtime_name(s)
+    cpu_name = "Ray actors" if s.get("ray") else runtime  # RSS: the largest actor's; CPU: all of theirs
     return [
         (
             "peak RSS",
@@ -633,7 +668,7 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
         ),
         (
             "CPU",
-            f"{scope}{runtime} {_num(s.get('runtime_cpu_s'), ' s', 2)}{per_tokens}   "
+            f"{scope}{cpu_name} {_num(s.get('runtime_cpu_s'), ' s', 2)}{per_tokens}   "
             f"test children {_num(s.get('children_cpu_s'), ' s', 2)} (reaped){sim_cpu}",
         ),
         (
@@ -642,6 +677,7 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
             f"   cost {_cost_text(s)}",
         ),
         *_test_rows(s),
+        *_ray_rows(s),
     ]
 
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from agentrt import __version__
 from agentrt.agent.budget import CostCap
@@ -133,10 +133,38 @@ class BenchInterrupted(Exception):
 
 
 Solver = Callable[[Task, Path], Awaitable[TaskResult]]
+FanOutResult = tuple[list[TaskResult], float, ResourceReport, bool]
+"""Every task's row (in task order), the fan-out's wall time, what it cost, whether it was interrupted."""
 
 
-async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> BenchOutcome:
-    """Run every task; ``sink`` gets a ``TaskFinished`` event as each one ends."""
+class AgentHost(Protocol):
+    """Where a run's agents live when not in this process (``agentrt.bench.ray``: a Ray cluster's
+    actors, each running ``task_solver``'s agents). ``run_bench`` keeps the rest: the endpoint's
+    check, the journal, the CSV and the summary."""
+
+    async def simulator(self, config: BenchConfig) -> ProviderConfig:
+        """Start the simulated model where every agent can reach it; its endpoint."""
+        ...
+
+    async def fan_out(
+        self,
+        config: BenchConfig,
+        sink: EventSink,
+        meta: dict[str, object],
+        *,
+        kept: Mapping[str, TaskResult],
+        journal: RowJournal | None,
+    ) -> FanOutResult:
+        """Every task (``repeat`` times) but those ``kept``; each finished row goes to ``journal``
+        before its ``TaskFinished`` event; cancellation ends it with the finished rows kept."""
+        ...
+
+
+async def run_bench(
+    config: BenchConfig, sink: EventSink | None = None, *, host: AgentHost | None = None
+) -> BenchOutcome:
+    """Run every task; ``sink`` gets a ``TaskFinished`` event as each one ends; ``host``: where the
+    agents run (default: this process)."""
     if config.agent not in AGENTS:
         raise ValueError(f"unknown agent {config.agent!r}; expected one of {', '.join(AGENTS)}")
     to_run = resume_tasks(config)
@@ -150,15 +178,17 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     child: SimChild | None = None
     journal: RowJournal | None = None
     provider, simulated = config.provider, config.provider is None
-    own_sim = simulated and sim_in_own_process(config)
+    own_sim = simulated and host is None and sim_in_own_process(config)
     agents = max(1, min(config.concurrency, len(to_run)))
     lowered = raise_nofile(768 + agents * (5 if simulated and not own_sim else 4))
     work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
     try:
-        if provider is None and own_sim:
+        if provider is None and host is not None:
+            provider = await host.simulator(config)
+        elif provider is None and own_sim:
             child, provider = await _start_sim_child(config, work_root)
         elif provider is None:
-            sim, provider = await _start_sim(config)
+            sim, provider = await start_sim(config)
         client = build_client(provider, config.model, config.env, config.settings, simulated=simulated)
         try:
             await preflight(client)
@@ -169,9 +199,13 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
                 model = CostCap(model, price, config.max_cost_usd)
             exclude = frozenset(() if child is None else (child.pid,))
             journal = _open_journal(config, meta, stamp, kept)
-            results, wall_s, resources, interrupted = await _fan_out(
-                config, model, work_root, sink or NullSink(), meta, exclude, kept=kept, journal=journal
-            )
+            if host is not None:
+                fanned = await host.fan_out(config, sink or NullSink(), meta, kept=kept, journal=journal)
+            else:
+                fanned = await _fan_out(
+                    config, model, work_root, sink or NullSink(), meta, exclude, kept=kept, journal=journal
+                )
+            results, wall_s, resources, interrupted = fanned
         finally:
             await client.aclose()
     except BaseException:
@@ -188,7 +222,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
         if lowered is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, lowered)
     if simulated:
-        meta["sim_process"] = child is not None
+        meta["sim_process"] = child is not None or host is not None
     if child is not None:
         meta["sim_peak_rss_mib"] = round(child.peak_rss_mib, 1)
         meta["sim_cpu_s"] = round(child.cpu_s, 3)
@@ -241,7 +275,7 @@ async def run_bench(config: BenchConfig, sink: EventSink | None = None) -> Bench
     return outcome
 
 
-async def _solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
+async def task_solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
     """The per-task function of ``config.agent``."""
     if config.agent == "loop":
         model = retry_model(model, config.loop.retry, config.loop.max_retries)
@@ -314,7 +348,7 @@ async def _fan_out(
     *,
     kept: Mapping[str, TaskResult] | None = None,
     journal: RowJournal | None = None,
-) -> tuple[list[TaskResult], float, ResourceReport, bool]:
+) -> FanOutResult:
     """Every task (``repeat`` times) but those ``kept`` at bounded concurrency, sampled; the test
     harness (a fork server) lives inside the sampled window, so its CPU and its children's count among
     the children's; the processes in ``exclude`` (the simulator's) are not sampled. Each finished
@@ -342,8 +376,8 @@ async def _fan_out(
         sampler.exclude = exclude
         started = loop.time()
         try:
-            async with _harness(config) as harness:
-                solver = await _solver(config, model, harness)
+            async with test_harness(config) as harness:
+                solver = await task_solver(config, model, harness)
                 async with asyncio.TaskGroup() as group:
                     for i, t in enumerate(tasks):
                         if t.id not in kept:
@@ -354,14 +388,14 @@ async def _fan_out(
             interrupted = True  # the group has cancelled and awaited every task
         wall_s = loop.time() - started
     if interrupted:
-        _uncancel()
+        uncancel()
     results = [
         kept.get(t.id) or done.get(t.id) or TaskResult(t.id, "error", error="interrupted") for t in tasks
     ]
     return results, wall_s, sampler.report(), interrupted
 
 
-def _harness(config: BenchConfig) -> AbstractAsyncContextManager[TestHarness]:
+def test_harness(config: BenchConfig) -> AbstractAsyncContextManager[TestHarness]:
     """The contract loop's test harness (``--agent exec`` checks through a spawning one)."""
     executor = config.executor if config.agent == "loop" else "spawn"
     return open_harness(
@@ -552,7 +586,7 @@ def _test_stats(results: list[TaskResult], own: list[TaskResult], children_cpu_s
     }
 
 
-def _uncancel() -> None:
+def uncancel() -> None:
     """Let the runner finish writing results after a cancellation it has handled."""
     task = asyncio.current_task()
     if task is not None:
@@ -611,7 +645,7 @@ def _sim_provider(base_url: str) -> ProviderConfig:
     return ProviderConfig(id="sim", name="agentrt simulator", base_url=base_url, requires_api_key=False)
 
 
-async def _start_sim(config: BenchConfig) -> tuple[Any, ProviderConfig]:
+async def start_sim(config: BenchConfig) -> tuple[Any, ProviderConfig]:
     from agentrt.model.sim import SimConfig, start_sim_server
 
     s = config.sim

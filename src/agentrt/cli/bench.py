@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from agentrt.bench.dataset import Task
     from agentrt.bench.humaneval.loop import Confine, LoopConfig
     from agentrt.bench.progress import Progress
+    from agentrt.bench.ray.cluster import RayOptions
     from agentrt.bench.report import ResumePoint
     from agentrt.bench.runner import BenchConfig, BenchOutcome
     from agentrt.bench.validate import Validation
@@ -96,6 +97,7 @@ def add_parser(sub: Subparsers) -> None:
     )
     _add_run_options(p)
     _add_sim_options(p)
+    _add_ray_options(p)  # issue 17: the agents on a Ray cluster (bench.ray)
     p.set_defaults(run=run)
     r = suites.add_parser(
         "report",
@@ -416,6 +418,60 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+RAY_HELP = """\
+Run the agents on a Ray cluster instead of this one process: each Ray actor is an asyncio host
+running its share of --concurrency agents (the same loop and test harness), tasks are dealt to the
+actors as their agents finish, and this process writes the same CSV and summary (plus "ray",
+"ray_actors", "ray_nodes" and "ray_per_actor": each actor's node, pid, peak RSS, CPU and tasks). A
+task whose actor dies is run again once on another actor; its row's error says "rerun: ...".
+--ray alone starts a local cluster for the run (loopback only) and stops it after; --ray auto joins
+the cluster `ray start --head` started on this machine, --ray ADDRESS another one (every node needs
+agentrt[ray] installed). Without --base-url the simulated model runs as an actor of its own, which
+needs a single-node cluster. Needs pip install 'agentrt[ray]'."""
+
+
+def _add_ray_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Ray cluster", RAY_HELP)
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the agents on Ray actors: no ADDRESS (or 'local') starts a cluster for the run; "
+        "'auto' or host:port joins a running one",
+    )
+    g.add_argument(
+        "--ray-actors",
+        type=_positive,
+        metavar="N",
+        help="agent actors (default: one per CPU of the cluster), spread over its nodes",
+    )
+
+
+def _ray_options(args: argparse.Namespace) -> RayOptions | None:
+    """``--ray``'s options (``None`` without it); ``ValueError`` for a combination that cannot run,
+    or, naming the install command, when Ray is missing."""
+    if args.ray is None:
+        if args.ray_actors is not None:
+            raise ValueError("--ray-actors needs --ray")
+        return None
+    if args.local is not None:
+        raise ValueError("--local serves one machine; with --ray start the server and pass its --base-url")
+    if args.max_cost is not None:
+        raise ValueError("--max-cost counts one process's spending; it does not go with --ray")
+    from agentrt.bench.ray import require_ray
+    from agentrt.bench.ray.cluster import RayOptions
+
+    require_ray()
+    return RayOptions(address=args.ray, actors=args.ray_actors)
+
+
+async def _on_ray(config: BenchConfig, options: RayOptions, progress: Progress) -> BenchOutcome:
+    from agentrt.bench.ray.cluster import run_on_ray
+
+    return await run_on_ray(config, progress, options, announce=lambda line: print(line, file=sys.stderr))
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -626,6 +682,7 @@ def _run_bench(
     from agentrt.bench.runner import BenchInterrupted, resume_tasks, run_bench, sim_in_own_process
 
     config = _bench_config(tasks, label, loop_config, args, resume)
+    ray = _ray_options(args)  # None without --ray; refused here, before anything starts
     kept: list[str] = []
     if resume is not None:  # refused here, before any server starts, when the run differs
         to_run = resume_tasks(config if args.local is None else replace(config, model=args.local))
@@ -643,6 +700,9 @@ def _run_bench(
         where = f"{config.model} at {config.provider.base_url}"
     if args.local is not None:
         where = f"local model {args.local} (llama.cpp server started for this run)"
+    if ray is not None:
+        sim = "simulated model (a Ray actor)"
+        where = f"{sim if config.provider is None else where}, on Ray ({ray.address})"
     agent = f"the contract loop ({args.executor} test runs)" if args.agent == "loop" else "the coding agent"
     print(
         f"agentrt bench humaneval: {_count(len(tasks), args.repeat)}, {agent}, "
@@ -653,11 +713,12 @@ def _run_bench(
         len(tasks) * args.repeat, sys.stderr, enabled=not args.no_progress, label="humaneval", kept=kept
     )
     try:
-        runner = (
-            run_bench(config, progress)
-            if args.local is None
-            else _local(config, args.local, progress, threads=args.local_threads or 2)
-        )
+        if ray is not None:
+            runner = _on_ray(config, ray, progress)
+        elif args.local is None:
+            runner = run_bench(config, progress)
+        else:
+            runner = _local(config, args.local, progress, threads=args.local_threads or 2)
         outcome = _run_async(runner, args.loop)
     except BenchInterrupted as stop:
         progress.close()
