@@ -294,3 +294,49 @@ def test_the_server_keeps_what_pytest_imported_from_the_interpreter_not_from_the
     assert not _keep("test_warm", warm_test, str(scratch)), "the warm-up's own test module"
     assert not _keep("made_up", types.ModuleType("made_up"), str(scratch)), "no origin: not kept"
     assert not _keep("blocked", None, str(scratch))
+
+
+PREBUILT_PROBE = r"""
+import json, os, pathlib, sys
+from agentrt.bench import forkserver
+import _pytest.config as pytest_config
+
+args = tuple(json.loads(sys.argv[1]))
+prebuilt = forkserver._prebuilt({}, args)
+assert prebuilt is not None, "no pre-built config for the contract loop's arguments"
+os.chdir(sys.argv[2])
+prebuilt.install()
+same = pytest_config.get_config(list(args), None, **prebuilt.kwargs)
+other = pytest_config.get_config(["-q", "other.py"], None, **prebuilt.kwargs)
+code = forkserver._run_pytest(sys.argv[2], list(args))
+print(json.dumps({
+    "reused": same is prebuilt.config,
+    "dir": str(same.invocation_params.dir),
+    "other_fresh": other is not prebuilt.config,
+    "code": code,
+}))
+"""
+
+
+def test_a_forked_run_takes_pytest_config_prebuilt_in_the_server_and_runs_as_a_fresh_one(
+    tmp_path: Path,
+) -> None:
+    """The server registers pytest's plugins once (``_Prebuilt``); a run with the same arguments takes
+    that config with its own directory, any other call builds its own, and the run behaves alike."""
+    import json
+    import subprocess
+
+    from agentrt.bench.executor import _pytest_args
+
+    task = Task("t/prebuilt", "", "from solution import f\n\ndef test_f():\n    assert f() == 2\n")
+    ws = _workspace(tmp_path, task, "def f():\n    return 1\n")
+    args = _pytest_args(CONFIG.pytest_argv())
+    probe = subprocess.run(
+        [sys.executable, "-c", PREBUILT_PROBE, json.dumps(args), str(ws)],
+        capture_output=True, text=True, env=ENV, timeout=120,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    lines = probe.stdout.strip().splitlines()
+    report = json.loads(lines[-1])
+    assert report == {"reused": True, "dir": str(ws), "other_fresh": True, "code": 1}
+    assert "assert 1 == 2" in probe.stdout, "the assertion was rewritten as in a spawned run"

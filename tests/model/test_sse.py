@@ -18,6 +18,7 @@ def parse(pieces: list[bytes]) -> tuple[list[tuple[str, str]], int]:
     parser = SSEParser(lambda name, data: events.append((name, data)), on_comment)
     for piece in pieces:
         parser.feed(piece)
+    assert parser.events == len(events), "the count the exchange times idleness by"
     return events, comments[0]
 
 

@@ -25,7 +25,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,14 +98,14 @@ class ForkServerGone(RuntimeError):
 class _Pending:
     """One run in flight: its pid (once forked), its output, its pipes, its ``wait4`` report."""
 
-    __slots__ = ("inodes", "proto", "started", "transports", "usage")
+    __slots__ = ("inodes", "proto", "readers", "started", "usage")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, proto: OutputCollector) -> None:
         self.started: asyncio.Future[int] = loop.create_future()
         self.proto = proto
         self.usage: dict[str, Any] = {}
         self.inodes: set[int] = set()
-        self.transports: list[asyncio.BaseTransport] = []
+        self.readers: list[_PipeReader] = []
 
 
 class ForkExecutor:
@@ -151,8 +151,8 @@ class ForkExecutor:
             self._pending.pop(rid, None)
             for fd in write_ends:
                 _close(fd)
-            for transport in pending.transports:
-                transport.close()
+            for reader in pending.readers:
+                reader.close()
         usage = pending.usage
         result = run_result(tuple(argv), returncode, proto, timed_out, time.monotonic() - started)
         rss = usage.get("maxrss_kib")
@@ -164,13 +164,11 @@ class ForkExecutor:
         pending.inodes = {os.fstat(read_end).st_ino for read_end, _ in pipes}
         try:
             for fd, (read_end, _) in zip((1, 2), pipes, strict=True):
-                reader = os.fdopen(read_end, "rb", buffering=0)
-                transport, _ = await loop.connect_read_pipe(_feeder(pending.proto, fd), reader)
-                pending.transports.append(transport)
+                pending.readers.append(_PipeReader(loop, read_end, pending.proto, fd))
         except BaseException:
-            for opened in pending.transports:
+            for opened in pending.readers:
                 opened.close()
-            pending.transports.clear()
+            pending.readers.clear()
             for read_end, write_end in pipes:
                 _close(read_end)
                 _close(write_end)
@@ -214,14 +212,34 @@ class ForkExecutor:
             await wait_settled(pending.proto.exited, REAP_S)
 
     async def read_replies(self) -> None:
-        """Dispatch the server's answers to the runs waiting for them, until it closes the socket."""
+        """Dispatch the server's answers to the runs waiting for them, until it closes the socket.
+
+        One reader stays registered for the socket's life and takes every answer waiting when it
+        wakes (``sock_recv`` would register and remove a reader for each of a run's two answers)."""
         loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            while not ended.done():
+                try:
+                    data = self._sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except (ConnectionError, OSError):
+                    data = b""
+                try:
+                    if not data:
+                        ended.set_result(None)
+                    else:
+                        self._dispatch(json.loads(data))
+                except Exception as exc:  # a bad answer ends the reading, as it would end a reading loop
+                    ended.set_exception(exc)
+
+        loop.add_reader(self._sock, readable)
         try:
-            while data := await loop.sock_recv(self._sock, 65536):
-                self._dispatch(json.loads(data))
-        except (ConnectionError, OSError):
-            pass
+            await ended
         finally:
+            loop.remove_reader(self._sock)
             self._fail_all(ForkServerGone("the fork server ended"))
 
     def _dispatch(self, reply: dict[str, Any]) -> None:
@@ -253,24 +271,46 @@ def _close(fd: int) -> None:
         pass
 
 
-def _feeder(proto: OutputCollector, fd: int) -> Callable[[], _Feed]:
-    return lambda: _Feed(proto, fd)
+class _PipeReader:
+    """One pipe of a forked run, read as it becomes readable straight into ``run_command``'s collector
+    as stdout (1) or stderr (2): what a read-pipe transport would do, without its layers (no file
+    object, no waiter, no scheduled callbacks for a run's few reads and its end of file)."""
 
+    __slots__ = ("_fd", "_kind", "_loop", "_proto")
 
-class _Feed(asyncio.Protocol):
-    """One pipe of a forked run, fed into ``run_command``'s collector as stdout (1) or stderr (2)."""
+    _READ = 256 * 1024
+    """As much as one read takes (asyncio's pipe transports read as much)."""
 
-    def __init__(self, proto: OutputCollector, fd: int) -> None:
-        self._proto, self._fd = proto, fd
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, proto: OutputCollector, kind: int) -> None:
+        self._loop, self._fd, self._proto, self._kind = loop, fd, proto, kind
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-    def data_received(self, data: bytes) -> None:
-        self._proto.pipe_data_received(self._fd, data)
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, self._READ)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._end(exc)
+            return
+        if data:
+            self._proto.pipe_data_received(self._kind, data)
+        else:
+            self._end(None)
 
-    def eof_received(self) -> bool:
-        return False
+    def _end(self, exc: Exception | None) -> None:
+        """End of the output (or a read error): stop reading, close the pipe, tell the collector."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
+        self._loop.remove_reader(fd)
+        _close(fd)
+        self._proto.pipe_connection_lost(self._kind, exc)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._proto.pipe_connection_lost(self._fd, exc)
+    def close(self) -> None:
+        """Stop reading (what is still unread is dropped) and close the pipe; idempotent."""
+        self._end(None)
 
 
 async def _send_fds(

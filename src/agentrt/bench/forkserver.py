@@ -12,6 +12,11 @@ run imported from there and put ``sys.path`` and ``sys.meta_path`` back; ``gc.co
 ``gc.freeze()`` (a child's collections then never walk, nor copy, the inherited heap); send
 ``{"ready": true}``.
 
+Per argument list, the first request also makes a ``_Prebuilt`` pytest config before its fork: the
+plugin registration every run would otherwise repeat (~12 ms of ~50 ms a child); each child takes
+its own copy of it in place of the one pytest would build, and does the rest of pytest's start-up
+(rootdir, ini file, conftests, options) in its workspace as a spawned run does.
+
 Protocol: one JSON object per message. A request ``{"id", "cwd", "env", "args", "confine"}`` comes
 with two descriptors (SCM_RIGHTS): the write ends of the run's stdout and stderr pipes. The server
 forks and answers ``{"id", "pid"}`` (or ``{"id", "error"}`` when it cannot fork); when the child has
@@ -52,6 +57,7 @@ _PR_SET_PDEATHSIG = 1
 _MAX_MESSAGE = 1 << 20
 _WARM_ARGS = ("-q", "--tb=short", "-p", "no:cacheprovider", "test_warm.py")
 _WARM_TEST = "def test_warm():\n    assert [1, 2] == [1, 2]\n"
+_MAX_PREBUILT = 4
 
 
 def _load_helper(path: str) -> ModuleType:
@@ -117,12 +123,88 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.send(json.dumps(message).encode())
 
 
-def _child(request: dict[str, Any], fds: list[int], helper: ModuleType) -> None:
+class _Prebuilt:
+    """pytest's ``Config`` for one argument list, its plugins registered, made in the server before
+    the forks: what ``_pytest.config.get_config`` does first thing in every run (~12 ms of a child's
+    ~50 ms: registering some thirty plugin modules and collecting their options).
+
+    A child hands it to its own pytest in place of ``get_config``'s fresh one (``install``), with its
+    own invocation directory; everything after (the rootdir and ini file, the conftests, the options
+    parsed, configure, collection) runs in the child as in a spawned run. The server never uses it:
+    each child changes only its own copy. Where this pytest builds its config differently, or the run's
+    environment differs in what registration reads, the child builds its own."""
+
+    __slots__ = ("args", "config", "environ", "kwargs", "original")
+
+    _READS_ENV = ("PYTEST_DEBUG", "TOX_ENV_DIR")
+    """The environment that registering pytest's own plugins reads (tracing; the cache plugin's dir)."""
+
+    def __init__(self, args: tuple[str, ...]) -> None:
+        import inspect
+
+        import _pytest.config as pytest_config
+
+        self.original = pytest_config.get_config
+        self.args = list(args)
+        self.kwargs: dict[str, str] = {}
+        if "prog" in inspect.signature(self.original).parameters:
+            # as ``python -m pytest`` calls it: ``sys.argv[0]`` is then pytest's ``__main__.py``
+            name = getattr(pytest_config, "_get_prog_name", None)
+            self.kwargs["prog"] = name(["__main__.py"]) if name is not None else "python -m pytest"
+        self.environ = {name: os.environ.get(name) for name in self._READS_ENV}
+        self.config = self.original(list(args), None, **self.kwargs)
+
+    def install(self) -> None:
+        """In the child: let ``get_config`` return this config for the call it was made for."""
+        import pathlib
+
+        import _pytest.config as pytest_config
+
+        prebuilt, original = self, self.original
+
+        def get_config(args: Any = None, plugins: Any = None, **kwargs: Any) -> Any:
+            if not prebuilt.fits(args, plugins, kwargs):
+                return original(args, plugins, **kwargs)
+            config = prebuilt.config
+            config.invocation_params = pytest_config.Config.InvocationParams(
+                args=args or (), plugins=plugins, dir=pathlib.Path.cwd()
+            )
+            return config
+
+        pytest_config.get_config = get_config
+
+    def fits(self, args: Any, plugins: Any, kwargs: dict[str, Any]) -> bool:
+        return (
+            plugins is None
+            and isinstance(args, list)
+            and args == self.args
+            and kwargs == self.kwargs
+            and all(os.environ.get(name) == value for name, value in self.environ.items())
+        )
+
+
+def _prebuilt(cache: dict[tuple[str, ...], _Prebuilt | None], args: tuple[str, ...]) -> _Prebuilt | None:
+    """The pre-built config for ``args`` (made on first use; ``None`` where it cannot be made)."""
+    if args not in cache:
+        if len(cache) >= _MAX_PREBUILT:
+            cache.clear()
+        try:
+            cache[args] = _Prebuilt(args)
+        except Exception:  # any pytest where this does not work: the children build their own
+            cache[args] = None
+        gc.collect()
+        gc.freeze()  # as the rest of the server's heap: never walked by a child's collections
+    return cache[args]
+
+
+def _child(request: dict[str, Any], fds: list[int], helper: ModuleType, prebuilt: _Prebuilt | None) -> None:
     """Become the test run (module docstring) and exit; never returns."""
     code = 1
     try:
         code = _prepare_child(request, fds, helper)
         if code == 0:
+            if prebuilt is not None:
+                prebuilt.install()
             code = _run_pytest(request["cwd"], request["args"])
     except BaseException as exc:  # the child must never unwind into the server's loop
         os.write(2, f"agentrt-forkserver: {type(exc).__name__}: {exc}\n".encode())
@@ -185,6 +267,8 @@ class _Server:
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[object, int]] = {}
         """pidfd -> (request id, pid)."""
+        self.prebuilt: dict[tuple[str, ...], _Prebuilt | None] = {}
+        """Argument list -> its pre-built pytest config (``_Prebuilt``)."""
 
     def serve(self) -> None:
         self.selector.register(self.sock, selectors.EVENT_READ, None)
@@ -223,9 +307,10 @@ class _Server:
     def _fork(self, request: dict[str, Any], fds: list[int]) -> int:
         if len(fds) != 2:
             raise OSError(0, f"expected 2 descriptors, got {len(fds)}")
+        prebuilt = _prebuilt(self.prebuilt, tuple(request["args"]))
         pid = os.fork()
         if pid == 0:
-            _child(request, fds, self.helper)
+            _child(request, fds, self.helper, prebuilt)
         return pid
 
     def _reap(self, pidfd: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agentrt.messages import REASONING_KEY, Completion, Message, TextDelta, ToolCallDelta, Usage
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts
+from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts, load_event
 
 
 class ChatWire:
@@ -71,7 +71,7 @@ class ChatFold:
 
     def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
-        self._emit = emit
+        self._emit: Emit | None = emit
         self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
         self._cap = ReplyCap(url, max_chars, (self._content,), self._tools)
@@ -87,7 +87,7 @@ class ChatFold:
             self.done = True
             return
         try:
-            chunk = json.loads(data)
+            chunk = load_event(data)
             if "error" in chunk:
                 raise _server_error(chunk["error"], self._url)
             for choice in chunk.get("choices") or ():
@@ -105,7 +105,8 @@ class ChatFold:
         if text:
             self._content.append(text)
             self._cap.count()
-            self._emit(TextDelta(text))
+            if self._emit is not None:
+                self._emit(TextDelta(text))
         for tc in delta.get("tool_calls") or ():
             self._on_tool_delta(tc)
         if choice.get("finish_reason"):
@@ -124,7 +125,11 @@ class ChatFold:
         if args:
             parts.args.append(args)
         self._cap.count()
-        self._emit(ToolCallDelta(index, tc.get("id"), name, args))
+        if self._emit is not None:
+            self._emit(ToolCallDelta(index, tc.get("id"), name, args))
+
+    def mute(self) -> None:
+        self._emit = None
 
     def plain(self, body: str) -> None:
         try:

@@ -65,10 +65,11 @@ class Exchange:
         # The parser and the fold call back into this exchange (a reference cycle): ``_drop`` lets go of
         # them when the response is over, so the reply's text is freed with its ``Completion`` and not
         # at the next full garbage collection.
-        self._parser: SSEParser | None = SSEParser(self._on_event)
-        self._fold: WireFold | None = wire.fold(url, self._emit, max_reply_chars)
-        self._seen = 0
-        """Events parsed so far."""
+        fold = wire.fold(url, self._emit, max_reply_chars)
+        self._fold: WireFold | None = fold
+        self._parser: SSEParser | None = SSEParser(fold.event)
+        """Hands each event straight to the fold; a ``ModelError`` the fold raises comes out of
+        ``feed`` and ends the exchange."""
         self._ttft: float | None = None
         self.streamed = False
         """A delta has arrived: a failure from now on breaks a stream that had begun."""
@@ -96,13 +97,13 @@ class Exchange:
             elif len(self._raw) < _ERROR_BODY_LIMIT:
                 self._raw += data
             return
-        seen = self._seen
+        seen = parser.events
         try:
             parser.feed(data)
         except ModelError as exc:
             self.fail(exc)
             return
-        if self._seen != seen:  # events came: the stream is not idle (timed once per piece, not per event)
+        if parser.events != seen:  # events came: the stream is not idle (timed once per piece, not per event)
             self._last = self._loop.time()
         if parser.buffered > self._max_body:
             self.fail(too_large(self.url, self._max_chars))
@@ -150,22 +151,14 @@ class Exchange:
         self._parser = self._fold = None
         self._raw = bytearray()
 
-    # -- from the parser and the fold -----------------------------------------------------------
-    def _on_event(self, name: str, data: str) -> None:
-        self._seen += 1
-        fold = self._fold
-        if fold is None:
-            return
-        try:
-            fold.event(name, data)
-        except ModelError as exc:
-            self.fail(exc)
-
+    # -- from the fold ---------------------------------------------------------------------------
     def _emit(self, delta: Delta) -> None:
         if self._ttft is None:
             self.streamed = True
             if not isinstance(delta, ReasoningDelta):
                 self._ttft = self._loop.time() - self._t0  # TTFT: the first text or tool-call delta
+                if self.events is None and self._fold is not None:
+                    self._fold.mute()  # nobody reads the deltas: the fold stops making them
         if self.events is not None:
             self.events.append(delta)
             self._poke()

@@ -217,35 +217,36 @@ class HttpConnection(asyncio.BufferedProtocol):
         spans: list[tuple[int, int]] = []
         state, remaining = self._state, self._remaining
         more = True
+        find = buf.find
         try:
             while pos < n:
                 if state == "chunk_data":
                     if remaining > 0:
-                        take = min(remaining, n - pos)
-                        spans.append((pos, pos + take))
-                        pos += take
-                        remaining -= take
-                        if remaining:
+                        end = pos + remaining
+                        if end > n:
+                            spans.append((pos, n))
+                            remaining = end - n
+                            pos = n
                             break
+                        spans.append((pos, end))
+                        pos = end
+                        remaining = 0
                     if n - pos < 2:
                         break
-                    if buf[pos] != 13 or buf[pos + 1] != 10:
+                    if not buf.startswith(b"\r\n", pos):
                         raise MalformedResponse("chunk not followed by CRLF")
                     pos += 2
                     state = "chunk_size"
                     continue
-                end = buf.find(b"\r\n", pos)
+                end = find(b"\r\n", pos)
                 if end < 0:
                     if n - pos > 1024:
                         raise MalformedResponse("bad chunk header")
                     break
-                line = bytes(buf[pos:end])
-                if b";" in line:
-                    line = line.split(b";", 1)[0]
                 try:
-                    size = int(line, 16)
-                except ValueError as exc:
-                    raise MalformedResponse(f"bad chunk size {line.strip()[:20]!r}") from exc
+                    size = int(buf[pos:end], 16)
+                except ValueError:
+                    size = _chunk_size(bytes(buf[pos:end]))
                 pos = end + 2
                 if size == 0:
                     state = "trailer"
@@ -298,6 +299,17 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.reusable = False
         if sink is not None:
             sink.fail(exc)
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size of a chunk header line that is not plain hex: one with extensions (``1f;name=value``,
+    ignored), else ``MalformedResponse``."""
+    if b";" in line:
+        line = line.split(b";", 1)[0]
+    try:
+        return int(line, 16)
+    except ValueError as exc:
+        raise MalformedResponse(f"bad chunk size {line.strip()[:20]!r}") from exc
 
 
 def _join(buf: bytearray, spans: list[tuple[int, int]]) -> bytes:

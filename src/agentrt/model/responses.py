@@ -39,7 +39,7 @@ from agentrt.messages import (
     message_text,
 )
 from agentrt.model.errors import BadRequest, MalformedResponse, ModelError, error_for_status
-from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts
+from agentrt.model.wire import Emit, ReplyCap, TextParts, ToolCallParts, load_event
 
 _PARAM_NAMES = MappingProxyType(
     {"max_tokens": "max_output_tokens", "max_completion_tokens": "max_output_tokens"}
@@ -330,7 +330,7 @@ class ResponsesFold:
 
     def __init__(self, url: str, emit: Emit, max_chars: int) -> None:
         self._url = url
-        self._emit = emit
+        self._emit: Emit | None = emit
         self._content = TextParts()
         self._tools: dict[int, ToolCallParts] = {}
         self._items: dict[int, _Item] = {}
@@ -346,7 +346,7 @@ class ResponsesFold:
         if self.done or data.strip() == "[DONE]":  # a Chat Completions habit some compatible servers keep
             return
         try:
-            event = json.loads(data)
+            event = load_event(data)
             self._dispatch(str(event.get("type") or name), event)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise MalformedResponse(
@@ -402,7 +402,8 @@ class ResponsesFold:
             parts.args.append(args)
             record.streamed = True
         self._cap.count()
-        self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
+        if self._emit is not None:
+            self._emit(ToolCallDelta(record.tool, parts.id or None, parts.name or None, args))
 
     def _on_item_done(self, index: int, item: Mapping[str, Any]) -> None:
         if item.get("type") == "reasoning":
@@ -435,7 +436,8 @@ class ResponsesFold:
             self._item(event).streamed = True
             self._content.append(text)
             self._cap.count()
-            self._emit(TextDelta(text))
+            if self._emit is not None:
+                self._emit(TextDelta(text))
 
     def _on_arguments(self, event: Mapping[str, Any], args: str) -> None:
         record = self._item(event)
@@ -445,7 +447,8 @@ class ResponsesFold:
             record.streamed = True
             self._tools[record.tool].args.append(args)
             self._cap.count()
-            self._emit(ToolCallDelta(record.tool, None, None, args))
+            if self._emit is not None:
+                self._emit(ToolCallDelta(record.tool, None, None, args))
 
     def _on_reasoning(self, part: tuple[str, int, int], text: str) -> None:
         if not text:
@@ -456,7 +459,8 @@ class ResponsesFold:
         self._part = part
         self._reasoning.append(text)
         self._cap.count()
-        self._emit(ReasoningDelta(text))
+        if self._emit is not None:
+            self._emit(ReasoningDelta(text))
 
     def _on_end(self, response: Mapping[str, Any], *, complete: bool) -> None:
         self._cap.check()
@@ -469,6 +473,9 @@ class ResponsesFold:
         self.done = True
 
     # -- the end ----------------------------------------------------------------------------------
+    def mute(self) -> None:
+        self._emit = None
+
     def plain(self, body: str) -> None:
         try:
             doc = json.loads(body)

@@ -15,7 +15,10 @@ EventCallback = Callable[[str, str], None]
 
 
 class SSEParser:
-    __slots__ = ("_buf", "_on_comment", "_on_event", "_skip_lf")
+    """Events are handed to ``on_event`` as each is parsed; an exception it raises leaves ``feed`` at
+    once (the rest of that piece is not parsed: the caller is expected to drop the parser)."""
+
+    __slots__ = ("_buf", "_on_comment", "_on_event", "_skip_lf", "events")
 
     def __init__(self, on_event: EventCallback, on_comment: Callable[[], None] | None = None) -> None:
         self._buf = bytearray()
@@ -23,6 +26,8 @@ class SSEParser:
         self._skip_lf = False
         self._on_event = on_event
         self._on_comment = on_comment
+        self.events = 0
+        """Events handed to ``on_event`` so far (comments and empty blocks not counted)."""
 
     def feed(self, data: bytes) -> None:
         if not data:
@@ -57,6 +62,7 @@ class SSEParser:
             if end < 0:
                 break
             if data.startswith(b"data: ", start) and data.find(b"\n", start, end) < 0:
+                self.events += 1
                 on_event("message", data[start + 6 : end].decode("utf-8", "replace"))  # one data line
             else:
                 self._dispatch(data[start:end])
@@ -80,11 +86,13 @@ class SSEParser:
     def _dispatch(self, block: bytes | bytearray) -> None:
         if block.startswith(b"data: "):
             if b"\n" not in block:  # the common case of a chat stream: one data line
+                self.events += 1
                 self._on_event("message", block[6:].decode("utf-8", "replace"))
                 return
         elif block.startswith(b"event: "):  # the common case of a Responses stream: a name, one data line
             nl = block.find(b"\n")
             if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
+                self.events += 1
                 self._on_event(
                     block[7:nl].decode("utf-8", "replace"), block[nl + 7 :].decode("utf-8", "replace")
                 )
@@ -106,4 +114,5 @@ class SSEParser:
             elif field == b"event":
                 name = value.decode("utf-8", "replace")
         if data:
+            self.events += 1
             self._on_event(name, b"\n".join(data).decode("utf-8", "replace"))

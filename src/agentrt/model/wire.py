@@ -22,9 +22,11 @@ exchange.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from json.scanner import make_scanner
+from typing import Any, ClassVar, Protocol, cast
 
 from agentrt.messages import Completion, Message, ReasoningDelta, TextDelta, ToolCall, ToolCallDelta
 from agentrt.model.errors import BadRequest, ReplyTooLarge
@@ -54,6 +56,11 @@ class WireFold(Protocol):
 
     def event(self, name: str, data: str) -> None:
         """One SSE event: its ``event:`` name (``"message"`` when none) and its data."""
+        ...
+
+    def mute(self) -> None:
+        """Hand no more deltas to the ``Emit``: nobody reads them (the exchange had what it needs of
+        the first; a delta object per token is then a cost with no reader)."""
         ...
 
     def plain(self, body: str) -> None:
@@ -107,6 +114,24 @@ def wire_for(wire_api: str, *, developer_instructions: bool = False) -> WireForm
 
 
 # -- shared by the folds -------------------------------------------------------------------------------
+_SCAN: Callable[[str, int], tuple[Any, int]] = make_scanner(cast(Any, json.JSONDecoder()))
+"""The C scanner ``json.loads`` ends in, without the three Python calls and two regex matches on the
+way (4.2 us against 1.6 us for a 160-byte chunk: a cost paid once per streamed token)."""
+
+
+def load_event(data: str) -> Any:
+    """``json.loads(data)`` for one event's data, the same value or the same error: a document that
+    is one JSON value with nothing around it goes through the scanner alone; anything else (space
+    around it, extra data, a syntax error) through ``json.loads`` itself."""
+    try:
+        value, end = _SCAN(data, 0)
+    except (StopIteration, ValueError):
+        return json.loads(data)
+    if end != len(data):
+        return json.loads(data)
+    return value
+
+
 class TextParts(list[str]):
     """Text that arrives in many small pieces: the list of them (``append`` is the list's own, as cheap
     per delta as before), which ``compact`` joins now and then, so the text is held at about its size.

@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agentrt.sandbox.confine import outermost_existing
-from agentrt.sandbox.limits import Limits, PidsCgroup, prlimit_args
+from agentrt.sandbox.limits import Limits, PidsCgroup, PidsCgroups, prlimit_args
 from agentrt.sandbox.policy import SandboxPolicy, prepare_protected, within_any
 
 CONFINE_SCRIPT = str(Path(__file__).with_name("confine.py"))
@@ -52,8 +52,16 @@ _JOIN_CGROUP = 'echo $$ > "$1" || exit 126; shift; exec "$@"'
 class BwrapSandbox:
     """A ``Sandbox`` that runs each command under bubblewrap according to a ``SandboxPolicy``."""
 
-    def __init__(self, policy: SandboxPolicy, *, bwrap: str = "bwrap", limits: Limits | None = None) -> None:
-        """Raise ``FileNotFoundError`` when ``bwrap`` is not an executable on PATH (or a path)."""
+    def __init__(
+        self,
+        policy: SandboxPolicy,
+        *,
+        bwrap: str = "bwrap",
+        limits: Limits | None = None,
+        cgroups: PidsCgroups | None = None,
+    ) -> None:
+        """Raise ``FileNotFoundError`` when ``bwrap`` is not an executable on PATH (or a path).
+        ``cgroups``: where the pids cgroup is made (see ``LandlockSandbox``)."""
         found = shutil.which(bwrap)
         if found is None:
             raise FileNotFoundError(f"bubblewrap ({bwrap}) not found")
@@ -62,7 +70,8 @@ class BwrapSandbox:
         self.bwrap = found
         prepare_protected(policy)
         limits = Limits() if limits is None else limits
-        self._cgroup = PidsCgroup.create(limits.nproc) if limits.nproc is not None else None
+        cgroups = PidsCgroups() if cgroups is None else cgroups
+        self._cgroup = cgroups.create(limits.nproc) if limits.nproc is not None else None
         self._prefix = limit_prefix(limits, self._cgroup)
 
     def wrap(self, argv: Sequence[str], cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:

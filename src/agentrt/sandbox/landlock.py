@@ -31,7 +31,7 @@ from pathlib import Path
 
 from agentrt.sandbox.bwrap import CONFINE_SCRIPT
 from agentrt.sandbox.confine import landlock_abi
-from agentrt.sandbox.limits import Limits, PidsCgroup
+from agentrt.sandbox.limits import Limits, PidsCgroup, PidsCgroups
 from agentrt.sandbox.policy import SandboxPolicy, prepare_protected
 
 
@@ -39,9 +39,15 @@ class LandlockSandbox:
     """A ``Sandbox`` that runs each command under Landlock + seccomp according to a ``SandboxPolicy``."""
 
     def __init__(
-        self, policy: SandboxPolicy, *, limits: Limits | None = None, python: str = sys.executable
+        self,
+        policy: SandboxPolicy,
+        *,
+        limits: Limits | None = None,
+        python: str = sys.executable,
+        cgroups: PidsCgroups | None = None,
     ) -> None:
-        """Raise ``OSError`` when this kernel has no Landlock."""
+        """Raise ``OSError`` when this kernel has no Landlock. ``cgroups``: where the pids cgroup is made
+        (one ``PidsCgroups`` for many sandboxes sweeps stale cgroups once)."""
         self.abi = landlock_abi()
         if self.abi < 1:
             raise OSError("Landlock is not available in this kernel")
@@ -49,7 +55,8 @@ class LandlockSandbox:
         self.policy = policy
         prepare_protected(policy)
         limits = Limits() if limits is None else limits
-        self._cgroup = PidsCgroup.create(limits.nproc) if limits.nproc is not None else None
+        cgroups = PidsCgroups() if cgroups is None else cgroups
+        self._cgroup = cgroups.create(limits.nproc) if limits.nproc is not None else None
         self._options = helper_options(policy, limits, self._cgroup)
         self._python = python
 

@@ -108,25 +108,10 @@ class PidsCgroup:
     def create(cls, max_pids: int) -> PidsCgroup | None:
         """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made.
 
-        Clears the cgroups of runtimes that are gone first (module docstring).
+        Clears the cgroups of runtimes that are gone first (module docstring). To make many, use one
+        ``PidsCgroups``: it finds the hierarchy and clears the stale cgroups once.
         """
-        base = _own_pids_cgroup()
-        owner = owner_tag()
-        if base is None or owner is None or not os.access(base, os.W_OK):
-            return None
-        _sweep_stale(base)
-        path = base / f"{_CGROUP_PREFIX}{owner}-{secrets.token_hex(4)}"
-        try:
-            path.mkdir()
-        except OSError:
-            return None
-        group = cls(path)
-        try:
-            (path / "pids.max").write_text(str(max_pids), encoding="ascii")
-        except OSError:
-            group.close()
-            return None
-        return group
+        return PidsCgroups().create(max_pids)
 
     def pids(self) -> list[int]:
         """The processes in the cgroup now."""
@@ -135,6 +120,45 @@ class PidsCgroup:
     def close(self) -> None:
         """Kill whatever is left in the cgroup and remove it (idempotent)."""
         self._finalizer()
+
+
+class PidsCgroups:
+    """Where one runtime makes its pids cgroups, one after another (a benchmark's thousand tasks).
+
+    The first ``create`` finds this process's ``pids`` hierarchy and owner tag and clears the
+    cgroups of runtimes that are gone (``_sweep_stale``); later ones only make their cgroup. A
+    sweep per cgroup would list the whole hierarchy each time: quadratic in the live cgroups."""
+
+    __slots__ = ("_base", "_owner", "_ready")
+
+    def __init__(self) -> None:
+        self._ready = False
+        self._base: Path | None = None
+        self._owner = ""
+
+    def create(self, max_pids: int) -> PidsCgroup | None:
+        """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made."""
+        if not self._ready:
+            self._ready = True
+            base, owner = _own_pids_cgroup(), owner_tag()
+            if base is None or owner is None or not os.access(base, os.W_OK):
+                return None
+            _sweep_stale(base)
+            self._base, self._owner = base, owner
+        if self._base is None:
+            return None
+        path = self._base / f"{_CGROUP_PREFIX}{self._owner}-{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        group = PidsCgroup(path)
+        try:
+            _write(path / "pids.max", str(max_pids))
+        except OSError:
+            group.close()
+            return None
+        return group
 
 
 def _own_pids_cgroup() -> Path | None:
@@ -164,6 +188,14 @@ def _sweep_stale(base: Path) -> None:
     """
     for path in stale_entries(base, _CGROUP_PREFIX):
         _remove_cgroup(path, within_s=0.5)
+
+
+def _write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
 
 
 def _read_pids(procs: Path) -> list[int]:

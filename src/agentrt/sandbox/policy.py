@@ -197,6 +197,11 @@ def protected_paths(policy: SandboxPolicy, home: Path) -> tuple[Path, ...]:
     Only paths inside a writable root are listed; the rest are read-only anyway.
     """
     roots = [Path(os.path.realpath(r)) for r in (policy.cwd, *policy.writable_roots)]
+    return protected_in(roots, Path(os.path.realpath(home)))
+
+
+def protected_in(roots: list[Path], home: Path) -> tuple[Path, ...]:
+    """``protected_paths`` for writable ``roots`` and agentrt's ``home``, all already resolved."""
     found: list[Path] = []
     for root in roots:
         git = root / ".git"
@@ -207,7 +212,7 @@ def protected_paths(policy: SandboxPolicy, home: Path) -> tuple[Path, ...]:
             target = _gitdir_target(git)
             if target is not None:
                 found.append(target)
-    found.append(Path(os.path.realpath(home)))
+    found.append(home)
     out: list[Path] = []
     for path in found:
         if path not in out and any(_within(path, root) for root in roots):
@@ -250,24 +255,32 @@ def prepare_protected(policy: SandboxPolicy) -> None:
 
 
 @contextmanager
-def private_tmpdir(policy: SandboxPolicy, *, parent: Path | None = None) -> Iterator[SandboxPolicy]:
+def private_tmpdir(
+    policy: SandboxPolicy, *, parent: Path | None = None, sweep: bool = True, owner: str | None = None
+) -> Iterator[SandboxPolicy]:
     """Yield ``policy`` with a fresh private ``tmpdir`` (``workspace-write`` only); remove it after.
 
     A run killed by SIGKILL or SIGTERM never reaches the removal, so the directory is named after its
     owner (``agentrt-tmp-<owner_tag>-XXXXXXXX``) and each new one first removes the directories in
     ``parent`` whose owner is gone (``hygiene.stale_entries``: never a live run's, nor another
-    user's, nor a name it cannot attribute).
+    user's, nor a name it cannot attribute). ``sweep=False`` skips that, for a caller that made many
+    (``scoped.SandboxScopes``) and swept once; ``owner`` is this process's ``owner_tag`` when the
+    caller already has it.
     """
     if policy.mode != "workspace-write":
         yield policy
         return
     parent = Path(tempfile.gettempdir()) if parent is None else parent
-    for stale in stale_entries(parent, _TMP_PREFIX):
-        shutil.rmtree(stale, ignore_errors=True)
-    owner = owner_tag()
+    if sweep:
+        for stale in stale_entries(parent, _TMP_PREFIX):
+            shutil.rmtree(stale, ignore_errors=True)
+    owner = owner_tag() if owner is None else owner
     prefix = _TMP_PREFIX if owner is None else f"{_TMP_PREFIX}{owner}-"
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
     try:
         yield replace(policy, tmpdir=Path(os.path.realpath(path)))
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            os.rmdir(path)  # most commands leave their temp dir empty
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)

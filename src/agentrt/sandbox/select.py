@@ -28,7 +28,7 @@ from pathlib import Path
 from agentrt.interfaces import Sandbox
 from agentrt.sandbox.bwrap import BwrapSandbox
 from agentrt.sandbox.landlock import LandlockSandbox
-from agentrt.sandbox.limits import Limits
+from agentrt.sandbox.limits import Limits, PidsCgroups
 from agentrt.sandbox.none import NoSandbox
 from agentrt.sandbox.policy import SandboxPolicy, within_any
 
@@ -97,13 +97,14 @@ def choose_sandbox(
 
 
 def make_sandbox(
-    mechanism: str, policy: SandboxPolicy, *, limits: Limits | None = None
+    mechanism: str, policy: SandboxPolicy, *, limits: Limits | None = None, cgroups: PidsCgroups | None = None
 ) -> BwrapSandbox | LandlockSandbox:
-    """The sandbox object for ``mechanism``, untested; ``OSError`` when it is not installed here."""
+    """The sandbox object for ``mechanism``, untested; ``OSError`` when it is not installed here.
+    ``cgroups``: where its pids cgroup is made (default: a fresh ``PidsCgroups``)."""
     if mechanism == "bwrap" or "/" in mechanism:
-        return BwrapSandbox(policy, bwrap=mechanism, limits=limits)
+        return BwrapSandbox(policy, bwrap=mechanism, limits=limits, cgroups=cgroups)
     if mechanism == "landlock":
-        return LandlockSandbox(policy, limits=limits)
+        return LandlockSandbox(policy, limits=limits, cgroups=cgroups)
     raise ValueError(f"unknown sandbox mechanism {mechanism!r} (expected bwrap, landlock or a bwrap path)")
 
 

@@ -66,7 +66,8 @@ class Workspace:
         """
         try:
             resolved = candidate.resolve()
-            stable = Path(os.path.realpath(resolved)) == resolved
+            # met no symlink (the common case): resolving it again would only give it back
+            stable = resolved == candidate or Path(os.path.realpath(resolved)) == resolved
         except (OSError, RuntimeError) as exc:
             raise WorkspaceError(f"cannot resolve path {shown!r}: {exc}") from exc
         if not resolved.is_relative_to(self.root):
@@ -81,7 +82,8 @@ class Workspace:
         if target == self.root or target.is_dir():
             raise WorkspaceError(f"cannot write {rel!r}: it is a directory")
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent != self.root:  # the root exists (it was resolved strictly)
+            target.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(target, data)
         return target
 

@@ -14,12 +14,14 @@ propagates, after its test run is killed.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task, base_id
@@ -37,6 +39,9 @@ from agentrt.sandbox.process import Confinement, RunResult
 from agentrt.tools.registry import ToolContext, ToolRegistry
 from agentrt.tools.workspace import Workspace
 
+if TYPE_CHECKING:
+    from agentrt.sandbox.scoped import SandboxScopes
+
 PYTEST_INI = "[pytest]\n"
 """Written into each workspace so pytest takes it as rootdir and reads no configuration above it."""
 
@@ -48,6 +53,21 @@ class Confine:
 
     mechanism: str
     home: Path
+    _scopes: list[tuple[Mapping[str, str], int, SandboxScopes]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
+
+    def scopes(self, env: Mapping[str, str]) -> SandboxScopes:
+        """Every task's sandbox scope for test runs with ``env``, made by one ``SandboxScopes`` of this
+        process (what is the same for each task worked out once; stale leftovers cleared once)."""
+        for known, pid, scopes in self._scopes:
+            if known is env and pid == os.getpid():  # not one made in another process (pickled)
+                return scopes
+        from agentrt.sandbox.scoped import SandboxScopes  # the mechanisms load only when they are used
+
+        made = SandboxScopes(self.mechanism, home=self.home, env=env)
+        self._scopes[:] = [(env, os.getpid(), made)]
+        return made
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,10 +106,7 @@ def test_confinement(root: Path, config: LoopConfig) -> Iterator[Confinement]:
     if config.confine is None:
         yield Confinement(NoSandbox(), build_env(config.test_env, None, tmpdir=None))
         return
-    from agentrt.sandbox.scoped import scoped_sandbox  # the mechanisms load only when they are used
-
-    c = config.confine
-    with scoped_sandbox(root, c.mechanism, home=c.home, env=config.test_env) as (confinement, _):
+    with config.confine.scopes(config.test_env).scope(root) as (confinement, _):
         yield confinement
 
 
