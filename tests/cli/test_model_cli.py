@@ -161,6 +161,8 @@ def test_bench_local_reports_the_server_peak_rss(tmp_path: Path) -> None:
     assert summary["model"] == summary["local_model"] == "smollm2-135m"
     assert summary["simulated"] is False and summary["tasks"] == 1
     assert isinstance(summary["server_peak_rss_mib"], float) and summary["server_peak_rss_mib"] > 50
+    # the server is this process's child but not a test process: its RSS is not the children's
+    assert summary["peak_children_rss_mib"] < summary["server_peak_rss_mib"]
     assert summary["completion_tokens"] > 0 and summary["tokens_per_s_stream"] > 0
     # --local is greedy and capped unless told otherwise.
     assert (summary["temperature"], summary["max_output_tokens"]) == (0.0, 1536)

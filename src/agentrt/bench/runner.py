@@ -91,6 +91,9 @@ class BenchConfig:
     """The environment API keys and header values are read from (never written)."""
     home: Path = field(default_factory=lambda: Path.home() / ".agentrt")
     """``AGENTRT_HOME`` (``--agent exec`` keeps it out of the sandbox's reach)."""
+    not_children: frozenset[int] = frozenset()
+    """Child processes of this one that are not the run's test processes (a ``--local`` model server):
+    left out of the children's RSS, as the simulator's process is."""
     extra_meta: Callable[[], Mapping[str, object]] | None = None
     """Called once the tasks are done, before the summary: more meta (e.g. the local server's RSS)."""
     executor: str = "spawn"
@@ -197,7 +200,7 @@ async def run_bench(
             if price is not None and config.max_cost_usd is not None:
                 meta["max_cost_usd"] = config.max_cost_usd
                 model = CostCap(model, price, config.max_cost_usd)
-            exclude = frozenset(() if child is None else (child.pid,))
+            exclude = frozenset(() if child is None else (child.pid,)) | config.not_children
             journal = _open_journal(config, meta, stamp, kept)
             if host is not None:
                 fanned = await host.fan_out(config, sink or NullSink(), meta, kept=kept, journal=journal)

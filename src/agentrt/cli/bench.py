@@ -885,7 +885,10 @@ async def _local(config: BenchConfig, name: str, progress: Progress, *, threads:
         table = {**builtin_providers(os.environ)["local"], "base_url": server.base_url}
         table["stream_idle_timeout_ms"] = 1_800_000
         provider = make_provider("local", table, source="--local")
-        local = replace(config, provider=provider, model=name, extra_meta=server_meta)
+        server_pid = frozenset(() if server.pid is None else (server.pid,))
+        local = replace(
+            config, provider=provider, model=name, extra_meta=server_meta, not_children=server_pid
+        )
         return await server.guard(run_bench(local, progress))
 
 
