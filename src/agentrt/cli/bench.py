@@ -525,7 +525,7 @@ def _describe_local_retry() -> str:
     return (
         f"--retry-temperature {r.temperature} --retry-seed {r.seed} --retry-feedback {r.feedback} "
         f"--{'' if r.reason else 'no-'}retry-reason --retry-context {r.context} "
-        "(chosen by measurement: benchmarks/results/humaneval-local-retry-study/)"
+        "(measured against greedy retries: benchmarks/results/humaneval-local-retry/README.md)"
     )
 
 
