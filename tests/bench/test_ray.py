@@ -15,7 +15,6 @@ import importlib.util
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.agentrt_cli import LiveRun
 
 from agentrt.bench.ray.actors import EnvChange
 
@@ -141,34 +141,9 @@ def bench(tmp_path: Path, prefix: list[str], *args: str) -> subprocess.Completed
     )
 
 
-class Live:
+def live(tmp_path: Path, prefix: list[str], *args: str) -> LiveRun:
     """A Ray run in the background whose progress lines (stderr) can be waited for."""
-
-    def __init__(self, tmp_path: Path, prefix: list[str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [*prefix, *AGENTRT, "bench", "humaneval", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env_for(tmp_path),
-        )
-        self.stderr = ""
-
-    def wait_for(self, text: str, timeout: float = 120) -> None:
-        assert self.proc.stderr is not None
-        fd = self.proc.stderr.fileno()
-        while text not in self.stderr:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            assert ready, f"no {text!r} within {timeout} s; stderr so far:\n{self.stderr}"
-            chunk = os.read(fd, 65536)
-            assert chunk, f"the run ended before {text!r}:\n{self.stderr}"
-            self.stderr += chunk.decode()
-
-    def finish(self, sig: int | None = None) -> tuple[int, str]:
-        if sig is not None:
-            self.proc.send_signal(sig)
-        _, rest = self.proc.communicate(timeout=180)
-        self.stderr += rest.decode()
-        return self.proc.returncode, self.stderr
+    return LiveRun([*prefix, *AGENTRT, "bench", "humaneval", *args], env_for(tmp_path))
 
 
 def newest(out: Path) -> tuple[list[dict[str, str]], dict[str, object]]:
@@ -238,7 +213,7 @@ def test_the_tasks_of_a_killed_actor_run_again_once_on_another(
     dataset = make_dataset(tmp_path / "tasks.json", 6, {1: fifo})
     out = tmp_path / "out"
     before = cluster_pids()
-    run = Live(
+    run = live(
         tmp_path, loopback_only, "--dataset", str(dataset), "--no-sandbox", "--fail-rate", "0", "--concurrency", "4",
         "--ray", "--ray-actors", "2", "--no-progress", "--out", str(out),
     )  # fmt: skip
@@ -274,7 +249,7 @@ def test_ctrl_c_stops_the_cluster_and_keeps_the_finished_rows(
     dataset = make_dataset(tmp_path / "tasks.json", 5, {3: fifo})
     out = tmp_path / "out"
     before = cluster_pids()
-    run = Live(
+    run = live(
         tmp_path, loopback_only, "--dataset", str(dataset), "--no-sandbox", "--fail-rate", "0", "--concurrency", "4",
         "--ray", "--ray-actors", "2", "--out", str(out),
     )  # fmt: skip

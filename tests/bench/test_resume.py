@@ -13,7 +13,6 @@ import csv
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.agentrt_cli import LiveRun
 
 from agentrt.bench.progress import Progress
 from agentrt.bench.report import load_resume, render_table, summarize
@@ -89,34 +89,9 @@ def agentrt(tmp_path: Path, *args: str, log: str = "run") -> subprocess.Complete
     )
 
 
-class Live:
+def live(tmp_path: Path, *args: str, log: str) -> LiveRun:
     """A run in the background whose progress lines can be waited for."""
-
-    def __init__(self, tmp_path: Path, *args: str, log: str) -> None:
-        self.proc = subprocess.Popen(
-            [*AGENTRT, "bench", "humaneval", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env_for(tmp_path, log),
-        )
-        self.stderr = ""
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        """Read stderr until ``text`` shows (``select`` with a deadline, not a sleep)."""
-        assert self.proc.stderr is not None
-        fd = self.proc.stderr.fileno()
-        while text not in self.stderr:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            assert ready, f"no {text!r} within {timeout} s; stderr so far:\n{self.stderr}"
-            chunk = os.read(fd, 65536)
-            assert chunk, f"the run ended before {text!r}:\n{self.stderr}"
-            self.stderr += chunk.decode()
-
-    def stop(self, sig: int) -> tuple[int, str]:
-        self.proc.send_signal(sig)
-        _, rest = self.proc.communicate(timeout=60)
-        self.stderr += rest.decode()
-        return self.proc.returncode, self.stderr
+    return LiveRun([*AGENTRT, "bench", "humaneval", *args], env_for(tmp_path, log))
 
 
 def outputs(out: Path) -> list[str]:
@@ -154,9 +129,9 @@ def test_ctrl_c_then_resume_runs_only_the_unfinished_tasks_across_three_sittings
     flags = ["--dataset", str(dataset), "--no-sandbox", "--fail-rate", "0"]
 
     # Sitting 1: t/1 and t/3 are held; Ctrl-C once the other three finished.
-    first = Live(tmp_path, *flags, "--out", str(out), log="1")
+    first = live(tmp_path, *flags, "--out", str(out), log="1")
     first.wait_for("humaneval 3/5")
-    rc, stderr = first.stop(signal.SIGINT)
+    rc, stderr = first.finish(signal.SIGINT, timeout=60)
     assert rc == 130, stderr
     assert f"--resume {out}" in stderr
     assert {"t/0", "t/2", "t/4"} <= set(ran(tmp_path, "1"))  # (the held two may or may not have started)
@@ -170,9 +145,9 @@ def test_ctrl_c_then_resume_runs_only_the_unfinished_tasks_across_three_sittings
 
     # Sitting 2: t/1 is let go, t/3 still held; Ctrl-C again once t/1 finished.
     hold_a.unlink()
-    second = Live(tmp_path, *flags, "--resume", str(out), log="2")
+    second = live(tmp_path, *flags, "--resume", str(out), log="2")
     second.wait_for("humaneval 4/5")
-    rc, stderr = second.stop(signal.SIGINT)
+    rc, stderr = second.finish(signal.SIGINT, timeout=60)
     assert rc == 130, stderr
     assert "3 of 5 task runs kept, 2 to run" in stderr and "kept 3" in stderr
     again = ran(tmp_path, "2")
@@ -221,9 +196,9 @@ def test_a_killed_run_with_repeat_resumes_from_its_journal(tmp_path: Path, fifos
     out = tmp_path / "out"
     flags = ["--dataset", str(dataset), "--no-sandbox", "--fail-rate", "0", "--repeat", "2"]
 
-    live = Live(tmp_path, *flags, "--out", str(out), log="1")
-    live.wait_for("humaneval 4/6")
-    rc, _ = live.stop(signal.SIGKILL)
+    run = live(tmp_path, *flags, "--out", str(out), log="1")
+    run.wait_for("humaneval 4/6")
+    rc, _ = run.finish(signal.SIGKILL, timeout=60)
     assert rc == -signal.SIGKILL
     assert summary_files(out) == [], "killed: no summary was written"
     (journal,) = (out / "raw").glob("*_journal.jsonl")
