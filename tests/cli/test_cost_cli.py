@@ -124,3 +124,26 @@ def test_bench_max_cost_stops_the_run_cleanly(tmp_path: Path) -> None:
         assert bad.returncode != 0 and "--max-cost needs the price of model nobody-priced" in bad.stderr
     finally:
         sim.close()
+
+
+def test_bench_max_cost_counts_sampled_retries(tmp_path: Path) -> None:
+    """A retry strategy that changes requests goes under the cost cap: retries are counted, not refused
+    for want of a tunable model."""
+    from agentrt.model.sim.process import SimProcess
+
+    sim = SimProcess(["--model", "gpt-5", "--fail-rate", "1"])
+    try:
+        url = sim.start()
+        out = tmp_path / "out"
+        run = agentrt(
+            tmp_path / "home", tmp_path, "bench", "humaneval", "--limit", "2", "--concurrency", "1",
+            "--base-url", url, "--model", "gpt-5", "--max-cost", "5", "--retry-temperature", "0.5",
+            "--retry-context", "fresh", "--out", str(out), "--no-progress",
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        (summary_path,) = out.glob("raw/*_summary.json")
+        summary = json.loads(summary_path.read_text())
+        assert (summary["passed"], summary["recovered"]) == (2, 2)
+        assert summary["retry"]["temperature"] == 0.5 and summary["cost_usd"] > 0
+    finally:
+        sim.close()

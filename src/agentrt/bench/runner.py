@@ -196,7 +196,7 @@ async def run_bench(
         try:
             await preflight(client)
             meta = _meta(config, client, simulated or client.simulator_detected, stamp)
-            model = agent_model(client, config.settings)
+            model = agents_model(client, config)
             if price is not None and config.max_cost_usd is not None:
                 meta["max_cost_usd"] = config.max_cost_usd
                 model = CostCap(model, price, config.max_cost_usd)
@@ -278,10 +278,18 @@ async def run_bench(
     return outcome
 
 
+def agents_model(client: OpenAIClient, config: BenchConfig) -> Model:
+    """The model a run's agents share: the client (as a text-tool model when the settings say so) with
+    the contract loop's retry strategy; a cost cap, if any, goes around it (so it counts retries too)."""
+    model = agent_model(client, config.settings)
+    if config.agent == "loop":
+        model = retry_model(model, config.loop.retry, config.loop.max_retries)
+    return model
+
+
 async def task_solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
     """The per-task function of ``config.agent``."""
     if config.agent == "loop":
-        model = retry_model(model, config.loop.retry, config.loop.max_retries)
         prompts: dict[tuple[str, str], str] = {}
         """One prompt string per task, shared by its ``--repeat`` runs."""
 

@@ -24,7 +24,15 @@ from typing import Any
 from agentrt import __version__
 from agentrt.bench.dataset import Task
 from agentrt.bench.result import TaskResult
-from agentrt.bench.runner import BenchConfig, Solver, prove_sandbox, start_sim, task_solver, test_harness
+from agentrt.bench.runner import (
+    BenchConfig,
+    Solver,
+    agents_model,
+    prove_sandbox,
+    start_sim,
+    task_solver,
+    test_harness,
+)
 from agentrt.bench.telemetry import ResourceSampler, current_rss_mib, peak_rss_mib, process_cpu_s
 from agentrt.config.providers import ProviderConfig
 
@@ -87,7 +95,7 @@ class AgentActor:
 
     async def open(self) -> dict[str, object]:
         """Start the agents' client and test harness here; where this actor runs."""
-        from agentrt.model.factory import agent_model, build_client
+        from agentrt.model.factory import build_client
 
         config, provider, change, model_env = self._given
         rss_mib = current_rss_mib()
@@ -99,7 +107,7 @@ class AgentActor:
         )
         self._stack.push_async_callback(client.aclose)
         self._harness = await self._stack.enter_async_context(test_harness(config))
-        self._solver = await task_solver(config, agent_model(client, config.settings), self._harness)
+        self._solver = await task_solver(config, agents_model(client, config), self._harness)
         return {
             **where(), "agentrt_version": __version__, "rss_at_open_mib": round(rss_mib, 1),
             "work_root": str(self._work_root),
