@@ -83,6 +83,22 @@ def test_an_excluded_child_and_its_descendants_are_not_counted() -> None:
     assert 25 <= report.peak_children_rss_mib < 55, "one 30 MiB holder counted, not two"
 
 
+def test_a_child_excluded_from_the_start_is_not_in_the_first_sample() -> None:
+    # Like a --local model server, started before the run: its RSS was once the children's peak, taken
+    # by the sample the sampler makes as it opens, before an exclusion set afterwards applied.
+    async def run() -> ResourceReport:
+        helper = await _spawn(HOLD_30MB)
+        assert helper.stdout is not None
+        assert (await helper.stdout.readline()).strip() == b"ready"
+        async with ResourceSampler(interval_s=0.02, exclude=frozenset({helper.pid})) as sampler:
+            await asyncio.sleep(0.1)
+        await helper.communicate(b"")
+        return sampler.report()
+
+    report = asyncio.run(run())
+    assert report.peak_live_children == 0 and report.peak_children_rss_mib == 0
+
+
 def test_grandchildren_are_counted() -> None:
     # The child is a small interpreter; the 30 MiB live in the grandchild, which shares its pipes.
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {HOLD_30MB!r}])"

@@ -383,8 +383,7 @@ async def _fan_out(
         sink.emit(TaskFinished(task.id, result.status, result.error))
 
     interrupted = False
-    async with ResourceSampler() as sampler:
-        sampler.exclude = exclude
+    async with ResourceSampler(exclude=exclude) as sampler:  # from its first sample on
         started = loop.time()
         try:
             async with test_harness(config) as harness:

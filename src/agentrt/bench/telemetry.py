@@ -295,7 +295,14 @@ class ResourceSampler:
     sample taken. Descendants whose pid is in ``exclude`` (set it while open, too) are left out with
     their own descendants: a helper that is not part of what is measured."""
 
-    def __init__(self, interval_s: float = 0.05, pid: int | None = None, *, max_samples: int = 4096) -> None:
+    def __init__(
+        self,
+        interval_s: float = 0.05,
+        pid: int | None = None,
+        *,
+        max_samples: int = 4096,
+        exclude: frozenset[int] = frozenset(),
+    ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
         if max_samples < 2:
@@ -306,7 +313,8 @@ class ResourceSampler:
         self._page_mib = os.sysconf("SC_PAGE_SIZE") / _MIB
         self._table: _ProcTable | None = None
         self._task: asyncio.Task[None] | None = None
-        self.exclude: frozenset[int] = frozenset()
+        self.exclude = exclude
+        """Left out from the first sample on (given here) or from when it is set."""
         self._reset()
 
     def _reset(self) -> None:
