@@ -41,6 +41,6 @@ class RetryStrategy:
 
 LOCAL_RETRY = RetryStrategy(temperature=0.7, seed=0, feedback="assertion", reason=True, context="fresh")
 """``--local``'s retries. Qwen2.5-Coder-1.5B at temperature 0, shown its failing pytest output in the
-continued conversation, recovered 0 of the 9 first-attempt failures among HumanEval/0–58; with this
-strategy, on the same tasks and the same first attempts, 4 of 9 (``benchmarks/results/
+continued conversation, recovered 0 of the 11 first-attempt failures among HumanEval/0–66; with this
+strategy, on the same tasks and the same first attempts, 4 of 11 (``benchmarks/results/
 humaneval-local-retry/README.md``; ``benchmarks/retry_study.py`` compares the strategies one by one)."""
