@@ -525,6 +525,8 @@ def resume_tasks(config: BenchConfig) -> list[str]:
 
 def _differences(config: BenchConfig, point: ResumePoint, ids: list[str]) -> list[str]:
     recorded = point.meta
+    if "max_retries" in recorded and "retry" not in recorded:  # recorded before the strategy existed
+        recorded = {**recorded, "retry": RetryStrategy().as_dict()}
     out: list[str] = []
 
     def compare(key: str, what: str, now: object) -> None:
@@ -550,8 +552,6 @@ def _differences(config: BenchConfig, point: ResumePoint, ids: list[str]) -> lis
         "temperature": config.settings.temperature, "max_output_tokens": config.settings.max_output_tokens,
         "retry": config.loop.retry.as_dict(),
     }  # fmt: skip
-    if "max_retries" in recorded and "retry" not in recorded:  # recorded before the strategy existed
-        recorded = {**recorded, "retry": RetryStrategy().as_dict()}
     for key, flag in RESULT_SETTINGS:
         compare(key, flag, settings[key])
     sim = recorded.get("sim")
