@@ -137,10 +137,6 @@ async def _run(options: ExecOptions, env: Mapping[str, str], stdout: TextIO, std
     return 0
 
 
-LOCAL_CONTEXT = 8192
-"""The context window ``--local`` serves its model with (llama.cpp's ``n_ctx``)."""
-
-
 def header(session: AgentSession) -> str:
     """The lines a human-mode run starts with: what runs where, under which rules, as which session."""
     from agentrt import __version__
@@ -574,7 +570,7 @@ async def _endpoint(
     if local is None:
         yield options, _unguarded
         return
-    from agentrt.model.local import serve_model
+    from agentrt.model.local import LOCAL_CONTEXT, serve_model
 
     async with serve_model(home, local, env, stderr=stderr, n_ctx=LOCAL_CONTEXT) as server:
         flags = {**options.extra_flags, "model_provider": "local", "model_context_window": LOCAL_CONTEXT}

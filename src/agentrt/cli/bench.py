@@ -154,8 +154,9 @@ while the verifier (bash /tests/test.sh) runs. The reward is what it writes to
 than FROM, WORKDIR and COPY makes the task "unsupported: <reason>" (it is not run).
 
 --agent oracle runs solution/solve.sh; --agent exec runs agentrt's coding agent (a model from
---base-url/--model or the environment, or --script FILE: a JSON array of scripted replies, replayed
-for every task).
+--base-url/--model or the environment; --local [NAME]: a llama.cpp server started for the run, with
+the settings of `agentrt exec --local` — tool calls as text, greedy, the compact prompt, an 8,192-token
+window; or --script FILE: a JSON array of scripted replies, replayed for every task).
 
 Results: OUT/raw/tasks_<stamp>.csv and _summary.json (harness_ms_p50: the harness's own time per
 task; sandbox_launch_ms: one container start), OUT/raw/tasks_<stamp>_tasks.csv (outcome, reward per
@@ -163,6 +164,38 @@ task) and OUT/tasks/<id>/ (result.json, the trajectory, verifier.txt, verifier/)
 Exit status: 0 every task ran (passed, failed or unsupported); 1 some task ended in an error;
 2 bad usage or a malformed task.
 """
+
+
+def add_local_options(p: argparse.ArgumentParser) -> None:
+    """``--local [NAME]`` and ``--local-threads N``: a llama.cpp server started for the run."""
+    p.add_argument(
+        "--local",
+        nargs="?",
+        const="qwen2.5-coder-1.5b",
+        metavar="NAME",
+        help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
+    )
+    p.add_argument(
+        "--local-threads", type=_positive, metavar="N",
+        help="CPU threads of the --local server (default 2; on a machine busy with other work, 1 avoids "
+        "llama.cpp's threads waiting on each other)",
+    )  # fmt: skip
+
+
+def check_local_options(args: argparse.Namespace) -> None:
+    """``--local`` names a known model and starts its own server: no endpoint beside it;
+    ``--local-threads`` only with it."""
+    if args.local is not None and (args.base_url or args.model):
+        raise ValueError("--local starts its own server: leave out --base-url and --model")
+    if args.local is None and args.local_threads is not None:
+        raise ValueError("--local-threads sets the threads of the --local server: give --local too")
+    if args.local is not None:
+        from agentrt.model.models import UnknownModel, get_model
+
+        try:
+            get_model(args.local)
+        except UnknownModel as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _add_tasks(suites: Any) -> None:
@@ -185,14 +218,13 @@ def _add_tasks(suites: Any) -> None:
     t.add_argument(
         "--script", type=Path, metavar="FILE", help="scripted model replies, JSON array (--agent exec)"
     )
+    add_local_options(t)
     t.add_argument("--max-turns", type=_positive, default=30, help="model requests per task (default 30)")
     t.add_argument("--keep-scratch", action="store_true", help="keep each task's container directories")
     t.set_defaults(run=_run_tasks)
 
 
 def _run_tasks(args: argparse.Namespace) -> int:
-    import json
-
     from agentrt.bench.tasks.runner import TaskOutcome, TasksConfig, run_tasks
     from agentrt.bench.tasks.spec import find_tasks, load_task
     from agentrt.config import agentrt_home
@@ -201,46 +233,40 @@ def _run_tasks(args: argparse.Namespace) -> int:
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two tasks share a name: {sorted({i for i in ids if ids.count(i) > 1})}")
-    model_factory: Any = None
-    base_prompt, where = "", "solution/solve.sh"
-    if args.agent == "exec":
-        from agentrt.agent.instructions import base_instructions
-
-        base_prompt = base_instructions("full")
-        if args.script is not None:
-            from agentrt.model.scripted import ScriptedModel
-
-            replies = json.loads(args.script.read_text(encoding="utf-8"))
-            if not isinstance(replies, list):
-                raise ValueError(f"--script {args.script}: not a JSON array of replies")
-            model_factory, where = (lambda _spec: ScriptedModel(replies)), f"scripted model ({args.script})"
-        else:
-            from agentrt.model.factory import build_client
-
-            provider, model = _provider(args)
-            if provider is None:
-                raise ValueError(
-                    "--agent exec needs a model: --base-url and --model (or LLM_BASE_URL), or --script"
-                )
-            client = build_client(provider, model, os.environ)
-            model_factory, where = (lambda _spec: client), f"{model} at {provider.base_url}"
-    elif args.script or args.base_url or args.model:
-        raise ValueError("--script, --base-url and --model are for --agent exec")
+    model_factory, base_prompt, where = _tasks_model(args)
+    home = agentrt_home(os.environ)
     config = TasksConfig(
-        out_dir=args.out, agent=args.agent, concurrency=args.concurrency, home=agentrt_home(os.environ),
+        out_dir=args.out, agent=args.agent, concurrency=args.concurrency, home=home,
         model=model_factory, base_prompt=base_prompt, max_turns=args.max_turns,
         keep_scratch=args.keep_scratch, meta={"model": where},
     )  # fmt: skip
-    print(
-        f"agentrt bench tasks: {len(specs)} tasks, {where}, concurrency {args.concurrency}", file=sys.stderr
-    )
 
     def done(t: TaskOutcome) -> None:
         reward = "" if t.reward is None else f" reward {t.reward:g}"
         detail = f" ({t.detail})" if t.detail else ""
         print(f"  {t.row.id}: {t.outcome}{reward} {t.row.wall_s:.2f}s{detail}", file=sys.stderr)
 
-    outcome = asyncio.run(run_tasks(specs, config, done))
+    async def main() -> Any:
+        if args.local is None:
+            _say_tasks(len(specs), where, args.concurrency)
+            return await run_tasks(specs, config, done)
+        from dataclasses import replace
+
+        from agentrt.bench.local import local_agent_model
+
+        threads = args.local_threads or 2
+        async with local_agent_model(
+            home, args.local, os.environ, stderr=sys.stderr, threads=threads
+        ) as local:
+            meta = {"model": local.label, "local_model": local.name, "local_threads": local.threads}
+            served = replace(
+                config, model=lambda _spec: local.model(), base_prompt=local.base_prompt,
+                context=local.context, meta=meta,
+            )  # fmt: skip
+            _say_tasks(len(specs), local.label, args.concurrency)
+            return await local.server.guard(run_tasks(specs, served, done))
+
+    outcome = asyncio.run(main())
     s = outcome.summary
     print(
         f"solved {s['solved']}/{len(specs) - int(str(s['unsupported']))} (unsupported {s['unsupported']}, "
@@ -256,6 +282,46 @@ def _run_tasks(args: argparse.Namespace) -> int:
         print(f"agentrt: {len(errors)} task(s) ended in an error; first: {errors[0].detail}", file=sys.stderr)
         return 1
     return 0
+
+
+def _say_tasks(count: int, where: str, concurrency: int) -> None:
+    print(f"agentrt bench tasks: {count} tasks, {where}, concurrency {concurrency}", file=sys.stderr)
+
+
+def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """(a model per task or ``None``, the base prompt, a label) for ``bench tasks``' options; with
+    ``--local`` the model comes later, from the server (``bench.local``)."""
+    import json
+
+    check_local_options(args)
+    endpoint = args.script or args.base_url or args.model or args.local
+    if args.agent != "exec":
+        if endpoint:
+            raise ValueError("--script, --base-url, --model and --local are for --agent exec")
+        return None, "", "solution/solve.sh"
+    if args.local is not None:
+        if args.script is not None:
+            raise ValueError("--script replaces the model: leave out --local")
+        return None, "", f"local model {args.local}"
+    from agentrt.agent.instructions import base_instructions
+
+    base_prompt = base_instructions("full")
+    if args.script is not None:
+        from agentrt.model.scripted import ScriptedModel
+
+        replies = json.loads(args.script.read_text(encoding="utf-8"))
+        if not isinstance(replies, list):
+            raise ValueError(f"--script {args.script}: not a JSON array of replies")
+        return (lambda _spec: ScriptedModel(replies)), base_prompt, f"scripted model ({args.script})"
+    from agentrt.model.factory import build_client
+
+    provider, model = _provider(args)
+    if provider is None:
+        raise ValueError(
+            "--agent exec needs a model: --base-url and --model (or LLM_BASE_URL), --local, or --script"
+        )
+    client = build_client(provider, model, os.environ)
+    return (lambda _spec: client), base_prompt, f"{model} at {provider.base_url}"
 
 
 def _run_subagents(args: argparse.Namespace) -> int:
@@ -297,18 +363,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_positive, help="run only the first N tasks")
     p.add_argument("--model", help="model id at the endpoint")
     p.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
-    p.add_argument(
-        "--local",
-        nargs="?",
-        const="qwen2.5-coder-1.5b",
-        metavar="NAME",
-        help="start a local llama.cpp server for model NAME (default qwen2.5-coder-1.5b) for this run",
-    )
-    p.add_argument(
-        "--local-threads", type=_positive, metavar="N",
-        help="CPU threads of the --local server (default 2; on a machine busy with other work, 1 avoids "
-        "llama.cpp's threads waiting on each other)",
-    )  # fmt: skip
+    add_local_options(p)
     p.add_argument(
         "--temperature",
         type=_temperature,
@@ -802,10 +857,7 @@ def _bench_config(
     from agentrt.config import agentrt_home
     from agentrt.model.factory import RequestSettings
 
-    if args.local is not None and (args.base_url or args.model):
-        raise ValueError("--local starts its own server: leave out --base-url and --model")
-    if args.local is None and args.local_threads is not None:
-        raise ValueError("--local-threads sets the threads of the --local server: give --local too")
+    check_local_options(args)
     provider, model = (None, "agentrt-sim") if args.local is not None else _provider(args)
     if not 0.0 <= args.fail_rate <= 1.0:
         raise ValueError(f"--fail-rate must be between 0 and 1, got {args.fail_rate}")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agentrt.bench.swe.runner import InstanceOutcome, SweConfig, SweOutcome
+    from agentrt.bench.swe.runner import InstanceOutcome, Job, SweConfig, SweOutcome
     from agentrt.model.client import OpenAIClient
 
 HELP = """\
@@ -26,7 +26,9 @@ Each instance gets a fresh checkout at its base commit (git clone --shared of th
 is never written to; refs and reflogs removed, so the later history is out of sight). The agent gets
 the problem statement and works there under the workspace-write sandbox (no network); then the diff of
 the checkout against the base commit (git add -A; text files, new ones included, binaries left out and
-named) becomes the instance's model_patch.
+named) becomes the instance's model_patch. The model: --base-url/--model (or the environment);
+--local [NAME], a llama.cpp server started for the run with `agentrt exec --local`'s settings (tool
+calls as text, greedy, the compact prompt, an 8,192-token window); or --script FILE.
 
 Results in OUT: predictions.jsonl ({instance_id, model_name_or_path, model_patch} per instance that
 ran to the end; appended as each finishes), instances/<id>/ (result.json, model.patch, trajectory.jsonl:
@@ -55,7 +57,7 @@ environment:
 
 
 def add_swe(suites: Any) -> None:
-    from agentrt.cli.bench import _positive
+    from agentrt.cli.bench import _positive, add_local_options
 
     s = suites.add_parser(
         "swe",
@@ -79,6 +81,7 @@ def add_swe(suites: Any) -> None:
         metavar="FILE",
         help="scripted model replies, a JSON array, replayed per instance",
     )
+    add_local_options(s)
     s.add_argument(
         "--model-name",
         metavar="NAME",
@@ -112,6 +115,8 @@ def run_swe_command(args: argparse.Namespace) -> int:
 
     async def main() -> SweOutcome:
         jobs = await check_instances(instances, args.repos)
+        if args.local is not None:
+            return await _run_local(args, jobs, config)
         try:
             if client is not None:
                 from agentrt.bench.runner import preflight
@@ -180,8 +185,35 @@ def _config(args: argparse.Namespace) -> tuple[SweConfig, OpenAIClient | None, s
     return config, client, where
 
 
+async def _run_local(args: argparse.Namespace, jobs: list[Job], config: SweConfig) -> SweOutcome:
+    """The run against a llama.cpp server started for it, with ``agentrt exec --local``'s settings."""
+    from dataclasses import replace
+
+    from agentrt.bench.local import local_agent_model
+    from agentrt.bench.swe.runner import run_swe
+
+    home, threads = config.agent.home, args.local_threads or 2
+    async with local_agent_model(home, args.local, os.environ, stderr=sys.stderr, threads=threads) as local:
+        agent = replace(config.agent, base_prompt=local.base_prompt, context=local.context)
+        meta = {**config.meta, "model": local.label, "local_model": local.name, "local_threads": threads}
+        served = replace(config, agent=agent, model=lambda _i: local.model(), meta=meta)
+        print(
+            f"agentrt bench swe: {len(jobs)} instances, {local.label}, concurrency {config.concurrency}",
+            file=sys.stderr,
+        )
+        return await local.server.guard(run_swe(jobs, served, _print_done))
+
+
 def _model(args: argparse.Namespace) -> tuple[Any, OpenAIClient | None, str, str]:
-    """(a model per instance, the client to close, the default model name, a label)."""
+    """(a model per instance, the client to close, the default model name, a label); with ``--local``
+    the model comes from the server the run starts (``_run_local``)."""
+    from agentrt.cli.bench import check_local_options
+
+    check_local_options(args)
+    if args.local is not None:
+        if args.script is not None:
+            raise ValueError("--script replaces the model: leave out --local")
+        return None, None, args.local, f"local model {args.local}"
     if args.script is not None:
         if args.base_url or args.model:
             raise ValueError("--script replaces the endpoint: leave out --base-url and --model")

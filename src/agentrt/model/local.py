@@ -39,6 +39,9 @@ from agentrt.process_group import die_with_parent, signal_group
 T = TypeVar("T")
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+LOCAL_CONTEXT = 8192
+"""The context window an agent's local model is served with (llama.cpp's ``n_ctx``): ``agentrt exec
+--local``, ``bench tasks --local``, ``bench swe --local``."""
 SERVER_MODULES = (
     "llama_cpp",
     "uvicorn",

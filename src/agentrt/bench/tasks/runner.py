@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentrt.bench.report import summarize, timestamp, unique_stamp, write_results
 from agentrt.bench.result import TaskResult, TaskTelemetry
@@ -38,6 +38,9 @@ from agentrt.events import Event, EventSink
 from agentrt.interfaces import Model
 from agentrt.sandbox.policy import policy_for
 from agentrt.sandbox.process import Confinement, RunResult, run_command
+
+if TYPE_CHECKING:
+    from agentrt.agent.context import ContextPolicy
 
 AGENTS = ("oracle", "exec")
 OUTPUT_CAP = 256 * 1024
@@ -57,6 +60,8 @@ class TasksConfig:
     """A fresh model per task (``--agent exec``)."""
     base_prompt: str = ""
     max_turns: int = 30
+    context: ContextPolicy | None = None
+    """The agent's window and compaction; ``None``: the defaults (a hosted model's window)."""
     keep_scratch: bool = False
     meta: Mapping[str, object] = field(default_factory=dict)
 
@@ -296,7 +301,7 @@ async def _agent(
         cwd=layout.app,
         limits=limits,
         history=history,
-        context=Context(ContextPolicy()),
+        context=Context(config.context or ContextPolicy()),
         paths=PathMap.of((inside, host) for host, inside in binds),
     )
     started = time.perf_counter()
