@@ -7,6 +7,7 @@ SmolLM2-135M when the ``[local]`` and ``[local-models]`` extras are installed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import importlib.util
 import os
@@ -232,3 +233,18 @@ def test_smoke_real_llama_server_streams_through_chat_client(tmp_path: Path) -> 
     else:
         assert usage.prompt_tokens > 0
     assert rss is not None and rss > 50
+
+
+def test_llama_command_extra_options_win_over_agentrt_s_own(tmp_path: Path) -> None:
+    """``extra`` (``serve_model(server_args=…)``) comes last, and the server's own parser keeps the
+    last value of an option given twice."""
+    cli = pytest.importorskip("llama_cpp.server.cli", reason="needs the [local] extra")
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    extra = ["--n_threads_batch", "2", "--cache", "True"]
+    argv = llama_command(tmp_path / "m.gguf", alias="m", n_threads=1, extra=extra)("127.0.0.1", 8123)
+    parser = argparse.ArgumentParser()
+    cli.add_args_from_model(parser, ModelSettings)
+    cli.add_args_from_model(parser, ServerSettings)
+    settings = cli.parse_model_from_args(ModelSettings, parser.parse_args(argv[3:]))
+    assert (settings.n_threads, settings.n_threads_batch, settings.cache) == (1, 2, True)

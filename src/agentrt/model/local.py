@@ -17,7 +17,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any, TextIO, TypeVar
@@ -76,9 +76,16 @@ def check_server_extras() -> None:
 
 
 def llama_command(
-    model_file: Path, *, alias: str, n_ctx: int = 4096, n_threads: int = 2, python: str = sys.executable
+    model_file: Path,
+    *,
+    alias: str,
+    n_ctx: int = 4096,
+    n_threads: int = 2,
+    extra: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> Callable[[str, int], list[str]]:
-    """The argv of ``llama_cpp.server`` serving ``model_file`` as ``alias``, for a host and port."""
+    """The argv of ``llama_cpp.server`` serving ``model_file`` as ``alias``, for a host and port;
+    ``extra``: more of the server's options (``--n_batch 256``, ``--cache True``…), last, so they win."""
 
     def argv(host: str, port: int) -> list[str]:
         return [
@@ -87,6 +94,7 @@ def llama_command(
             # prompt processing too (llama-cpp-python's default is every CPU, whatever --n_threads says)
             "--n_threads_batch", str(n_threads),
             "--interrupt_requests", "False",  # queue concurrent requests instead of aborting the running one
+            *extra,
         ]  # fmt: skip
 
     return argv
@@ -332,6 +340,7 @@ async def serve_model(
     port: int | None = None,
     n_ctx: int = 4096,
     n_threads: int = 2,
+    server_args: Sequence[str] = (),
     log_path: Path | None = None,
 ) -> AsyncIterator[LocalServer]:
     """Install ``name`` if needed, start its server (ready), yield it, and stop it on the way out."""
@@ -342,7 +351,7 @@ async def serve_model(
     except ModelNotInstalled:
         print(f"agentrt: installing {model.name} into {home / 'models'}", file=stderr, flush=True)
         path = await asyncio.to_thread(install_model, home, model, progress=ByteProgress(stderr))
-    command = llama_command(path, alias=model.name, n_ctx=n_ctx, n_threads=n_threads)
+    command = llama_command(path, alias=model.name, n_ctx=n_ctx, n_threads=n_threads, extra=server_args)
     server = LocalServer(command, env=env, port=port, log_path=log_path)
     print(f"agentrt: starting the llama.cpp server for {model.name} …", file=stderr, flush=True)
     loop = asyncio.get_running_loop()
