@@ -161,8 +161,16 @@ window; or --script FILE: a JSON array of scripted replies, replayed for every t
 Results: OUT/raw/tasks_<stamp>.csv and _summary.json (harness_ms_p50: the harness's own time per
 task; sandbox_launch_ms: one container start), OUT/raw/tasks_<stamp>_tasks.csv (outcome, reward per
 task) and OUT/tasks/<id>/ (result.json, the trajectory, verifier.txt, verifier/).
+
+--resume RUN_DIR continues a run (its --out directory) in a new sitting: tasks that ran to the end
+(passed, failed, unsupported) are kept and not run again; errors, interrupted and missing tasks run.
+Give the same --agent and model (a task recorded with another is refused, naming it). The sitting
+writes a CSV and summary for the whole run ("sittings", "kept_tasks", "wall_s" over all sittings,
+"sitting_wall_s" for this one).
+
 Exit status: 0 every task ran (passed, failed or unsupported); 1 some task ended in an error;
-2 bad usage or a malformed task.
+2 bad usage or a malformed task; 130 interrupted by Ctrl-C or SIGTERM (finished tasks are written;
+--resume continues).
 """
 
 
@@ -212,7 +220,8 @@ def _add_tasks(suites: Any) -> None:
         "--agent", choices=("oracle", "exec"), default="oracle", help="who solves (default oracle)"
     )
     t.add_argument("--concurrency", type=_positive, default=4, help="tasks at once (default 4)")
-    t.add_argument("--out", type=Path, default=Path("results"), help="results directory (default ./results)")
+    t.add_argument("--out", type=Path, help="results directory (default ./results; not with --resume)")
+    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR (see above)")
     t.add_argument("--model", help="model id at the endpoint (--agent exec)")
     t.add_argument("--base-url", help="OpenAI-compatible base URL (--agent exec)")
     t.add_argument(
@@ -225,7 +234,7 @@ def _add_tasks(suites: Any) -> None:
 
 
 def _run_tasks(args: argparse.Namespace) -> int:
-    from agentrt.bench.tasks.runner import TaskOutcome, TasksConfig, run_tasks
+    from agentrt.bench.tasks.runner import TaskOutcome, TasksConfig, TasksInterrupted, run_tasks
     from agentrt.bench.tasks.spec import find_tasks, load_task
     from agentrt.config import agentrt_home
 
@@ -233,12 +242,17 @@ def _run_tasks(args: argparse.Namespace) -> int:
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two tasks share a name: {sorted({i for i in ids if ids.count(i) > 1})}")
-    model_factory, base_prompt, where = _tasks_model(args)
+    if args.resume is not None and args.out is not None:
+        raise ValueError("--resume writes into the run's own directory (RUN_DIR): leave out --out")
+    if args.resume is not None and not args.resume.is_dir():
+        raise ValueError(f"--resume {args.resume}: no such directory")
+    model_factory, base_prompt, where, model_name = _tasks_model(args)
     home = agentrt_home(os.environ)
     config = TasksConfig(
-        out_dir=args.out, agent=args.agent, concurrency=args.concurrency, home=home,
-        model=model_factory, base_prompt=base_prompt, max_turns=args.max_turns,
-        keep_scratch=args.keep_scratch, meta={"model": where},
+        out_dir=args.resume or args.out or Path("results"), agent=args.agent, concurrency=args.concurrency,
+        home=home, model=model_factory, base_prompt=base_prompt, max_turns=args.max_turns,
+        model_name=model_name, resume=args.resume is not None, keep_scratch=args.keep_scratch,
+        meta={"model": where},
     )  # fmt: skip
 
     def done(t: TaskOutcome) -> None:
@@ -266,31 +280,45 @@ def _run_tasks(args: argparse.Namespace) -> int:
             _say_tasks(len(specs), local.label, args.concurrency)
             return await local.server.guard(run_tasks(specs, served, done))
 
-    outcome = asyncio.run(main())
+    try:
+        outcome = _run_async(main(), "asyncio")
+    except TasksInterrupted as stop:
+        _print_tasks_summary(stop.outcome, len(specs))
+        print(f"interrupted: continue with --resume {config.out_dir} (and no --out)", file=sys.stderr)
+        return 130
+    _print_tasks_summary(outcome, len(specs))
+    errors = [t for t in outcome.tasks if t.outcome == "error"]
+    if errors:
+        print(
+            f"agentrt: {len(errors)} task(s) ended in an error; first: {errors[0].row.id}: {errors[0].detail}; "
+            f"--resume {config.out_dir} runs them again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _print_tasks_summary(outcome: Any, count: int) -> None:
     s = outcome.summary
+    kept = f", {s['kept_tasks']} kept from earlier sittings" if s.get("kept_tasks") else ""
     print(
-        f"solved {s['solved']}/{len(specs) - int(str(s['unsupported']))} (unsupported {s['unsupported']}, "
-        f"errors {s['errors']}); harness overhead per task p50 {s['harness_ms_p50']} ms "
+        f"solved {s['solved']}/{count - int(str(s['unsupported']))} (unsupported {s['unsupported']}, "
+        f"errors {s['errors']}{kept}); harness overhead per task p50 {s['harness_ms_p50']} ms "
         f"(+ sandbox launch {s['sandbox_launch_ms']} ms per command)"
     )
     print(
         f"results: {outcome.csv_path}\nsummary: {outcome.summary_path}\ntasks: {outcome.tasks_csv}",
         file=sys.stderr,
     )
-    errors = [t for t in outcome.tasks if t.outcome == "error"]
-    if errors:
-        print(f"agentrt: {len(errors)} task(s) ended in an error; first: {errors[0].detail}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _say_tasks(count: int, where: str, concurrency: int) -> None:
     print(f"agentrt bench tasks: {count} tasks, {where}, concurrency {concurrency}", file=sys.stderr)
 
 
-def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str]:
-    """(a model per task or ``None``, the base prompt, a label) for ``bench tasks``' options; with
-    ``--local`` the model comes later, from the server (``bench.local``)."""
+def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str, str]:
+    """(a model per task or ``None``, the base prompt, a label, the model's id) for ``bench tasks``'
+    options; with ``--local`` the model comes later, from the server (``bench.local``)."""
     import json
 
     check_local_options(args)
@@ -298,11 +326,11 @@ def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str]:
     if args.agent != "exec":
         if endpoint:
             raise ValueError("--script, --base-url, --model and --local are for --agent exec")
-        return None, "", "solution/solve.sh"
+        return None, "", "solution/solve.sh", ""
     if args.local is not None:
         if args.script is not None:
             raise ValueError("--script replaces the model: leave out --local")
-        return None, "", f"local model {args.local}"
+        return None, "", f"local model {args.local}", args.local
     from agentrt.agent.instructions import base_instructions
 
     base_prompt = base_instructions("full")
@@ -312,7 +340,8 @@ def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str]:
         replies = json.loads(args.script.read_text(encoding="utf-8"))
         if not isinstance(replies, list):
             raise ValueError(f"--script {args.script}: not a JSON array of replies")
-        return (lambda _spec: ScriptedModel(replies)), base_prompt, f"scripted model ({args.script})"
+        label = f"scripted model ({args.script})"
+        return (lambda _spec: ScriptedModel(replies)), base_prompt, label, "agentrt-scripted"
     from agentrt.model.factory import build_client
 
     provider, model = _provider(args)
@@ -321,7 +350,7 @@ def _tasks_model(args: argparse.Namespace) -> tuple[Any, str, str]:
             "--agent exec needs a model: --base-url and --model (or LLM_BASE_URL), --local, or --script"
         )
     client = build_client(provider, model, os.environ)
-    return (lambda _spec: client), base_prompt, f"{model} at {provider.base_url}"
+    return (lambda _spec: client), base_prompt, f"{model} at {provider.base_url}", model
 
 
 def _run_subagents(args: argparse.Namespace) -> int:

@@ -327,7 +327,7 @@ async def run_swe(
     """Every job but the kept ones (``config.resume``), ``config.concurrency`` at a time; results
     written under ``config.out_dir`` (module docstring). Cancelled: what finished is written, then
     ``SweInterrupted``."""
-    from agentrt.bench.runner import prepare_out_dir
+    from agentrt.bench.runner import prepare_out_dir, uncancel
     from agentrt.bench.telemetry import ResourceSampler
 
     prepare_out_dir(config.out_dir)
@@ -363,7 +363,7 @@ async def run_swe(
         if not config.keep_checkouts:
             shutil.rmtree(work_root, ignore_errors=True)
     if interrupted:
-        _uncancel()
+        uncancel()
     outcomes = [done.get(j.instance.id) or _interrupted(j) for j in jobs]
     predictions.finish(outcomes)
     result = _write_run(outcomes, config, stamp, wall, sampler, interrupted)
@@ -375,13 +375,6 @@ async def run_swe(
 def _interrupted(job: Job) -> InstanceOutcome:
     row = TaskResult(job.instance.id, "error", error="interrupted")
     return InstanceOutcome(job.instance, row, "error", detail="interrupted")
-
-
-def _uncancel() -> None:
-    task = asyncio.current_task()
-    if task is not None:
-        while task.uncancel():
-            pass
 
 
 def _write_run(

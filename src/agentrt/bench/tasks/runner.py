@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agentrt.bench.report import summarize, timestamp, unique_stamp, write_results
-from agentrt.bench.result import TaskResult, TaskTelemetry
+from agentrt.bench.result import CSV_COLUMNS, TaskResult, TaskTelemetry
 from agentrt.bench.tasks.container import ContainerSandbox, TaskLayout, prepare
 from agentrt.bench.tasks.spec import TaskSpec
 from agentrt.events import Event, EventSink
@@ -41,6 +41,7 @@ from agentrt.sandbox.process import Confinement, RunResult, run_command
 
 if TYPE_CHECKING:
     from agentrt.agent.context import ContextPolicy
+    from agentrt.bench.tasks.resume import Earlier
 
 AGENTS = ("oracle", "exec")
 OUTPUT_CAP = 256 * 1024
@@ -60,6 +61,10 @@ class TasksConfig:
     """A fresh model per task (``--agent exec``)."""
     base_prompt: str = ""
     max_turns: int = 30
+    model_name: str = ""
+    """The model's id, recorded with each task (``--resume`` keeps only tasks of the same model)."""
+    resume: bool = False
+    """Keep the tasks of ``out_dir`` that an earlier sitting finished (``tasks.resume``); run the rest."""
     context: ContextPolicy | None = None
     """The agent's window and compaction; ``None``: the defaults (a hosted model's window)."""
     keep_scratch: bool = False
@@ -80,6 +85,8 @@ class TaskOutcome:
     agent_timed_out: bool = False
     verifier_timed_out: bool = False
     detail: str = ""
+    kept: bool = False
+    """From an earlier sitting (``--resume``), not run in this one."""
 
 
 def container_env(phase_env: Mapping[str, str]) -> dict[str, str]:
@@ -173,8 +180,9 @@ async def run_task(spec: TaskSpec, config: TasksConfig, scratch: Path, hidden: S
     task.harness_ms = max(0.0, (row.wall_s - task.agent_s - task.verifier_s) * 1000)
     record = {k: v for k, v in asdict(task).items() if k != "row"}
     record.update(
-        id=spec.id, kind=spec.kind, agent=config.agent, wall_s=row.wall_s, metadata=dict(spec.metadata)
-    )
+        id=spec.id, kind=spec.kind, agent=config.agent, model=config.model_name, wall_s=row.wall_s,
+        metadata=dict(spec.metadata), row={c: getattr(row, c) for c in CSV_COLUMNS},
+    )  # fmt: skip
     (out / "result.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     return task
 
@@ -386,39 +394,82 @@ class TasksOutcome:
     tasks_csv: Path
 
 
+class TasksInterrupted(Exception):
+    """The run was cancelled (Ctrl-C, SIGTERM); what had finished was written. Carries the outcome."""
+
+    def __init__(self, outcome: TasksOutcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
 async def run_tasks(
     specs: Sequence[TaskSpec], config: TasksConfig, on_done: Callable[[TaskOutcome], None] | None = None
 ) -> TasksOutcome:
-    """Every task, ``config.concurrency`` at a time; results written under ``config.out_dir``."""
-    config.out_dir.mkdir(parents=True, exist_ok=True)
+    """Every task (but those an earlier sitting finished, with ``config.resume``), ``config.concurrency``
+    at a time; results written under ``config.out_dir``. Cancelled: what finished is written, the rest
+    are ``error`` rows (``interrupted``), then ``TasksInterrupted``."""
+    from agentrt.bench.runner import prepare_out_dir, uncancel
+    from agentrt.bench.tasks.resume import Earlier, load_earlier
+
+    prepare_out_dir(config.out_dir)
+    earlier = (
+        load_earlier(config.out_dir, specs, agent=config.agent, model=config.model_name)
+        if config.resume
+        else Earlier()
+    )
     scratch_root = Path(tempfile.mkdtemp(prefix="agentrt-tasks-"))
     hidden = [*(s.root.resolve() for s in specs), scratch_root, config.out_dir.resolve()]
     started = time.perf_counter()
     cpu0 = time.process_time()
+    results: dict[str, TaskOutcome] = dict(earlier.kept)
+    launch, interrupted = 0.0, False
     try:
         launch = await sandbox_launch_ms(scratch_root)
         gate = asyncio.Semaphore(config.concurrency)
-        results: list[TaskOutcome | None] = [None] * len(specs)
 
         async def one(i: int, spec: TaskSpec) -> None:
             async with gate:
-                results[i] = await run_task(spec, config, scratch_root / f"{i:04d}-{spec.id}", hidden)
-                if on_done is not None:
-                    on_done(results[i])  # type: ignore[arg-type]
+                results[spec.id] = await run_task(spec, config, scratch_root / f"{i:04d}-{spec.id}", hidden)
+            if on_done is not None:
+                on_done(results[spec.id])
 
-        await asyncio.gather(*(one(i, s) for i, s in enumerate(specs)))
+        async with asyncio.TaskGroup() as group:
+            for i, spec in enumerate(specs):
+                if spec.id not in earlier.kept:
+                    group.create_task(one(i, spec))
+    except asyncio.CancelledError:
+        interrupted = True
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
-    done = [r for r in results if r is not None]
+    if interrupted:
+        uncancel()
+    done = [results.get(s.id) or _interrupted(s) for s in specs]
     wall = time.perf_counter() - started
     summary = _summary(done, config, wall, launch, time.process_time() - cpu0)
+    summary.update(_sittings(earlier, wall, interrupted))
     stamp = unique_stamp(config.out_dir / "raw", timestamp(), "tasks")
     csv_path, summary_path = write_results(
         config.out_dir, [t.row for t in done], summary, stamp=stamp, prefix="tasks"
     )
     tasks_csv = csv_path.with_name(f"tasks_{stamp}_tasks.csv")
     tasks_csv.write_text(_tasks_csv(done), encoding="utf-8")
-    return TasksOutcome(done, summary, csv_path, summary_path, tasks_csv)
+    outcome = TasksOutcome(done, summary, csv_path, summary_path, tasks_csv)
+    if interrupted:
+        raise TasksInterrupted(outcome)
+    return outcome
+
+
+def _interrupted(spec: TaskSpec) -> TaskOutcome:
+    return TaskOutcome(TaskResult(spec.id, "error", error="interrupted"), "error", detail="interrupted")
+
+
+def _sittings(earlier: Earlier, wall: float, interrupted: bool) -> dict[str, object]:
+    """The run's wall time over every sitting, how many there were and this one's own."""
+    return {
+        "wall_s": round(earlier.wall_s + wall, 4), "sitting_wall_s": round(wall, 4),
+        "sittings": earlier.sittings + 1, "kept_tasks": len(earlier.kept),
+        "resumed_from": list(earlier.files), "interrupted": interrupted,
+    }  # fmt: skip
 
 
 TASK_COLUMNS = (
@@ -431,6 +482,7 @@ TASK_COLUMNS = (
     "agent_timed_out",
     "verifier_timed_out",
     "detail",
+    "kept",
 )
 
 
