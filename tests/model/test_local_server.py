@@ -182,7 +182,7 @@ def test_which_runs_start_a_server() -> None:
         local_model_for_run(None, **{**local, "model": "my-own.gguf"})
 
 
-def _llama_ready() -> str | None:
+def llama_ready() -> str | None:
     """Why the real-server smoke test cannot run here, or ``None``."""
     from agentrt.model.models import ExtrasMissing, get_model, locate_parts
 
@@ -197,7 +197,7 @@ def _llama_ready() -> str | None:
 
 @pytest.mark.slow
 def test_smoke_real_llama_server_streams_through_chat_client(tmp_path: Path) -> None:
-    reason = _llama_ready()
+    reason = llama_ready()
     if reason is not None:
         pytest.skip(reason)
     from agentrt.messages import Completion, TextDelta
