@@ -101,6 +101,7 @@ def test_llama_command_queues_concurrent_requests(tmp_path: Path) -> None:
     )  # fmt: skip
     assert pairs["--n_threads_batch"] == "1"  # prompt processing keeps to the threads asked for
     assert pairs["--interrupt_requests"] == "False"  # llama-cpp-python would abort the running stream
+    assert (pairs["--cache"], pairs["--cache_size"]) == ("True", str(512 * 2**20))  # an agent's prefix kept
 
 
 def test_server_death_mid_run_is_a_typed_error(tmp_path: Path) -> None:
