@@ -125,3 +125,27 @@ def test_a_real_local_model_drives_the_coding_agent_on_a_sample_task(tmp_path: P
     assert int(result["attempts"]) >= 1 and int(result["completion_tokens"]) > 0  # the model answered
     assert (out / "tasks" / "fix-failing-test" / "trajectory.jsonl").stat().st_size > 0
     assert _servers_of(tmp_path / "home") == []  # the server went with the run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("agent", "n_ctx"), [("exec", 8192), ("loop", 4096)])
+def test_bench_humaneval_local_serves_the_coding_agent_its_window(
+    tmp_path: Path, agent: str, n_ctx: int
+) -> None:
+    """``--agent exec`` agents get ``exec --local``'s 8,192-token server (their window follows it); the
+    contract loop's short conversations keep 4,096."""
+    reason = _ready()
+    if reason is not None:
+        pytest.skip(reason)
+    out = tmp_path / "out"
+    done = agentrt(
+        tmp_path, "bench", "humaneval", "--agent", agent, "--local", "smollm2-135m", "--limit", "1",
+        "--max-retries", "0", "--max-output-tokens", "64", "--out", str(out), "--no-progress",
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr[-3000:]
+    [summary_path] = (out / "raw").glob("python_*_summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert (summary["local_model"], summary["local_n_ctx"]) == ("smollm2-135m", n_ctx)
+    assert summary["errors"] == 0, summary  # the one task ran to a result
+    assert _servers_of(tmp_path / "home") == []

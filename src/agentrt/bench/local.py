@@ -20,6 +20,7 @@ from agentrt.agent.instructions import base_instructions
 from agentrt.interfaces import Model
 
 if TYPE_CHECKING:
+    from agentrt.config.providers import ProviderConfig
     from agentrt.model.client import OpenAIClient
     from agentrt.model.factory import RequestSettings
     from agentrt.model.local import LocalServer
@@ -61,21 +62,27 @@ class LocalAgentModel:
         return {"local_model": self.name, "local_threads": self.threads, "server_peak_rss_mib": peak}
 
 
+def local_provider(env: Mapping[str, str], base_url: str) -> ProviderConfig:
+    """The built-in ``local`` provider at ``base_url``, its streams allowed to wait out the queue."""
+    from agentrt.config.providers import builtin_providers, make_provider
+
+    table = {**builtin_providers(env)["local"], "base_url": base_url}
+    table["stream_idle_timeout_ms"] = QUEUE_WAIT_MS
+    return make_provider("local", table, source="--local")
+
+
 @asynccontextmanager
 async def local_agent_model(
     home: Path, name: str, env: Mapping[str, str], *, stderr: TextIO, threads: int = 2
 ) -> AsyncIterator[LocalAgentModel]:
     """Start ``name``'s server (installing the model if needed), yield it ready, stop it on the way out."""
-    from agentrt.config.providers import builtin_providers, make_provider
     from agentrt.model.factory import RequestSettings, build_client
     from agentrt.model.local import LOCAL_CONTEXT, serve_model
     from agentrt.model.models import get_model
 
     get_model(name)  # an unknown name fails before anything starts
     async with serve_model(home, name, env, stderr=stderr, n_ctx=LOCAL_CONTEXT, n_threads=threads) as server:
-        table = {**builtin_providers(env)["local"], "base_url": server.base_url}
-        table["stream_idle_timeout_ms"] = QUEUE_WAIT_MS
-        provider = make_provider("local", table, source="--local")
+        provider = local_provider(env, server.base_url)
         settings = RequestSettings(
             temperature=provider.temperature,
             max_output_tokens=provider.max_output_tokens,

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from agentrt import __version__
 from agentrt.agent.budget import CostCap
+from agentrt.agent.context import ContextPolicy
 from agentrt.agent.cost import Price
 from agentrt.bench.dataset import Task, repeat_tasks
 from agentrt.bench.executor import TestHarness, open_harness
@@ -107,6 +108,9 @@ class BenchConfig:
     sim_process: bool | None = None
     """Run the simulator (when it is used) in its own process; ``None``: when more than
     ``SIM_PROCESS_ABOVE`` agents run at once (``sim_in_own_process``)."""
+    agent_window: int | None = None
+    """The context window ``--agent exec`` agents account for (the ``--local`` server's); ``None``: the
+    default, a hosted model's."""
     resume: ResumePoint | None = None
     """The earlier run this one continues (``--resume``): its finished rows are kept, not run again;
     ``out_dir`` should be its ``out_dir``."""
@@ -313,6 +317,7 @@ async def task_solver(config: BenchConfig, model: Model, harness: TestHarness) -
         env=agent_env(config.loop.test_env or config.env),
         home=config.home,
         check=config.loop,
+        context=ContextPolicy() if config.agent_window is None else ContextPolicy(window=config.agent_window),
     )
 
     async def coding(task: Task, workdir: Path) -> TaskResult:

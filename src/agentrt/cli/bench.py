@@ -946,30 +946,33 @@ async def _local(config: BenchConfig, name: str, progress: Progress, *, threads:
     """``run_bench`` against a llama.cpp server started for it; the server's peak RSS joins the meta."""
     from dataclasses import replace
 
+    from agentrt.bench.local import local_provider
     from agentrt.bench.runner import run_bench
     from agentrt.config import agentrt_home
-    from agentrt.config.providers import builtin_providers, make_provider
-    from agentrt.model.local import serve_model
+    from agentrt.model.local import LOCAL_CONTEXT, serve_model
     from agentrt.model.models import get_model
 
     get_model(name)
     home = agentrt_home(os.environ)
-    async with serve_model(home, name, os.environ, stderr=sys.stderr, n_threads=threads) as server:
+    # The contract loop's conversations are short; the coding agent gets exec --local's window.
+    n_ctx = LOCAL_CONTEXT if config.agent == "exec" else 4096
+    async with serve_model(
+        home, name, os.environ, stderr=sys.stderr, n_ctx=n_ctx, n_threads=threads
+    ) as server:
 
         def server_meta() -> dict[str, object]:
             rss = server.peak_rss_mib()
             peak = None if rss is None else round(rss, 1)
-            return {"local_model": name, "server_peak_rss_mib": peak, "local_threads": threads}
+            return {
+                "local_model": name, "server_peak_rss_mib": peak, "local_threads": threads, "local_n_ctx": n_ctx,
+            }  # fmt: skip
 
-        # llama.cpp's server runs one request at a time, so a stream can sit silent while the other
-        # agents' answers are generated: wait out the queue.
-        table = {**builtin_providers(os.environ)["local"], "base_url": server.base_url}
-        table["stream_idle_timeout_ms"] = 1_800_000
-        provider = make_provider("local", table, source="--local")
+        provider = local_provider(os.environ, server.base_url)
         server_pid = frozenset(() if server.pid is None else (server.pid,))
         local = replace(
-            config, provider=provider, model=name, extra_meta=server_meta, not_children=server_pid
-        )
+            config, provider=provider, model=name, extra_meta=server_meta, not_children=server_pid,
+            agent_window=n_ctx if config.agent == "exec" else None,
+        )  # fmt: skip
         return await server.guard(run_bench(local, progress))
 
 
