@@ -68,6 +68,7 @@ class Model(Protocol):
 
 class Sandbox(Protocol):
     name: str
+    pass_fds: tuple[int, ...]  # file descriptors the wrapped argv needs: spawn it with pass_fds=...
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
         """Return the argv to execute so that ``argv`` runs confined to what the policy allows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import weakref
 from collections.abc import Callable
 
 _PR_SET_PDEATHSIG = 1
@@ -41,3 +42,28 @@ def die_with_parent() -> Callable[[], None] | None:
             os._exit(126)
 
     return preexec
+
+
+class Lifeline:
+    """A pipe whose write end only this process holds: a child given the read end sees end-of-file
+    the moment this process is gone (or ``close`` is called), however it ends, even when the child
+    was already orphaned before it could arm a parent-death signal of its own.
+
+    Both ends are closed by ``close`` or, at the latest, when the object is collected.
+    """
+
+    __slots__ = ("read_fd", "_finalize", "__weakref__")
+
+    def __init__(self) -> None:
+        read_fd, write_fd = os.pipe()  # non-inheritable: a child gets the read end only via pass_fds
+        self.read_fd = read_fd
+        self._finalize = weakref.finalize(self, _close_fds, read_fd, write_fd)
+
+    def close(self) -> None:
+        """Cut the line: every child holding the read end sees end-of-file."""
+        self._finalize()
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)

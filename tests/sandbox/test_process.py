@@ -253,6 +253,7 @@ class EnvSandbox:
 
     def __init__(self) -> None:
         self.name = "env-test"
+        self.pass_fds: tuple[int, ...] = ()
         self.seen: list[tuple[list[str], Path]] = []
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:

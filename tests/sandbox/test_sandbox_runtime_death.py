@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 from sandbox_support import make_workspace, policy, skip_unless_available
 
-from agentrt.sandbox import private_tmpdir
+from agentrt.sandbox import choose_sandbox, private_tmpdir
 from agentrt.sandbox.bwrap import CONFINE_SCRIPT
 from agentrt.sandbox.hygiene import owner_gone, owner_tag
-from agentrt.sandbox.limits import PidsCgroup
+from agentrt.sandbox.limits import Limits, PidsCgroup
+from agentrt.sandbox.select import make_sandbox
 
 AGENT = """
 import asyncio, os, sys
@@ -171,7 +172,9 @@ pol = policy_for("workspace-write", ws, home=ws.parent / "home", raw={})
 box = choose_sandbox(pol, mechanisms=(sys.argv[2],), limits=Limits(nproc=None))
 from agentrt.process_group import die_with_parent
 argv = box.wrap(["sh", "-c", "sleep 1; touch ran"], ws)
-subprocess.Popen(argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent())  # as agentrt spawns
+subprocess.Popen(  # as agentrt spawns
+    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(), pass_fds=box.pass_fds
+)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -189,6 +192,70 @@ def test_a_command_whose_agent_died_as_it_started_never_runs(mechanism: str, ws:
         assert wait_until(lambda: not processes_in(ws), 30.0), f"survivors: {processes_in(ws)}"
         assert not (ws / "ran").exists(), "the command ran after its agent died"
     finally:
+        kill_all(processes_in(ws))
+
+
+# bwrap's ``--block-fd`` holds its inner process, before that process arms its own parent-death
+# signal, until the test writes a byte: the agent (and its bwrap) are killed in that window, on purpose.
+ORPHANED_EARLY = """
+import os, subprocess, sys, time
+from pathlib import Path
+from agentrt.process_group import die_with_parent
+from agentrt.sandbox import Limits, choose_sandbox, policy_for
+ws, block = Path(sys.argv[1]), int(sys.argv[2])
+pol = policy_for("workspace-write", ws, home=ws.parent / "home", raw={})
+box = choose_sandbox(pol, mechanisms=("bwrap",), limits=Limits(nproc=None))
+argv = box.wrap(["sh", "-c", "touch ran"], ws)
+at = argv.index(box.bwrap) + 1
+argv[at:at] = ["--block-fd", str(block)]
+bwrap = subprocess.Popen(
+    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(), pass_fds=(*box.pass_fds, block)
+)
+print(bwrap.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def children_of(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def test_a_command_orphaned_before_bwrap_armed_its_death_signal_never_runs(ws: Path) -> None:
+    """The race ``--die-with-parent`` leaves open, made certain: bwrap's inner process is still setting
+    up (held on ``--block-fd``) when the agent and its bwrap die. Only the lifeline stops the command."""
+    skip_unless_available("bwrap")
+    hold, release = os.pipe()
+    agent = subprocess.Popen(
+        [sys.executable, "-c", ORPHANED_EARLY, str(ws), str(hold)], stdout=subprocess.PIPE, text=True,
+        pass_fds=(hold,),
+    )  # fmt: skip
+    os.close(hold)
+    try:
+        assert agent.stdout is not None
+        bwrap = int(agent.stdout.readline())
+        assert wait_until(lambda: children_of(bwrap), 30.0), "control: bwrap started its inner process"
+        agent.kill()
+        agent.wait()
+        assert wait_until(lambda: not pid_alive(bwrap), 30.0), "control: the agent's bwrap died with it"
+        os.write(release, b"x")  # the orphaned inner process goes on with its setup
+        assert wait_until(lambda: not processes_in(ws), 30.0), f"survivors: {processes_in(ws)}"
+        time.sleep(1.0)
+        assert not (ws / "ran").exists(), "the command ran after its agent died"
+    finally:
+        os.close(release)
+        stop(agent)
         kill_all(processes_in(ws))
 
 
@@ -321,3 +388,59 @@ def test_owner_tags_survive_pid_reuse() -> None:
     assert owner_gone(f"{pid}.{start}.{int(ns) + 1}") is None, "another pid namespace: cannot tell"
     assert owner_gone("not-a-tag") is None
     assert owner_gone(owner_tag_of_exited_process()) is True
+
+
+def test_a_bwrap_command_spawned_without_its_lifeline_is_refused_clearly(ws: Path) -> None:
+    skip_unless_available("bwrap")
+    box = choose_sandbox(policy("workspace-write", ws), mechanisms=("bwrap",))
+    try:
+        argv = box.wrap(["touch", "ran"], ws)
+        done = subprocess.run(argv, cwd=ws, capture_output=True, text=True, check=False)
+        assert done.returncode == 126 and "lifeline" in done.stderr, done
+        assert not (ws / "ran").exists()
+        ok = subprocess.run(argv, cwd=ws, capture_output=True, text=True, check=False, pass_fds=box.pass_fds)
+        assert ok.returncode == 0 and (ws / "ran").exists(), ok
+    finally:
+        box.close()
+
+
+def test_closing_a_bwrap_sandbox_kills_what_still_runs_in_it(ws: Path) -> None:
+    """No pids cgroup: the lifeline alone does it."""
+    skip_unless_available("bwrap")
+    box = choose_sandbox(policy("workspace-write", ws), mechanisms=("bwrap",), limits=Limits(nproc=None))
+    try:
+        argv = box.wrap(["sh", "-c", "trap '' TERM HUP; while :; do sleep 0.1; done"], ws)
+        running = subprocess.Popen(argv, cwd=ws, pass_fds=box.pass_fds, start_new_session=True)
+        assert wait_until(lambda: len(processes_in(ws)) >= 3, 20.0), "control: the command runs"
+        assert running.poll() is None
+    finally:
+        box.close()
+    try:
+        assert running.wait(20) == 137, "bwrap reports its command killed"
+        assert wait_until(lambda: not processes_in(ws), 20.0), f"survivors: {processes_in(ws)}"
+    finally:
+        kill_all(processes_in(ws))
+
+
+def test_the_lifeline_watcher_never_runs_outside_a_pid_namespace_of_its_own(ws: Path, tmp_path: Path) -> None:
+    """A "bwrap" that makes no namespace (a wrapper script, a broken install): the watcher's ``kill -1``
+    would reach every process of the user, so the command runs unwatched and closing kills nothing."""
+    skip_unless_available("bwrap")
+    fake = tmp_path / "fake-bwrap"
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
+    fake.chmod(0o755)
+    box = make_sandbox(str(fake), policy("workspace-write", ws), limits=Limits(nproc=None))
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        done = subprocess.run(
+            box.wrap(["sh", "-c", "ps -o args= -p $PPID,$$ >/dev/null; echo ok"], ws),
+            cwd=ws, capture_output=True, text=True, pass_fds=box.pass_fds, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0 and done.stdout == "ok\n", done
+        box.close()
+        time.sleep(1.0)
+        assert bystander.poll() is None, "closing the sandbox killed a process outside it"
+    finally:
+        box.close()
+        bystander.kill()
+        bystander.wait()

@@ -134,6 +134,7 @@ class DenyingSandbox:
     """A sandbox whose every command fails as a read-only filesystem would make it fail."""
 
     name = "denying"
+    pass_fds: tuple[int, ...] = ()
 
     def wrap(self, argv: list[str], cwd: Path) -> list[str]:
         return ["sh", "-c", "echo 'touch: cannot touch x: Read-only file system' >&2; exit 1"]

@@ -22,7 +22,13 @@
   command can still run its own test servers on 127.0.0.1 without reaching the host's);
 * ``--cap-drop ALL`` when the runtime is root: otherwise the command keeps root's capabilities and
   can simply remount ``/`` read-write;
-* ``--die-with-parent --new-session --chdir CWD``.
+* ``--die-with-parent --new-session --chdir CWD``;
+* inside, ``/bin/sh`` first (``lifeline_guard``): it starts a watcher that kills everything in the
+  namespace once the sandbox's ``Lifeline`` (a pipe whose write end only the runtime holds) reads
+  end-of-file, refuses to start the command when it already does (exit 126), then execs the
+  command. ``--die-with-parent`` alone leaves a window: bwrap's inner process arms
+  its parent-death signal only after its setup, so a runtime that dies in that moment (its bwrap
+  killed with it) left the command to run orphaned. The spawner passes ``pass_fds``.
 
 When the command ends, bwrap (pid 1 of the namespace) exits and the kernel kills every process left
 in the namespace, daemons included; a timeout kill of bwrap does the same.
@@ -41,11 +47,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentrt.process_group import Lifeline
 from agentrt.sandbox.confine import outermost_existing
 from agentrt.sandbox.limits import Limits, PidsCgroup, PidsCgroups, prlimit_args
 from agentrt.sandbox.policy import SandboxPolicy, prepare_protected, within_any
 
 CONFINE_SCRIPT = str(Path(__file__).with_name("confine.py"))
+# $1: the lifeline's fd, reached by its /proc path (dash has no redirection for an fd above 9, and
+# reopening an anonymous pipe never waits for a writer). The watcher's read returns only at
+# end-of-file: the runtime is gone. It starts only as pid 2, bwrap's first process in its own pid
+# namespace, where ``kill -1`` reaches that namespace alone (anywhere else it would reach every
+# process of the user). A non-blocking read fails while a writer lives and succeeds (0 bytes) once
+# none does; without dd's iflag=nonblock only that early check is lost, not the watcher. The
+# command inherits the read end too: it keeps nothing alive.
+_LIFELINE = (
+    'line=/proc/self/fd/$1; shift; [ -p "$line" ] || '
+    '{ echo "agentrt: bwrap was started without the sandbox lifeline ($line)" >&2; exit 126; }; '
+    'if [ "$$" = 2 ]; then (read _ <"$line"; kill -KILL -1) </dev/null >/dev/null 2>&1 & fi; '
+    'dd if="$line" bs=1 count=1 iflag=nonblock status=none 2>/dev/null && exit 126; '
+    'exec "$@"'
+)
 _JOIN_CGROUP = 'echo $$ > "$1" || exit 126; shift; exec "$@"'
 
 
@@ -73,19 +94,27 @@ class BwrapSandbox:
         cgroups = PidsCgroups() if cgroups is None else cgroups
         self._cgroup = cgroups.create(limits.nproc) if limits.nproc is not None else None
         self._prefix = limit_prefix(limits, self._cgroup)
+        self._lifeline = Lifeline()
+        self.pass_fds: tuple[int, ...] = (self._lifeline.read_fd,)
 
     def wrap(self, argv: Sequence[str], cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:
-        """``argv`` under bwrap, started in ``cwd`` (see the module docstring).
-
-        ``deny_read`` hides more paths from this one command (the self-test's probe secret).
+        """``argv`` under bwrap, started in ``cwd`` (see the module docstring); spawn it with
+        ``pass_fds``. ``deny_read`` hides more paths from this one command (the self-test's probe secret).
         """
         args = bwrap_args(self.bwrap, self.policy, cwd, deny_read=deny_read)
-        return [*self._prefix, *args, "--", *argv]
+        return [*self._prefix, *args, "--", *lifeline_guard(self._lifeline.read_fd), *argv]
 
     def close(self) -> None:
-        """Remove the sandbox's pids cgroup, killing what is left in it."""
+        """Cut the lifeline and remove the sandbox's pids cgroup: what still runs in it is killed."""
+        self._lifeline.close()
         if self._cgroup is not None:
             self._cgroup.close()
+
+
+def lifeline_guard(fd: int) -> list[str]:
+    """The argv prefix, run inside bwrap's pid namespace, that ties the command to the lifeline ``fd``
+    (see the module docstring)."""
+    return ["/bin/sh", "-c", _LIFELINE, "agentrt-lifeline", str(fd)]
 
 
 def limit_prefix(limits: Limits, cgroup: PidsCgroup | None) -> list[str]:

@@ -52,6 +52,7 @@ class LandlockSandbox:
         if self.abi < 1:
             raise OSError("Landlock is not available in this kernel")
         self.name = "landlock"
+        self.pass_fds: tuple[int, ...] = ()  # the helper ties itself to this process with --parent
         self.policy = policy
         prepare_protected(policy)
         limits = Limits() if limits is None else limits

@@ -210,7 +210,7 @@ async def run_command(
     proto = OutputCollector(loop, output_cap, limit, pipes=1 if merge_stderr else 2)
     started = time.monotonic()
     try:
-        transport = await _spawn(loop, proto, full, cwd, env, merge_stderr)
+        transport = await _spawn(loop, proto, full, cwd, env, merge_stderr, pass_fds=sandbox.pass_fds)
     except OSError as exc:
         return _spawn_failure(argv, full[0], cwd, exc, time.monotonic() - started)
     try:
@@ -233,9 +233,11 @@ async def _spawn(
     cwd: Path,
     env: Mapping[str, str] | None,
     merge_stderr: bool = False,
+    *,
+    pass_fds: tuple[int, ...] = (),
 ) -> asyncio.SubprocessTransport:
     """Start the child in a new session with stdin on /dev/null and its outputs on pipes (one for
-    both with ``merge_stderr``).
+    both with ``merge_stderr``); ``pass_fds`` stay open in it (the sandbox's).
 
     The start is shielded: a cancellation that arrives while asyncio is still connecting the pipes
     lets the start finish, then kills the new group. (Left to itself, asyncio would kill only the
@@ -252,6 +254,7 @@ async def _spawn(
             env=None if env is None else dict(env),
             start_new_session=True,
             preexec_fn=die_with_parent(),
+            pass_fds=pass_fds,
         )
     )
     try:

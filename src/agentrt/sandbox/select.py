@@ -133,17 +133,20 @@ def self_test(box: BwrapSandbox | LandlockSandbox, policy: SandboxPolicy) -> str
         port = "" if listener is None else str(listener.getsockname()[1])
         argv = [sys.executable, "-I", "-S", "-c", _PROBE, str(targets[0]), str(targets[1] or ""), port]
         argv += [str(p) for p in hidden] if hidden else ["", ""]
-        return _run_probe(box.wrap(argv, policy.cwd, deny_read=hidden[:1]), policy.cwd, targets)
+        return _run_probe(box.wrap(argv, policy.cwd, deny_read=hidden[:1]), box.pass_fds, policy.cwd, targets)
     finally:
         if listener is not None:
             listener.close()
         shutil.rmtree(outside_dir, ignore_errors=True)
 
 
-def _run_probe(argv: list[str], cwd: Path, targets: list[Path | None]) -> str | None:
+def _run_probe(
+    argv: list[str], pass_fds: tuple[int, ...], cwd: Path, targets: list[Path | None]
+) -> str | None:
     try:
         done = subprocess.run(
             argv,
+            pass_fds=pass_fds,
             cwd=cwd,
             env={"PATH": os.defpath},
             stdin=subprocess.DEVNULL,

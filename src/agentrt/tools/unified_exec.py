@@ -538,7 +538,9 @@ class UnifiedExec:
         item = CommandExecution(ctx.ids.new(), shlex.join(argv))
         ctx.emit(ItemStarted(item))
         try:
-            process = await _spawn(sandbox.wrap(argv, cwd), cwd, env, tty, item, self.output_cap)
+            process = await _spawn(
+                sandbox.wrap(argv, cwd), cwd, env, tty, item, self.output_cap, sandbox.pass_fds
+            )
         except OSError as exc:
             reason = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
             ctx.emit(ItemCompleted(CommandExecution(item.id, item.command, reason, None, "failed")))
@@ -604,10 +606,16 @@ class UnifiedExec:
 
 
 async def _spawn(
-    full: list[str], cwd: Path, env: Mapping[str, str], tty: bool, item: CommandExecution, output_cap: int
+    full: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    tty: bool,
+    item: CommandExecution,
+    output_cap: int,
+    pass_fds: tuple[int, ...],
 ) -> _Process:
     """Start ``full`` in a new session: on a new pseudo-terminal (its controlling tty) with ``tty``,
-    else with stdin on /dev/null and stdout and stderr on one pipe."""
+    else with stdin on /dev/null and stdout and stderr on one pipe; ``pass_fds`` stay open in it."""
     if not full:
         raise ValueError("the sandbox returned an empty argv")
     if tty:
@@ -629,6 +637,7 @@ async def _spawn(
             env=dict(env),
             start_new_session=True,
             preexec_fn=_preexec(tty),
+            pass_fds=pass_fds,
         )
     )
     try:

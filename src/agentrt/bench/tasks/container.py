@@ -15,7 +15,8 @@ Hidden (an empty read-only tmpfs): the secret stores of the sandbox policy, the 
 (their ``tests/`` and ``solution/``), the scratch root (other tasks) and the results directory.
 No network (``--unshare-net``), own pid/ipc/uts namespaces, ``--cap-drop ALL`` as root, and
 ``--die-with-parent``: when a command is killed (its timeout), bwrap, pid 1 of the namespace, goes
-and the kernel kills everything left in it.
+and the kernel kills everything left in it. The sandbox's lifeline (``agentrt.sandbox.bwrap``) kills
+the container's processes when the runtime dies, however early.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agentrt.bench.tasks.spec import TaskSpec
-from agentrt.sandbox.bwrap import hide_args, limit_prefix
+from agentrt.process_group import Lifeline
+from agentrt.sandbox.bwrap import hide_args, lifeline_guard, limit_prefix
 from agentrt.sandbox.limits import Limits
 
 SKIPPED_TOP = frozenset({"proc", "dev", "tmp", "sys"})
@@ -126,6 +128,8 @@ class ContainerSandbox:
         self._root = root_args()
         top = {f"/{n}" for n in SKIPPED_TOP}
         self._hide = hide_args([p for p in hidden if "/" + Path(p).parts[1] not in top])
+        self._lifeline = Lifeline()
+        self.pass_fds: tuple[int, ...] = (self._lifeline.read_fd,)
 
     def container_path(self, cwd: Path) -> str:
         """Where host ``cwd`` is inside the container (the working directory when it is nowhere)."""
@@ -145,7 +149,8 @@ class ContainerSandbox:
         if os.geteuid() == 0:
             args += ["--cap-drop", "ALL"]
         args += ["--die-with-parent", "--new-session", "--chdir", self.container_path(cwd)]
-        return [*self._prefix, *args, "--", *argv]
+        return [*self._prefix, *args, "--", *lifeline_guard(self._lifeline.read_fd), *argv]
 
     def close(self) -> None:
-        """Nothing is held between commands."""
+        """Cut the lifeline: what still runs in the container is killed."""
+        self._lifeline.close()

@@ -201,17 +201,19 @@ async def _run(
         instruction += NOTE.format(path=where, command=" ".join(spec.command))
     policy = policy_for("workspace-write", layout.app, home=config.home, raw={})
     box = ContainerSandbox(layout, hidden=[*policy.deny_read, *hidden])
-    if config.agent == "oracle":
-        await _oracle(spec, layout, box, out, task)
-    else:
-        await _agent(
-            spec, config, layout, box, out, task, hidden=[*policy.deny_read, *hidden], instruction=instruction
-        )
-    shutil.rmtree(layout.solution, ignore_errors=True)
-    if spec.kind == "rebuild":
-        await _verify_rebuild(spec, layout, box, out, task)
-    else:
-        await _verify(spec, layout, box, out, task)
+    try:
+        if config.agent == "oracle":
+            await _oracle(spec, layout, box, out, task)
+        else:
+            hide = [*policy.deny_read, *hidden]
+            await _agent(spec, config, layout, box, out, task, hidden=hide, instruction=instruction)
+        shutil.rmtree(layout.solution, ignore_errors=True)
+        if spec.kind == "rebuild":
+            await _verify_rebuild(spec, layout, box, out, task)
+        else:
+            await _verify(spec, layout, box, out, task)
+    finally:
+        box.close()
 
 
 async def _verify_rebuild(
@@ -375,11 +377,14 @@ async def sandbox_launch_ms(scratch_root: Path, repeat: int = 5) -> float:
             (scratch / sub).mkdir()
         box = ContainerSandbox(TaskLayout(scratch, "/app"), hidden=())
         times = []
-        for _ in range(repeat):
-            done = await run_command(["true"], cwd=scratch / "app", sandbox=box, env=container_env({}))
-            if not done.ok:
-                raise OSError(f"the task sandbox does not start: {done.stderr.strip() or done.exit_code}")
-            times.append(done.wall_s * 1000)
+        try:
+            for _ in range(repeat):
+                done = await run_command(["true"], cwd=scratch / "app", sandbox=box, env=container_env({}))
+                if not done.ok:
+                    raise OSError(f"the task sandbox does not start: {done.stderr.strip() or done.exit_code}")
+                times.append(done.wall_s * 1000)
+        finally:
+            box.close()
         return statistics.median(times)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
