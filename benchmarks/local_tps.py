@@ -34,8 +34,10 @@ from agentrt.model.endpoint import Endpoint, Timeouts
 from agentrt.model.local import serve_model
 
 VARIANTS: dict[str, list[str]] = {
-    "default": [],  # what agentrt starts: batch 512, the prompt cache capped at 512 MiB
+    "default": [],  # what agentrt starts: batch 512, the prompt cache capped at 2 GiB (counted whole)
     "no-cache": ["--cache", "False"],  # what agentrt started before the measurement below
+    "cache-512m": ["--cache_size", str(512 * 2**20)],
+    "cache-1g": ["--cache_size", str(2**30)],
     "cache-2g": ["--cache_size", str(2 * 2**30)],  # the server's own cache size
     "batch-128": ["--n_batch", "128", "--n_ubatch", "128"],
     "batch-1024": ["--n_batch", "1024", "--n_ubatch", "1024"],

@@ -96,7 +96,7 @@ def _servers_of(home: Path) -> list[str]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "llama_cpp.server" in cmdline and str(home) in cmdline:
+        if "agentrt.model.llama_serve" in cmdline and str(home) in cmdline:
             found.append(cmdline)
     return found
 

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from agentrt.model.llama_serve import counted_cache, counted_cache_size
 from agentrt.model.local import (
+    PROMPT_CACHE_BYTES,
     LocalServer,
     PortInUse,
     ServerDied,
@@ -93,7 +95,7 @@ def test_a_server_that_exits_while_starting_says_why(tmp_path: Path) -> None:
 
 def test_llama_command_queues_concurrent_requests(tmp_path: Path) -> None:
     argv = llama_command(tmp_path / "m.gguf", alias="m", n_ctx=8192, n_threads=1)("127.0.0.1", 8123)
-    assert argv[1:3] == ["-m", "llama_cpp.server"]
+    assert argv[1:3] == ["-m", "agentrt.model.llama_serve"]
     pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert pairs["--model"] == str(tmp_path / "m.gguf") and pairs["--model_alias"] == "m"
     assert (pairs["--host"], pairs["--port"], pairs["--n_ctx"], pairs["--n_threads"]) == (
@@ -101,7 +103,10 @@ def test_llama_command_queues_concurrent_requests(tmp_path: Path) -> None:
     )  # fmt: skip
     assert pairs["--n_threads_batch"] == "1"  # prompt processing keeps to the threads asked for
     assert pairs["--interrupt_requests"] == "False"  # llama-cpp-python would abort the running stream
-    assert (pairs["--cache"], pairs["--cache_size"]) == ("True", str(512 * 2**20))  # an agent's prefix kept
+    assert (pairs["--cache"], pairs["--cache_size"]) == (
+        "True",
+        str(PROMPT_CACHE_BYTES),
+    )  # an agent's prefix kept
 
 
 def test_server_death_mid_run_is_a_typed_error(tmp_path: Path) -> None:
@@ -249,3 +254,38 @@ def test_llama_command_extra_options_win_over_agentrt_s_own(tmp_path: Path) -> N
     cli.add_args_from_model(parser, ServerSettings)
     settings = cli.parse_model_from_args(ModelSettings, parser.parse_args(argv[3:]))
     assert (settings.n_threads, settings.n_threads_batch, settings.cache) == (1, 2, True)
+
+
+def test_the_prompt_cache_counts_each_saved_state_whole() -> None:
+    """llama-cpp-python's RAM cache counts only llama.cpp's bytes of a state, not the logits saved with
+    it: at a 3 MiB budget it kept 30 states of 1.1 MiB each. Counted whole, it keeps what fits."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="needs the [local] extra")
+    import numpy as np
+    from llama_cpp.llama import LlamaState
+
+    def state(n: int) -> LlamaState:
+        return LlamaState(
+            input_ids=np.zeros(64, dtype=np.intc), scores=np.zeros((256, 1024), dtype=np.single), n_tokens=n,
+            llama_state=b"", llama_state_size=100_000, seed=0,
+        )  # fmt: skip
+
+    budget = 3 * 2**20
+    for cls, kept in ((llama_cpp.LlamaRAMCache, 30), (counted_cache(llama_cpp), 2)):
+        cache = cls(capacity_bytes=budget)
+        for i in range(30):
+            cache[[i, i + 1]] = state(i)
+        assert len(cache.cache_state) == kept, cls
+    assert counted_cache_size(cache.cache_state.values()) <= budget
+    assert [k[0] for k in cache.cache_state] == [28, 29]  # the least recently saved went first
+
+
+def test_the_server_argv_runs_the_counting_launcher() -> None:
+    """``python -m agentrt.model.llama_serve --help`` is the server's own option list."""
+    pytest.importorskip("llama_cpp.server", reason="needs the [local] extra")
+    done = subprocess.run(
+        [sys.executable, "-m", "agentrt.model.llama_serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "--cache_size" in done.stdout and "--n_threads_batch" in done.stdout

@@ -39,8 +39,10 @@ from agentrt.process_group import die_with_parent, signal_group
 T = TypeVar("T")
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-PROMPT_CACHE_BYTES = 512 * 2**20
-"""The server's prompt cache (saved states), as fast as its 2 GiB default in ``local_tps.py``."""
+PROMPT_CACHE_BYTES = 2 * 2**30
+"""The server's prompt cache, each saved state counted whole (``llama_serve``): ~6 states of ~330 MiB
+for Qwen2.5 at ``n_batch`` 512. ``local_tps.py``: 1.19x the tokens/s of no cache at concurrency 2, peak
+RSS 4.4 GiB (2.6 without); 1 GiB (~3 states) was no faster than none, too few for two agents."""
 LOCAL_CONTEXT = 8192
 """The context window an agent's local model is served with (llama.cpp's ``n_ctx``): ``agentrt exec
 --local``, ``bench tasks --local``, ``bench swe --local``."""
@@ -86,19 +88,19 @@ def llama_command(
     extra: Sequence[str] = (),
     python: str = sys.executable,
 ) -> Callable[[str, int], list[str]]:
-    """The argv of ``llama_cpp.server`` serving ``model_file`` as ``alias``, for a host and port;
+    """The argv of llama-cpp-python's server (through ``agentrt.model.llama_serve``) serving ``model_file`` as ``alias``, for a host and port;
     ``extra``: more of the server's options (``--n_batch 256``, ``--cache True``…), last, so they win."""
 
     def argv(host: str, port: int) -> list[str]:
         return [
-            python, "-m", "llama_cpp.server", "--model", str(model_file), "--model_alias", alias,
+            python, "-m", "agentrt.model.llama_serve", "--model", str(model_file), "--model_alias", alias,
             "--host", host, "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
             # prompt processing too (llama-cpp-python's default is every CPU, whatever --n_threads says)
             "--n_threads_batch", str(n_threads),
             "--interrupt_requests", "False",  # queue concurrent requests instead of aborting the running one
             # Keep the state after each reply, restored for a prompt that extends it (an agent's next
             # request): benchmarks/local_tps.py measured 1.13-1.21x the tokens/s of an agent-shaped load
-            # at concurrency 2 (follow-ups' first token 30-32 s -> 18-20 s); +1.8 GiB peak RSS.
+            # at concurrency 2 (follow-ups' first token 27-32 s -> 17-20 s), memory bounded by llama_serve.
             "--cache", "True", "--cache_size", str(PROMPT_CACHE_BYTES),
             *extra,
         ]  # fmt: skip

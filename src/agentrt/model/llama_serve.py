@@ -1,0 +1,44 @@
+"""``python -m agentrt.model.llama_serve ARGS``: llama-cpp-python's server (``python -m
+llama_cpp.server ARGS``, same options) with a prompt cache that stays within its ``--cache_size``.
+
+The server's RAM cache counts only llama.cpp's part of each saved state. Every state also carries a
+copy of the logits (up to ``n_batch`` x vocabulary floats: 297 MiB for Qwen2.5 at ``n_batch`` 512),
+so a cache of a "512 MiB" budget held 16.7 GiB of server memory over 30 HumanEval tasks
+(``benchmarks/results/humaneval-local-retry``, sitting 4). Here each state counts whole and the
+least recently used go first.
+
+Run only as the server's own process: it imports llama-cpp-python, which nothing else here loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def counted_cache_size(states: Any) -> int:
+    """The bytes the saved ``states`` (llama-cpp-python ``LlamaState``s) hold: llama.cpp's state, the
+    logits and the token ids."""
+    return sum(int(s.llama_state_size) + int(s.scores.nbytes) + int(s.input_ids.nbytes) for s in states)
+
+
+def counted_cache(llama_cpp: Any) -> type:
+    """``llama_cpp.LlamaRAMCache`` with each saved state counted whole (see the module docstring)."""
+
+    class CountedRAMCache(llama_cpp.LlamaRAMCache):  # type: ignore[misc]
+        @property
+        def cache_size(self) -> int:
+            return counted_cache_size(self.cache_state.values())
+
+    return CountedRAMCache
+
+
+def main() -> None:
+    import llama_cpp
+    from llama_cpp.server.__main__ import main as serve
+
+    llama_cpp.LlamaRAMCache = counted_cache(llama_cpp)  # type: ignore[attr-defined]  # the server reads this name
+    serve()  # type: ignore[no-untyped-call]
+
+
+if __name__ == "__main__":
+    main()
