@@ -28,7 +28,8 @@
   end-of-file, refuses to start the command when it already does (exit 126), then execs the
   command. ``--die-with-parent`` alone leaves a window: bwrap's inner process arms
   its parent-death signal only after its setup, so a runtime that dies in that moment (its bwrap
-  killed with it) left the command to run orphaned. The spawner passes ``pass_fds``.
+  killed with it) left the command to run orphaned. The spawner passes ``pass_fds``. Cost: 4-7 ms
+  a command (``true`` under bwrap: 27.5-29.4 ms against 22.3-23.4 ms without, medians of 40, here).
 
 When the command ends, bwrap (pid 1 of the namespace) exits and the kernel kills every process left
 in the namespace, daemons included; a timeout kill of bwrap does the same.
