@@ -72,7 +72,7 @@ def main() -> int:
 
 def first_attempt_failures(run_dir: Path) -> list[str]:
     """Ids of the tasks whose row in the run's newest CSV did not pass on the first attempt."""
-    csvs = sorted((run_dir / "raw").glob("python_*.csv"))
+    csvs = sorted(p for p in (run_dir / "raw").glob("python_*.csv") if not p.name.endswith("_timeline.csv"))
     if not csvs:
         raise SystemExit(f"{run_dir}: no raw/python_*.csv (is it a bench humaneval --out directory?)")
     with csvs[-1].open() as f:
