@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import shutil
 import time
 from pathlib import Path
@@ -72,6 +73,10 @@ def test_oracle_passes_and_untouched_environment_fails(tmp_path: Path) -> None:
     assert (task_dir / "agent.txt").is_file()
     assert out.summary["solved"] == 1 and out.summary["harness_ms_p50"] is not None
     assert out.csv_path.is_file() and "untouched,failed,0.0" in out.tasks_csv.read_text()
+    # where the figures come from, as every suite's summary says it
+    assert out.summary["python"] == platform.python_version() and out.summary["agentrt_version"]
+    assert str(out.summary["started_at"]) <= out.csv_path.stem.removeprefix("tasks_")
+    assert "git_commit" in out.summary
 
 
 def test_reward_json_and_txt(tmp_path: Path) -> None:

@@ -501,6 +501,21 @@ def _load_journal(source: Path, out_dir: Path) -> ResumePoint:
     return ResumePoint(source, out_dir, meta, tuple(ids), rows, (*history, killed), tuple(files))
 
 
+def provenance() -> dict[str, object]:
+    """Where a run's figures come from, for its summary: Python, the platform, agentrt's version and
+    the commit it runs from."""
+    import platform
+
+    from agentrt import __version__
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "agentrt_version": __version__,
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+    }
+
+
 def git_commit(cwd: Path) -> str | None:
     """The commit checked out in the repository holding ``cwd``; None outside one or before a commit."""
     from agentrt.git import git_info

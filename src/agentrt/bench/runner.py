@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from agentrt import __version__
 from agentrt.agent.budget import CostCap
 from agentrt.agent.context import ContextPolicy
 from agentrt.agent.cost import Price
@@ -42,7 +40,7 @@ from agentrt.bench.report import (
     SITTING_KEYS,
     ResumePoint,
     RowJournal,
-    git_commit,
+    provenance,
     summarize,
     timestamp,
     unique_stamp,
@@ -702,10 +700,7 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "temperature": config.settings.temperature,
         "max_output_tokens": config.settings.max_output_tokens,
         "retry": config.loop.retry.as_dict(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "agentrt_version": __version__,
-        "git_commit": git_commit(Path(__file__).resolve().parent),
+        **provenance(),
         "started_at": stamp,
         "interpreter": sys.executable,
         "tasks_sha256": tasks_digest(config.tasks),

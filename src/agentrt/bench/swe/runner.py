@@ -29,7 +29,6 @@ import csv
 import io
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -39,9 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentrt import __version__
 from agentrt.bench.repo_agent import RepoAgent
-from agentrt.bench.report import git_commit, summarize, timestamp, unique_stamp, write_results
+from agentrt.bench.report import provenance, summarize, timestamp, unique_stamp, write_results
 from agentrt.bench.result import CSV_COLUMNS, Status, TaskResult, TaskTelemetry, result_from_row, task_row
 from agentrt.bench.swe.instances import Instance, find_clone
 from agentrt.interfaces import Model
@@ -420,8 +418,7 @@ def _meta(config: SweConfig, stamp: str) -> dict[str, object]:
         "suite": "swe", "agent": "exec", "model_name_or_path": config.model_name,
         "concurrency": config.concurrency, "max_turns": agent.limits.max_turns,
         "timeout_s": agent.limits.max_wall_s, "repos": str(config.repos), "sandbox": agent.mechanism,
-        "python": platform.python_version(), "platform": platform.platform(), "agentrt_version": __version__,
-        "git_commit": git_commit(Path(__file__).resolve().parent), "started_at": stamp, **config.meta,
+        **provenance(), "started_at": stamp, **config.meta,
     }  # fmt: skip
 
 

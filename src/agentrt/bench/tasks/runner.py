@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentrt.bench.report import summarize, timestamp, unique_stamp, write_results
+from agentrt.bench.report import provenance, summarize, timestamp, unique_stamp, write_results
 from agentrt.bench.result import CSV_COLUMNS, TaskResult, TaskTelemetry
 from agentrt.bench.tasks.container import ContainerSandbox, TaskLayout, prepare
 from agentrt.bench.tasks.spec import TaskSpec
@@ -424,7 +424,7 @@ async def run_tasks(
     )
     scratch_root = Path(tempfile.mkdtemp(prefix="agentrt-tasks-"))
     hidden = [*(s.root.resolve() for s in specs), scratch_root, config.out_dir.resolve()]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), timestamp()
     cpu0 = time.process_time()
     results: dict[str, TaskOutcome] = dict(earlier.kept)
     launch, interrupted = 0.0, False
@@ -451,6 +451,7 @@ async def run_tasks(
     done = [results.get(s.id) or _interrupted(s) for s in specs]
     wall = time.perf_counter() - started
     summary = _summary(done, config, wall, launch, time.process_time() - cpu0)
+    summary.update(provenance(), started_at=started_at)
     summary.update(_sittings(earlier, wall, interrupted))
     stamp = unique_stamp(config.out_dir / "raw", timestamp(), "tasks")
     csv_path, summary_path = write_results(
