@@ -32,6 +32,8 @@ STRATEGIES: dict[str, list[str]] = {
     "sampled-assertion": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--no-retry-reason", "--retry-context", "continue"],
     # Everything: sampled, the assertion, reason first, a fresh conversation (the --local default).
     "fresh-reason": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--retry-reason", "--retry-context", "fresh"],
+    # As fresh-reason, but the retry is not shown the wrong code: the task and the failing check alone.
+    "fresh-reason-nocode": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--retry-reason", "--retry-context", "fresh", "--no-retry-code"],
 }  # fmt: skip
 DEFAULT_BENCH = ["--local", "--local-threads", "2", "--concurrency", "2"]
 

@@ -244,6 +244,25 @@ def test_error_rows_run_again(tmp_path: Path) -> None:
         sim.close()
 
 
+def test_a_run_recorded_before_retry_code_resumes_as_showing_the_code(tmp_path: Path) -> None:
+    """Summaries written before --retry-code lack the key; they meant the code was shown."""
+    dataset = make_dataset(tmp_path / "tasks.json", 2)
+    out = tmp_path / "out"
+    flags = ["--dataset", str(dataset), "--no-sandbox", "--fail-rate", "0", "--no-progress"]
+    flags += ["--retry-context", "fresh"]
+    assert agentrt(tmp_path, *flags, "--out", str(out), log="1").returncode == 0
+    (summary,) = summary_files(out)
+    recorded = json.loads(summary.read_text())
+    assert recorded["retry"].pop("code") is True
+    summary.write_text(json.dumps(recorded))
+    resume = [*flags, "--resume", str(out)]
+    assert "nothing to resume" in agentrt(tmp_path, *resume, log="2").stderr
+    one_line_error(
+        agentrt(tmp_path, *resume, "--no-retry-code"),
+        r"--retry-\* \(the retry strategy\) recorded .*'code': True.*'code': False",
+    )
+
+
 def test_an_invocation_that_differs_is_refused_and_a_complete_run_has_nothing_to_do(tmp_path: Path) -> None:
     dataset = make_dataset(tmp_path / "tasks.json", 3)
     out = tmp_path / "out"

@@ -112,6 +112,15 @@ def test_a_fresh_retry_sends_the_task_with_the_last_answer_and_its_feedback() ->
     assert fresh_view(history[:2]) == history[:2]  # the first attempt is never changed
 
 
+def test_a_fresh_retry_without_code_sends_the_task_and_the_last_feedback_alone() -> None:
+    history = _history(
+        "```python\ndef f(): return 1\n```", "FEEDBACK 1", "```python\ndef f(): return 2\n```", "FEEDBACK 2"
+    )
+    sent = fresh_view(history, code=False)
+    assert sent == [history[0], {"role": "user", "content": "TASK\n\nFEEDBACK 2"}]
+    assert fresh_view(history[:2], code=False) == history[:2]
+
+
 def test_strategies_that_change_no_request_leave_the_model_alone() -> None:
     client = build_client(ProviderConfig(id="x", name="x", base_url="http://127.0.0.1:9/v1"), "m", {})
     assert retry_model(client, RetryStrategy(feedback="assertion", reason=True), 3) is client

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -390,7 +391,11 @@ def test_retry_options_override_the_local_defaults_one_by_one() -> None:
     )
     assert strategy("--retry-temperature", "0.4", "--retry-seed", "9").as_dict() == {
         "temperature": 0.4, "seed": 9, "feedback": "output", "reason": False, "context": "continue",
+        "code": True,
     }  # fmt: skip
+    assert strategy("--local", "--no-retry-code") == replace(LOCAL_RETRY, code=False)
+    with pytest.raises(ValueError, match="--no-retry-code needs --retry-context fresh"):
+        strategy("--local", "--no-retry-code", "--retry-context", "continue")
 
 
 def test_a_retry_temperature_out_of_range_is_a_usage_error(tmp_path: Path) -> None:

@@ -648,7 +648,7 @@ def _retry_strategy(retry: object) -> str:
     if retry.get("reason"):
         said.append("reason first")
     if retry.get("context") == "fresh":
-        said.append("fresh conversation")
+        said.append("fresh conversation" if retry.get("code", True) else "fresh conversation, no code")
     return f"   (retries: {', '.join(said)})" if said else ""
 
 

@@ -530,6 +530,8 @@ def _differences(config: BenchConfig, point: ResumePoint, ids: list[str]) -> lis
     recorded = point.meta
     if "max_retries" in recorded and "retry" not in recorded:  # recorded before the strategy existed
         recorded = {**recorded, "retry": RetryStrategy().as_dict()}
+    if isinstance(retry := recorded.get("retry"), dict) and "code" not in retry:  # before --retry-code
+        recorded = {**recorded, "retry": {**retry, "code": True}}
     out: list[str] = []
 
     def compare(key: str, what: str, now: object) -> None:

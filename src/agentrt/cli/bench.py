@@ -592,6 +592,11 @@ def _add_retry_options(p: argparse.ArgumentParser) -> None:
         help="continue: the whole conversation; fresh: the task alone with the last answer's code and "
         "its feedback, as a new conversation",
     )  # fmt: skip
+    g.add_argument(
+        "--retry-code", action=argparse.BooleanOptionalAction, default=None,
+        help="with --retry-context fresh: show the last answer's code (the default); --no-retry-code: "
+        "the task and the feedback alone",
+    )  # fmt: skip
 
 
 def retry_strategy(args: argparse.Namespace) -> RetryStrategy:
@@ -599,9 +604,14 @@ def retry_strategy(args: argparse.Namespace) -> RetryStrategy:
     local = LOCAL_RETRY if args.local is not None else RetryStrategy()
     given = {
         "temperature": args.retry_temperature, "seed": args.retry_seed, "feedback": args.retry_feedback,
-        "reason": args.retry_reason, "context": args.retry_context,
+        "reason": args.retry_reason, "context": args.retry_context, "code": args.retry_code,
     }  # fmt: skip
-    return replace(local, **{k: v for k, v in given.items() if v is not None})
+    strategy = replace(local, **{k: v for k, v in given.items() if v is not None})
+    if not strategy.code and strategy.context != "fresh":
+        raise ValueError(
+            "--no-retry-code needs --retry-context fresh (a continued conversation holds the code)"
+        )
+    return strategy
 
 
 def _describe_local_retry() -> str:

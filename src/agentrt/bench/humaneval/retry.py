@@ -10,7 +10,8 @@ can be made to differ from the first attempt in four ways (each a ``bench humane
   feeds the failing check, where the solution raised and pytest's verdict (``failure.read_failure``);
   ``reason`` (``--retry-reason``) asks for the cause in a sentence or two before the code;
 - ``context`` (``--retry-context``): ``continue`` sends the whole conversation; ``fresh`` sends the task
-  alone with the last answer's code and its feedback appended, as a new conversation.
+  alone with the last answer's code and its feedback appended, as a new conversation — or, with
+  ``code`` off (``--no-retry-code``), the task and the feedback without the code.
 
 The first attempt is never changed, so first-attempt pass rates stay comparable across strategies.
 ``AttemptModel`` applies the sampling and context parts per request; the agent loop and its history
@@ -53,18 +54,20 @@ def retry_model(model: Model, strategy: RetryStrategy, max_retries: int) -> Mode
             retries.append(model.with_params(**params))
         else:
             raise TypeError(f"model {model.name!r} cannot change its request parameters per attempt")
-    return AttemptModel(model, retries, fresh=strategy.context == "fresh")
+    fresh = strategy.context == "fresh"
+    return AttemptModel(model, retries, fresh=fresh, code=strategy.code)
 
 
 class AttemptModel:
     """Sends a task's first attempt through ``base``; attempt *k* ≥ 2 through ``retries[k-2]`` (the
-    last one again past the end), with the conversation made fresh when ``fresh``. The attempt is read
-    from the history itself (one assistant reply per attempt), so one instance serves every agent."""
+    last one again past the end), with the conversation made fresh when ``fresh`` (showing the last
+    answer's code when ``code``). The attempt is read from the history itself (one assistant reply per
+    attempt), so one instance serves every agent."""
 
-    __slots__ = ("_base", "_fresh", "_retries", "name")
+    __slots__ = ("_base", "_code", "_fresh", "_retries", "name")
 
-    def __init__(self, base: Model, retries: Sequence[Model], *, fresh: bool) -> None:
-        self._base, self._retries, self._fresh = base, tuple(retries), fresh
+    def __init__(self, base: Model, retries: Sequence[Model], *, fresh: bool, code: bool = True) -> None:
+        self._base, self._retries, self._fresh, self._code = base, tuple(retries), fresh, code
         self.name = base.name
 
     def stream(
@@ -85,22 +88,22 @@ class AttemptModel:
         if replies == 0 or not self._retries:
             return self._base, messages
         model = self._retries[min(replies, len(self._retries)) - 1]
-        return model, fresh_view(messages) if self._fresh else messages
+        return model, fresh_view(messages, code=self._code) if self._fresh else messages
 
 
-def fresh_view(messages: Sequence[Message]) -> list[Message]:
+def fresh_view(messages: Sequence[Message], *, code: bool = True) -> list[Message]:
     """The conversation a fresh retry sends: the system message(s), then the task's message with the
-    last answer's code and the feedback on it appended."""
+    last answer's code (unless not ``code``) and the feedback on it appended."""
     system = [m for m in messages if m.get("role") == "system"]
     users = [m for m in messages if m.get("role") == "user"]
     answers = [m for m in messages if m.get("role") == "assistant"]
     if len(users) < 2 or not answers:
         return list(messages)
     task, feedback = _text(users[0]), _text(users[-1])
-    code = extract_code(_text(answers[-1]))
-    if code is None:  # the last answer had no code: the feedback says so
+    last = extract_code(_text(answers[-1])) if code else None
+    if last is None:  # no code to show (or the last answer had none: the feedback says so)
         return [*system, {"role": "user", "content": f"{task}\n\n{feedback}"}]
-    return [*system, {"role": "user", "content": task + previous_attempt(code, feedback)}]
+    return [*system, {"role": "user", "content": task + previous_attempt(last, feedback)}]
 
 
 def _text(message: Message) -> str:

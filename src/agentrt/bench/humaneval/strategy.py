@@ -23,6 +23,9 @@ class RetryStrategy:
     feedback: Feedback = "output"
     reason: bool = False
     context: Context = "continue"
+    code: bool = True
+    """Whether a fresh retry shows the last answer's code; ``False``: the task and the feedback alone
+    (a small model shown its wrong code tends to hand it back). A continued conversation has it anyway."""
 
     @property
     def changes_requests(self) -> bool:
@@ -36,6 +39,7 @@ class RetryStrategy:
             "feedback": self.feedback,
             "reason": self.reason,
             "context": self.context,
+            "code": self.code,
         }
 
 
