@@ -340,3 +340,84 @@ def test_a_forked_run_takes_pytest_config_prebuilt_in_the_server_and_runs_as_a_f
     report = json.loads(lines[-1])
     assert report == {"reused": True, "dir": str(ws), "other_fresh": True, "code": 1}
     assert "assert 1 == 2" in probe.stdout, "the assertion was rewritten as in a spawned run"
+
+
+def test_the_server_tells_plugins_without_fixtures_from_those_with_them() -> None:
+    """What a child skips scanning (``_fixtureless``): only a plugin where pytest's scan would find
+    no fixture, whether defined there, wrapped, or on an instance's class."""
+    import functools
+    import types
+
+    from agentrt.bench import forkserver
+
+    plain = types.ModuleType("plain")
+    plain.helper = lambda: 1  # type: ignore[attr-defined]
+    plain.wrapped = functools.wraps(plain.helper)(lambda: 2)  # type: ignore[attr-defined]
+    with_fixture = types.ModuleType("with_fixture")
+    with_fixture.thing = pytest.fixture(lambda: 1)  # type: ignore[attr-defined]
+    hidden = types.ModuleType("hidden")
+    hidden.thing = functools.wraps(with_fixture.thing)(lambda: 1)  # type: ignore[attr-defined]
+
+    class Holder:
+        @pytest.fixture
+        def value(self) -> int:
+            return 1
+
+    class Bare:
+        def value(self) -> int:
+            return 1
+
+    plugins = [plain, with_fixture, hidden, Holder(), Bare(), Holder]
+    found = forkserver._fixtureless(plugins)
+    assert {id(p) for p in (plain, plugins[4])} == set(found)
+    import _pytest.python
+    import _pytest.tmpdir
+
+    pytest_own = forkserver._fixtureless([_pytest.python, _pytest.tmpdir])
+    assert id(_pytest.python) in pytest_own and id(_pytest.tmpdir) not in pytest_own
+
+
+FIXTURES_CONFTEST = """\
+import pytest
+
+@pytest.fixture(autouse=True)
+def marked(monkeypatch):
+    monkeypatch.setenv("MARKED", "1")
+"""
+FIXTURES_TEST = """\
+import os, warnings
+import pytest
+from solution import *
+
+@pytest.fixture
+def base():
+    return 40
+
+def test_fixtures(base, tmp_path, capsys, monkeypatch, caplog, recwarn, request, record_property):
+    assert os.environ["MARKED"] == "1", "the conftest's autouse fixture ran"
+    (tmp_path / "x").write_text("y")
+    print("out")
+    assert capsys.readouterr().out == "out\\n"
+    monkeypatch.setattr(warnings, "probe", 1, raising=False)
+    warnings.warn("w")
+    assert len(recwarn) == 1 and request.node.name == "test_fixtures"
+    record_property("k", 1)
+    assert f(base) == 42
+"""
+
+
+def test_a_forked_run_has_every_fixture_a_spawned_one_has(tmp_path: Path) -> None:
+    """The child skips scanning fixture-free plugins; pytest's own fixtures, a conftest's autouse
+    one and the test module's are all there, as in a spawned run."""
+    task = Task("t/fixtures", "", FIXTURES_TEST)
+
+    async def both() -> tuple[Run, Run]:
+        ws = _workspace(tmp_path, task, "def f(x):\n    return x + 2\n")
+        (ws / "conftest.py").write_text(FIXTURES_CONFTEST)
+        async with fork_executor(sys.executable, ENV) as fork:
+            return await _one(SpawnExecutor(), ws), await _one(fork, ws)
+
+    spawned, forked = _run(both)
+    assert spawned.result.ok, spawned.result.stdout
+    assert forked.result.ok, forked.result.stdout
+    assert _outcome(spawned) == _outcome(forked)

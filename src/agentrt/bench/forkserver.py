@@ -132,9 +132,14 @@ class _Prebuilt:
     own invocation directory; everything after (the rootdir and ini file, the conftests, the options
     parsed, configure, collection) runs in the child as in a spawned run. The server never uses it:
     each child changes only its own copy. Where this pytest builds its config differently, or the run's
-    environment differs in what registration reads, the child builds its own."""
+    environment differs in what registration reads, the child builds its own.
 
-    __slots__ = ("args", "config", "environ", "kwargs", "original")
+    It also notes which of the registered plugins define no fixture (``fixtureless``): a child's
+    session scans every plugin for fixtures as it starts (``FixtureManager.parsefactories``, every
+    attribute of some thirty modules and objects), and finds nothing in most of them; the child
+    skips those scans."""
+
+    __slots__ = ("args", "config", "environ", "fixtureless", "kwargs", "original")
 
     _READS_ENV = ("PYTEST_DEBUG", "TOX_ENV_DIR")
     """The environment that registering pytest's own plugins reads (tracing; the cache plugin's dir)."""
@@ -153,6 +158,7 @@ class _Prebuilt:
             self.kwargs["prog"] = name(["__main__.py"]) if name is not None else "python -m pytest"
         self.environ = {name: os.environ.get(name) for name in self._READS_ENV}
         self.config = self.original(list(args), None, **self.kwargs)
+        self.fixtureless = _fixtureless(self.config.pluginmanager.get_plugins())
 
     def install(self) -> None:
         """In the child: let ``get_config`` return this config for the call it was made for."""
@@ -172,6 +178,7 @@ class _Prebuilt:
             return config
 
         pytest_config.get_config = get_config
+        _skip_scans(self.fixtureless)
 
     def fits(self, args: Any, plugins: Any, kwargs: dict[str, Any]) -> bool:
         return (
@@ -181,6 +188,60 @@ class _Prebuilt:
             and kwargs == self.kwargs
             and all(os.environ.get(name) == value for name, value in self.environ.items())
         )
+
+
+def _fixtureless(plugins: Any) -> dict[int, object]:
+    """The plugins where pytest's fixture scan can find nothing: no attribute of the module or class
+    it scans (an instance's class: the scan looks attributes up there), as looked up or as stored,
+    is a fixture (``getfixturemarker``) or wraps one (the scan follows ``__wrapped__``). By ``id``,
+    each with its plugin, so a child can tell one by identity. Empty where this pytest has no
+    ``getfixturemarker``."""
+    try:
+        from _pytest.compat import safe_getattr
+        from _pytest.fixtures import getfixturemarker
+    except ImportError:
+        return {}
+    import inspect
+
+    def fixture(value: object) -> bool:
+        if getfixturemarker(value) is not None:
+            return True
+        if safe_getattr(value, "__wrapped__", None) is None:
+            return False
+        try:
+            inner = inspect.unwrap(value, stop=lambda o: getfixturemarker(o) is not None)  # type: ignore[arg-type]
+        except Exception:  # a loop, or an object that raises: not provably plain
+            return True
+        return getfixturemarker(inner) is not None
+
+    def plain(plugin: object) -> bool:
+        scanned = plugin if isinstance(plugin, (ModuleType, type)) else type(plugin)
+        stored = [vars(scanned)] if isinstance(scanned, ModuleType) else [vars(c) for c in scanned.__mro__]
+        for name in dir(scanned):
+            raw = next((d[name] for d in stored if name in d), None)
+            if fixture(safe_getattr(scanned, name, None)) or fixture(raw):
+                return False
+        return True
+
+    return {id(p): p for p in plugins if plain(p)}
+
+
+def _skip_scans(fixtureless: dict[int, object]) -> None:
+    """In the child: ``FixtureManager.parsefactories`` returns at once for a module in ``fixtureless``
+    (whichever way this pytest passes it: ``holder=`` or first positional)."""
+    if not fixtureless:
+        return
+    from _pytest.fixtures import FixtureManager
+
+    original = FixtureManager.parsefactories
+
+    def parsefactories(self: Any, *args: Any, **kwargs: Any) -> Any:
+        holder = kwargs["holder"] if "holder" in kwargs else (args[0] if args else None)
+        if fixtureless.get(id(holder)) is holder:
+            return None
+        return original(self, *args, **kwargs)
+
+    FixtureManager.parsefactories = parsefactories  # type: ignore[method-assign]
 
 
 def _prebuilt(cache: dict[tuple[str, ...], _Prebuilt | None], args: tuple[str, ...]) -> _Prebuilt | None:
