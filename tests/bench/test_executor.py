@@ -342,11 +342,17 @@ def test_a_forked_run_takes_pytest_config_prebuilt_in_the_server_and_runs_as_a_f
     assert "assert 1 == 2" in probe.stdout, "the assertion was rewritten as in a spawned run"
 
 
-def test_the_server_tells_plugins_without_fixtures_from_those_with_them() -> None:
-    """What a child skips scanning (``_fixtureless``): only a plugin where pytest's scan would find
-    no fixture, whether defined there, wrapped, or on an instance's class."""
+def test_the_server_plans_which_fixture_scans_a_child_skips_or_narrows() -> None:
+    """A plugin module with no fixture (defined there or wrapped) is skipped, one with fixtures is
+    scanned as a stand-in with only those, one with its own ``__dir__`` as usual; instances are
+    skipped only for pytest's own classes without a fixture."""
     import functools
     import types
+
+    import _pytest.legacypath
+    import _pytest.python
+    import _pytest.terminal
+    import _pytest.tmpdir
 
     from agentrt.bench import forkserver
 
@@ -355,26 +361,34 @@ def test_the_server_tells_plugins_without_fixtures_from_those_with_them() -> Non
     plain.wrapped = functools.wraps(plain.helper)(lambda: 2)  # type: ignore[attr-defined]
     with_fixture = types.ModuleType("with_fixture")
     with_fixture.thing = pytest.fixture(lambda: 1)  # type: ignore[attr-defined]
+    with_fixture.other = 3  # type: ignore[attr-defined]
     hidden = types.ModuleType("hidden")
     hidden.thing = functools.wraps(with_fixture.thing)(lambda: 1)  # type: ignore[attr-defined]
+    lazy = types.ModuleType("lazy")
+    lazy.__dir__ = lambda: ["late"]  # type: ignore[method-assign]
+    lazy.__getattr__ = lambda name: pytest.fixture(lambda: 1)  # type: ignore[method-assign]
 
     class Holder:
         @pytest.fixture
         def value(self) -> int:
             return 1
 
-    class Bare:
-        def value(self) -> int:
-            return 1
-
-    plugins = [plain, with_fixture, hidden, Holder(), Bare(), Holder]
-    found = forkserver._fixtureless(plugins)
-    assert {id(p) for p in (plain, plugins[4])} == set(found)
-    import _pytest.python
-    import _pytest.tmpdir
-
-    pytest_own = forkserver._fixtureless([_pytest.python, _pytest.tmpdir])
-    assert id(_pytest.python) in pytest_own and id(_pytest.tmpdir) not in pytest_own
+    modules = [plain, with_fixture, hidden, lazy, _pytest.python, _pytest.tmpdir, Holder]
+    scans = forkserver._FixtureScans(modules)
+    plan = {getattr(p, "__name__", ""): stand_in for p, stand_in in scans.holders.values()}
+    assert set(plan) == {"plain", "with_fixture", "hidden", "_pytest.python", "_pytest.tmpdir"}
+    assert plan["plain"] is None and plan["_pytest.python"] is None
+    named = {name: {k for k in vars(m) if not k.startswith("__")} for name, m in plan.items() if m}
+    assert named == {
+        "with_fixture": {"thing"},
+        "hidden": {"thing"},
+        "_pytest.tmpdir": {"tmp_path", "tmp_path_factory"},
+    }
+    assert plan["with_fixture"].thing is with_fixture.thing  # type: ignore[union-attr]
+    assert scans.types.get(id(_pytest.terminal.TerminalReporter)) is _pytest.terminal.TerminalReporter
+    assert id(_pytest.legacypath.LegacyTmpdirPlugin) not in scans.types, "it holds the tmpdir fixture"
+    assert id(Holder) not in scans.types
+    assert id(_pytest.python.Module) not in scans.types, "a node stands for the module it collects"
 
 
 FIXTURES_CONFTEST = """\

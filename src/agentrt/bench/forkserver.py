@@ -134,12 +134,9 @@ class _Prebuilt:
     each child changes only its own copy. Where this pytest builds its config differently, or the run's
     environment differs in what registration reads, the child builds its own.
 
-    It also notes which of the registered plugins define no fixture (``fixtureless``): a child's
-    session scans every plugin for fixtures as it starts (``FixtureManager.parsefactories``, every
-    attribute of some thirty modules and objects), and finds nothing in most of them; the child
-    skips those scans."""
+    It also plans which of a child's fixture scans can be skipped or narrowed (``_FixtureScans``)."""
 
-    __slots__ = ("args", "config", "environ", "fixtureless", "kwargs", "original")
+    __slots__ = ("args", "config", "environ", "kwargs", "original", "scans")
 
     _READS_ENV = ("PYTEST_DEBUG", "TOX_ENV_DIR")
     """The environment that registering pytest's own plugins reads (tracing; the cache plugin's dir)."""
@@ -158,7 +155,7 @@ class _Prebuilt:
             self.kwargs["prog"] = name(["__main__.py"]) if name is not None else "python -m pytest"
         self.environ = {name: os.environ.get(name) for name in self._READS_ENV}
         self.config = self.original(list(args), None, **self.kwargs)
-        self.fixtureless = _fixtureless(self.config.pluginmanager.get_plugins())
+        self.scans = _FixtureScans(self.config.pluginmanager.get_plugins())
 
     def install(self) -> None:
         """In the child: let ``get_config`` return this config for the call it was made for."""
@@ -178,7 +175,7 @@ class _Prebuilt:
             return config
 
         pytest_config.get_config = get_config
-        _skip_scans(self.fixtureless)
+        self.scans.install()
 
     def fits(self, args: Any, plugins: Any, kwargs: dict[str, Any]) -> bool:
         return (
@@ -190,58 +187,118 @@ class _Prebuilt:
         )
 
 
-def _fixtureless(plugins: Any) -> dict[int, object]:
-    """The plugins where pytest's fixture scan can find nothing: no attribute of the module or class
-    it scans (an instance's class: the scan looks attributes up there), as looked up or as stored,
-    is a fixture (``getfixturemarker``) or wraps one (the scan follows ``__wrapped__``). By ``id``,
-    each with its plugin, so a child can tell one by identity. Empty where this pytest has no
-    ``getfixturemarker``."""
-    try:
-        from _pytest.compat import safe_getattr
-        from _pytest.fixtures import getfixturemarker
-    except ImportError:
-        return {}
-    import inspect
+class _FixtureScans:
+    """What a child's fixture scans can skip, worked out once in the server.
 
-    def fixture(value: object) -> bool:
-        if getfixturemarker(value) is not None:
-            return True
-        if safe_getattr(value, "__wrapped__", None) is None:
-            return False
+    As a session starts, pytest scans every registered plugin (some thirty modules and objects) for
+    fixtures (``FixtureManager.parsefactories``: every attribute, looked up and as stored, with its
+    ``__wrapped__`` chain) and finds fixtures in a handful; that was about a third of a child's CPU.
+    Here each plugin module or class in the pre-built config is scanned the same way once: one with
+    no fixture is skipped, one with fixtures is scanned as a stand-in module holding only those
+    attributes (the same objects, so the same fixtures, registered in the same order); an instance
+    is skipped when its class (where the scan looks attributes up) is one of pytest's own classes
+    without a fixture, collection nodes excepted (a node handed to the scan stands for its object). A plugin of any other kind, or a module with its own ``__dir__`` (the names
+    the scan walks), is scanned as usual. Empty where this pytest has no ``getfixturemarker``."""
+
+    __slots__ = ("holders", "types")
+
+    def __init__(self, plugins: Any) -> None:
+        self.holders: dict[int, tuple[object, ModuleType | None]] = {}
+        """``id(plugin)`` -> the plugin and its stand-in (``None``: nothing to scan)."""
+        self.types: dict[int, type] = {}
+        """``id(cls)`` -> one of pytest's classes whose instances hold no fixture."""
         try:
-            inner = inspect.unwrap(value, stop=lambda o: getfixturemarker(o) is not None)  # type: ignore[arg-type]
-        except Exception:  # a loop, or an object that raises: not provably plain
-            return True
-        return getfixturemarker(inner) is not None
+            from _pytest.compat import safe_getattr
+            from _pytest.fixtures import getfixturemarker
+        except ImportError:
+            return
+        self._plan(plugins, _FixtureFinder(getfixturemarker, safe_getattr))
 
-    def plain(plugin: object) -> bool:
-        scanned = plugin if isinstance(plugin, (ModuleType, type)) else type(plugin)
+    def _plan(self, plugins: Any, find: _FixtureFinder) -> None:
+        for plugin in plugins:
+            if isinstance(plugin, ModuleType) and "__dir__" not in vars(plugin):
+                names = find.names(plugin)
+                self.holders[id(plugin)] = (plugin, _stand_in(plugin, names) if names else None)
+            elif isinstance(plugin, type) and not find.names(plugin):
+                self.holders[id(plugin)] = (plugin, None)
+        from _pytest.nodes import Node  # a node handed to the scan stands for the object it collects
+
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith("_pytest."):
+                continue
+            for value in list(vars(module).values()):
+                if (
+                    isinstance(value, type)
+                    and value.__module__ == name
+                    and not issubclass(value, Node)
+                    and not find.names(value)
+                ):
+                    self.types[id(value)] = value
+
+    def install(self) -> None:
+        """In the child: ``FixtureManager.parsefactories`` skips, or scans the stand-in, as planned
+        (whichever way this pytest passes the plugin: ``holder=`` or first positional)."""
+        if not self.holders and not self.types:
+            return
+        from _pytest.fixtures import FixtureManager
+
+        original, holders, types_ = FixtureManager.parsefactories, self.holders, self.types
+
+        def parsefactories(manager: Any, *args: Any, **kwargs: Any) -> Any:
+            keyword = "holder" in kwargs
+            holder = kwargs["holder"] if keyword else (args[0] if args else None)
+            planned = holders.get(id(holder))
+            if planned is not None and planned[0] is holder:
+                if planned[1] is None:
+                    return None
+                if keyword:
+                    kwargs["holder"] = planned[1]
+                else:
+                    args = (planned[1], *args[1:])
+            elif types_.get(id(type(holder))) is type(holder) and not isinstance(holder, (ModuleType, type)):
+                return None
+            return original(manager, *args, **kwargs)
+
+        FixtureManager.parsefactories = parsefactories  # type: ignore[method-assign,assignment]
+
+
+class _FixtureFinder:
+    """The names where pytest's fixture scan of a module or class finds a fixture, or a wrapper
+    around one (the scan follows ``__wrapped__``)."""
+
+    __slots__ = ("marker", "safe_getattr")
+
+    def __init__(self, marker: Any, safe_getattr: Any) -> None:
+        self.marker, self.safe_getattr = marker, safe_getattr
+
+    def names(self, scanned: ModuleType | type) -> list[str]:
         stored = [vars(scanned)] if isinstance(scanned, ModuleType) else [vars(c) for c in scanned.__mro__]
+        found = []
         for name in dir(scanned):
             raw = next((d[name] for d in stored if name in d), None)
-            if fixture(safe_getattr(scanned, name, None)) or fixture(raw):
-                return False
-        return True
+            if self._fixture(self.safe_getattr(scanned, name, None)) or self._fixture(raw):
+                found.append(name)
+        return found
 
-    return {id(p): p for p in plugins if plain(p)}
+    def _fixture(self, value: object) -> bool:
+        import inspect
+
+        if self.marker(value) is not None:
+            return True
+        if self.safe_getattr(value, "__wrapped__", None) is None:
+            return False
+        try:
+            inner = inspect.unwrap(value, stop=lambda o: self.marker(o) is not None)  # type: ignore[arg-type]
+        except Exception:  # a loop, or an object that raises: not provably plain
+            return True
+        return self.marker(inner) is not None
 
 
-def _skip_scans(fixtureless: dict[int, object]) -> None:
-    """In the child: ``FixtureManager.parsefactories`` returns at once for a module in ``fixtureless``
-    (whichever way this pytest passes it: ``holder=`` or first positional)."""
-    if not fixtureless:
-        return
-    from _pytest.fixtures import FixtureManager
-
-    original = FixtureManager.parsefactories
-
-    def parsefactories(self: Any, *args: Any, **kwargs: Any) -> Any:
-        holder = kwargs["holder"] if "holder" in kwargs else (args[0] if args else None)
-        if fixtureless.get(id(holder)) is holder:
-            return None
-        return original(self, *args, **kwargs)
-
-    FixtureManager.parsefactories = parsefactories  # type: ignore[method-assign]
+def _stand_in(module: ModuleType, names: list[str]) -> ModuleType:
+    """A module holding only ``names`` of ``module``'s attributes (the same objects)."""
+    stand_in = ModuleType(module.__name__, module.__doc__)
+    vars(stand_in).update({name: vars(module)[name] for name in names if name in vars(module)})
+    return stand_in
 
 
 def _prebuilt(cache: dict[tuple[str, ...], _Prebuilt | None], args: tuple[str, ...]) -> _Prebuilt | None:
