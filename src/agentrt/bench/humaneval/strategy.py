@@ -24,8 +24,8 @@ class RetryStrategy:
     reason: bool = False
     context: Context = "continue"
     code: bool = True
-    """Whether a fresh retry shows the last answer's code; ``False``: the task and the feedback alone
-    (a small model shown its wrong code tends to hand it back). A continued conversation has it anyway."""
+    """Whether a fresh retry shows the last answer's code; ``False``: the task and the feedback alone,
+    so the wrong code cannot anchor the retry. A continued conversation holds the code anyway."""
 
     @property
     def changes_requests(self) -> bool:
