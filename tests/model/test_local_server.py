@@ -19,6 +19,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,26 +258,60 @@ def test_llama_command_extra_options_win_over_agentrt_s_own(tmp_path: Path) -> N
 
 
 def test_the_prompt_cache_counts_each_saved_state_whole() -> None:
-    """llama-cpp-python's RAM cache counts only llama.cpp's bytes of a state, not the logits saved with
-    it: at a 3 MiB budget it kept 30 states of 1.1 MiB each. Counted whole, it keeps what fits."""
+    """llama-cpp-python's RAM cache counts only llama.cpp's bytes of a state, not the logits and token
+    ids saved with it: at a 3 MiB budget it kept 30 states of 0.9 MiB each. Counted whole (the logits
+    trimmed to their last row), it keeps what fits."""
     llama_cpp = pytest.importorskip("llama_cpp", reason="needs the [local] extra")
     import numpy as np
     from llama_cpp.llama import LlamaState
 
     def state(n: int) -> LlamaState:
         return LlamaState(
-            input_ids=np.zeros(64, dtype=np.intc), scores=np.zeros((256, 1024), dtype=np.single), n_tokens=n,
-            llama_state=b"", llama_state_size=100_000, seed=0,
+            input_ids=np.zeros(200_000, dtype=np.intc), scores=np.zeros((256, 1024), dtype=np.single),
+            n_tokens=n, llama_state=b"", llama_state_size=100_000, seed=0,
         )  # fmt: skip
 
     budget = 3 * 2**20
-    for cls, kept in ((llama_cpp.LlamaRAMCache, 30), (counted_cache(llama_cpp), 2)):
+    for cls, kept in ((llama_cpp.LlamaRAMCache, 30), (counted_cache(llama_cpp), 3)):
         cache = cls(capacity_bytes=budget)
         for i in range(30):
             cache[[i, i + 1]] = state(i)
         assert len(cache.cache_state) == kept, cls
     assert counted_cache_size(cache.cache_state.values()) <= budget
-    assert [k[0] for k in cache.cache_state] == [28, 29]  # the least recently saved went first
+    assert [k[0] for k in cache.cache_state] == [27, 28, 29]  # the least recently saved went first
+    assert all(s.scores.shape == (1, 1024) for s in cache.cache_state.values())
+
+
+@pytest.mark.slow
+def test_a_state_restored_without_its_logits_generates_what_one_restored_with_them_does() -> None:
+    """The cache keeps one row of a state's logits (``trim_scores``); a real model (SmolLM2-135M,
+    greedy) continuing from a state restored from it writes what it writes from the stock cache's
+    state, logits and all. (Not what it writes with no cache: decoding the rest of a prompt after a
+    restored prefix rounds differently from decoding the whole prompt.)"""
+    reason = llama_ready()
+    if reason is not None:
+        pytest.skip(reason)
+    import llama_cpp
+
+    from agentrt.model.models import get_model, locate_parts
+
+    (path,) = locate_parts(get_model("smollm2-135m"))
+    first = 'def add(a, b):\n    """Return the sum of a and b."""\n'
+
+    def continued(cache_type: type) -> tuple[str, Any]:
+        model = llama_cpp.Llama(model_path=str(path), n_ctx=512, n_batch=64, n_threads=1, verbose=False)
+        cache = cache_type(capacity_bytes=1 << 30)
+        model.set_cache(cache)
+        head = model(first, max_tokens=12, temperature=0)["choices"][0]["text"]
+        (state,) = cache.cache_state.values()
+        model.reset()  # as another conversation in between would: the next call restores the state
+        follow = first + head + "\n\ndef sub(a, b):\n"
+        return model(follow, max_tokens=16, temperature=0)["choices"][0]["text"], state
+
+    stock, full = continued(llama_cpp.LlamaRAMCache)
+    trimmed, kept = continued(counted_cache(llama_cpp))
+    assert full.scores.shape[0] > 1 and kept.scores.shape == (1, full.scores.shape[1])
+    assert trimmed == stock and trimmed.strip()
 
 
 def test_the_server_argv_runs_the_counting_launcher() -> None:

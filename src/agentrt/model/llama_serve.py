@@ -5,7 +5,8 @@ The server's RAM cache counts only llama.cpp's part of each saved state. Every s
 copy of the logits (up to ``n_batch`` x vocabulary floats: 297 MiB for Qwen2.5 at ``n_batch`` 512),
 so a cache of a "512 MiB" budget held 16.7 GiB of server memory over 30 HumanEval tasks
 (``benchmarks/results/humaneval-local-retry``, sitting 4). Here each state counts whole and the
-least recently used go first.
+least recently used go first, and the logits are kept to their last row (``trim_scores``: a restored
+state never samples from them), so a state is llama.cpp's part and little more.
 
 Run only as the server's own process: it imports llama-cpp-python, which nothing else here loads.
 """
@@ -22,14 +23,28 @@ def counted_cache_size(states: Any) -> int:
 
 
 def counted_cache(llama_cpp: Any) -> type:
-    """``llama_cpp.LlamaRAMCache`` with each saved state counted whole (see the module docstring)."""
+    """``llama_cpp.LlamaRAMCache`` with each saved state counted whole, and stored without all but the
+    last row of its logits (see the module docstring)."""
 
     class CountedRAMCache(llama_cpp.LlamaRAMCache):  # type: ignore[misc]
         @property
         def cache_size(self) -> int:
             return counted_cache_size(self.cache_state.values())
 
+        def __setitem__(self, key: Any, value: Any) -> None:
+            trim_scores(value)
+            super().__setitem__(key, value)
+
     return CountedRAMCache
+
+
+def trim_scores(state: Any) -> None:
+    """Keep only the last row of a saved state's logits (``scores``). A restored state never samples
+    from them: llama-cpp-python marks it as needing a decode and replays at least one token, whose
+    logits replace them (``Llama.generate``); restoring copies the row kept into every row."""
+    scores = state.scores
+    if getattr(scores, "ndim", 0) == 2 and scores.shape[0] > 1:
+        state.scores = scores[-1:].copy()
 
 
 def main() -> None:
