@@ -30,9 +30,10 @@ STRATEGIES: dict[str, list[str]] = {
     "sampled": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "output", "--no-retry-reason", "--retry-context", "continue"],
     # Sampling and the failing assertion, in the continued conversation.
     "sampled-assertion": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--no-retry-reason", "--retry-context", "continue"],
-    # Everything: sampled, the assertion, reason first, a fresh conversation (the --local default).
-    "fresh-reason": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--retry-reason", "--retry-context", "fresh"],
-    # As fresh-reason, but the retry is not shown the wrong code: the task and the failing check alone.
+    # Sampled, the assertion, reason first, a fresh conversation showing the last answer's code.
+    "fresh-reason": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--retry-reason", "--retry-context", "fresh", "--retry-code"],
+    # As fresh-reason, but the retry is not shown the wrong code: the task and the failing check alone
+    # (the --local default).
     "fresh-reason-nocode": ["--retry-temperature", "0.7", "--retry-seed", "0", "--retry-feedback", "assertion", "--retry-reason", "--retry-context", "fresh", "--no-retry-code"],
 }  # fmt: skip
 DEFAULT_BENCH = ["--local", "--local-threads", "2", "--concurrency", "2"]

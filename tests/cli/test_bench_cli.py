@@ -393,7 +393,10 @@ def test_retry_options_override_the_local_defaults_one_by_one() -> None:
         "temperature": 0.4, "seed": 9, "feedback": "output", "reason": False, "context": "continue",
         "code": True,
     }  # fmt: skip
-    assert strategy("--local", "--no-retry-code") == replace(LOCAL_RETRY, code=False)
+    assert strategy("--local").code is False and strategy("--local", "--retry-code") == replace(
+        LOCAL_RETRY, code=True
+    )
+    # --local's "no code" means nothing to a continued conversation, which holds the code: recorded as shown
     with pytest.raises(ValueError, match="--no-retry-code needs --retry-context fresh"):
         strategy("--local", "--no-retry-code", "--retry-context", "continue")
 

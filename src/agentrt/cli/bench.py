@@ -607,10 +607,12 @@ def retry_strategy(args: argparse.Namespace) -> RetryStrategy:
         "reason": args.retry_reason, "context": args.retry_context, "code": args.retry_code,
     }  # fmt: skip
     strategy = replace(local, **{k: v for k, v in given.items() if v is not None})
-    if not strategy.code and strategy.context != "fresh":
-        raise ValueError(
-            "--no-retry-code needs --retry-context fresh (a continued conversation holds the code)"
-        )
+    if strategy.context != "fresh" and not strategy.code:
+        if args.retry_code is False:
+            raise ValueError(
+                "--no-retry-code needs --retry-context fresh (a continued conversation holds the code)"
+            )
+        strategy = replace(strategy, code=True)  # a default: the continued conversation shows the code
     return strategy
 
 
@@ -619,7 +621,8 @@ def _describe_local_retry() -> str:
     return (
         f"--retry-temperature {r.temperature} --retry-seed {r.seed} --retry-feedback {r.feedback} "
         f"--{'' if r.reason else 'no-'}retry-reason --retry-context {r.context} "
-        "(measured against greedy retries: benchmarks/results/humaneval-local-retry/README.md)"
+        f"--{'' if r.code else 'no-'}retry-code "
+        "(measured against the other strategies: benchmarks/results/retry-study/README.md)"
     )
 
 

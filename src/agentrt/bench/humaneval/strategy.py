@@ -43,8 +43,11 @@ class RetryStrategy:
         }
 
 
-LOCAL_RETRY = RetryStrategy(temperature=0.7, seed=0, feedback="assertion", reason=True, context="fresh")
-"""``--local``'s retries. Qwen2.5-Coder-1.5B at temperature 0, shown its failing pytest output in the
-continued conversation, recovered 0 of the 11 first-attempt failures among HumanEval/0–66; with this
-strategy, on the same tasks and the same first attempts, 4 of 11 (``benchmarks/results/
-humaneval-local-retry/README.md``; ``benchmarks/retry_study.py`` compares the strategies one by one)."""
+LOCAL_RETRY = RetryStrategy(
+    temperature=0.7, seed=0, feedback="assertion", reason=True, context="fresh", code=False
+)
+"""``--local``'s retries. On the 24 HumanEval tasks Qwen2.5-Coder-1.5B failed at its first attempt,
+greedy retries shown pytest's output in the continued conversation recovered 1; sampled ones with the
+failing assertion, the cause asked for first and a fresh conversation showing the wrong code, 7;
+the same without the wrong code, the most (``benchmarks/results/retry-study/README.md``;
+``benchmarks/retry_study.py`` compares the strategies one by one)."""
