@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.capture_server import capture_server
@@ -128,9 +129,11 @@ def test_strategies_that_change_no_request_leave_the_model_alone() -> None:
     assert isinstance(retry_model(client, LOCAL_RETRY, 3), AttemptModel)
 
 
-def test_retries_are_sampled_and_seeded_per_attempt_and_the_first_is_not(tmp_path: Path) -> None:
+@pytest.mark.parametrize("code", [True, False], ids=["code shown", "no code"])
+def test_retries_are_sampled_and_seeded_per_attempt_and_the_first_is_not(tmp_path: Path, code: bool) -> None:
     """A real loopback server records what each attempt sent: the first attempt keeps the run's
-    settings; attempt k sends the retry temperature and seed N+k, in a fresh conversation."""
+    settings; attempt k sends the retry temperature and seed N+k, in a fresh conversation (with the
+    last answer's code, or without it)."""
     wrong = "```python\ndef add(a, b):\n    return a - b\n```"
     script = [{"text": wrong}, {"text": wrong}, {"text": "```python\ndef add(a, b):\n    return a + b\n```"}]
     task = Task(
@@ -138,7 +141,7 @@ def test_retries_are_sampled_and_seeded_per_attempt_and_the_first_is_not(tmp_pat
         "def add(a, b):\n    pass\n",
         "from solution import *\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
     )
-    strategy = RetryStrategy(temperature=0.9, seed=40, feedback="assertion", context="fresh")
+    strategy = RetryStrategy(temperature=0.9, seed=40, feedback="assertion", context="fresh", code=code)
 
     async def main(url: str) -> None:
         client = build_client(
@@ -160,4 +163,5 @@ def test_retries_are_sampled_and_seeded_per_attempt_and_the_first_is_not(tmp_pat
         roles = [item.get("role") for item in body["input"]]
         assert "assistant" not in roles and roles.count("user") == 1
         text = json.dumps(body["input"])
-        assert "return a - b" in text and "assert add(2, 3) == 5" in text and "The check that failed" in text
+        assert ("return a - b" in text) is code
+        assert "assert add(2, 3) == 5" in text and "The check that failed" in text
