@@ -200,8 +200,9 @@ class _FixtureScans:
     no fixture is skipped, one with fixtures is scanned as a stand-in module holding only those
     attributes (the same objects, so the same fixtures, registered in the same order); an instance
     is skipped when its class (where the scan looks attributes up) is one of pytest's own classes
-    without a fixture, collection nodes excepted (a node handed to the scan stands for its object). A plugin of any other kind, or a module with its own ``__dir__`` (the names
-    the scan walks), is scanned as usual. Empty where this pytest has no ``getfixturemarker``."""
+    without a fixture, collection nodes excepted (a node handed to the scan stands for its object).
+    A plugin of any other kind, or a module with its own ``__dir__`` (the names the scan walks), is
+    scanned as usual. Empty where this pytest has no ``getfixturemarker``."""
 
     __slots__ = ("holders", "types")
 
