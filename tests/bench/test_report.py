@@ -243,6 +243,17 @@ def test_render_table_labels_simulated_model_and_handles_missing_values() -> Non
     assert "INTERRUPTED" in empty
 
 
+def test_render_table_says_prompt_tokens_not_reported_rather_than_zero() -> None:
+    summary = dict(summarize(_results(), resources=None, wall_s=3.0, meta={}))
+    assert isinstance(summary["completion_tokens"], int) and summary["completion_tokens"] > 0
+    summary["prompt_tokens"] = 0  # a server whose stream reports no usage (replies counted by agentrt)
+    tokens = next(line for line in render_table(summary).splitlines() if line.startswith("tokens"))
+    assert "prompt not reported" in tokens and "prompt 0" not in tokens
+    summary["prompt_tokens"] = 812
+    tokens = next(line for line in render_table(summary).splitlines() if line.startswith("tokens"))
+    assert "prompt 812" in tokens
+
+
 def test_render_table_aligns_percentile_columns() -> None:
     table = render_table(summarize(_results(), resources=None, wall_s=3.0, meta={}))
     rows = [line for line in table.splitlines() if line.startswith(("task wall", "model ", "ttft", "test"))]
