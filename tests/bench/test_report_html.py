@@ -148,6 +148,16 @@ def test_report_says_what_a_bare_summary_lacks(tmp_path: Path) -> None:
     assert page.count('<polyline fill="none"') == 7
 
 
+def test_report_says_prompt_tokens_not_reported_rather_than_zero(tmp_path: Path) -> None:
+    results = make_results(3)
+    for r in results:
+        r.completion_tokens = 40  # a server whose stream reports no usage: prompt tokens stay 0
+    summary = summarize(results, resources=None, wall_s=1.0, meta={"agent": "loop"})
+    path = write_results(tmp_path, results, summary, stamp="20260101T000000Z")[1]
+    page = render_report([load_run(path)])
+    assert "not reported / 120" in page and "0 / 120" not in page
+
+
 def test_unreadable_summary_is_a_value_error(tmp_path: Path) -> None:
     bad = tmp_path / "x_summary.json"
     bad.write_text("[1, 2]")

@@ -688,16 +688,17 @@ def _resource_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
         ),
         (
             "tokens",
-            f"prompt {_prompt_text(s)}   completion {_num(s.get('completion_tokens'))}   cost {_cost_text(s)}",
+            f"prompt {prompt_tokens_text(s)}   completion {_num(s.get('completion_tokens'))}   cost {_cost_text(s)}",
         ),
         *_test_rows(s),
         *_ray_rows(s),
     ]
 
 
-def _prompt_text(s: Mapping[str, object]) -> str:
-    """The prompt tokens, or ``not reported`` where replies were counted but the server reported no
-    usage (llama-cpp-python's stream): never a 0 that reads as a measurement."""
+def prompt_tokens_text(s: Mapping[str, object]) -> str:
+    """A summary's prompt tokens as a person reads them (the table, the HTML report): ``not
+    reported`` where replies were counted but the server reported no usage (llama-cpp-python's
+    stream), never a 0 that reads as a measurement."""
     prompt, completion = s.get("prompt_tokens"), s.get("completion_tokens")
     if prompt == 0 and isinstance(completion, int) and completion > 0:
         return "not reported"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from agentrt.bench.report import pass_label, percent, run_order, timeline_path
+from agentrt.bench.report import pass_label, percent, prompt_tokens_text, run_order, timeline_path
 from agentrt.bench.report_svg import (
     PALETTE,
     STATUS_COLOURS,
@@ -257,7 +257,7 @@ _SUMMARY_ROWS: tuple[tuple[str, Formatter], ...] = (
     ("memory budget", _num("memory_budget_mib", " MiB", 0)),
     (
         "tokens (prompt / completion)",
-        lambda s: f"{s.get('prompt_tokens', '–')} / {s.get('completion_tokens', '–')}",
+        lambda s: f"{prompt_tokens_text(s)} / {s.get('completion_tokens', '–')}",
     ),
     ("started / commit", lambda s: f"{s.get('started_at', '–')} / {str(s.get('git_commit') or '–')[:10]}"),
 )
