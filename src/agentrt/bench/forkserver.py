@@ -319,11 +319,13 @@ def _prebuilt(cache: dict[tuple[str, ...], _Prebuilt | None], args: tuple[str, .
     return cache[args]
 
 
-def _child(request: dict[str, Any], fds: list[int], helper: ModuleType, prebuilt: _Prebuilt | None) -> None:
+def _child(
+    request: dict[str, Any], fds: list[int], helper: ModuleType, libc: object, prebuilt: _Prebuilt | None
+) -> None:
     """Become the test run (module docstring) and exit; never returns."""
     code = 1
     try:
-        code = _prepare_child(request, fds, helper)
+        code = _prepare_child(request, fds, helper, libc)
         if code == 0:
             if prebuilt is not None:
                 prebuilt.install()
@@ -334,11 +336,12 @@ def _child(request: dict[str, Any], fds: list[int], helper: ModuleType, prebuilt
         os._exit(code if isinstance(code, int) else 1)
 
 
-def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType) -> int:
-    """Session, lifetime, descriptors, directory, environment, confinement; 0 or the exit status."""
+def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType, libc: object) -> int:
+    """Session, lifetime, descriptors, directory, environment, confinement; 0 or the exit status.
+    ``libc``: the helper's ``syscalls()``, made once in the server."""
     server = os.getppid()
     os.setsid()
-    helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, libc=libc)
     if os.getppid() != server:
         return 126
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -353,7 +356,7 @@ def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType) 
     options = request.get("confine")
     if options is not None:
         try:
-            helper.confine(helper.parse_args([*options, "--", "pytest"]))
+            helper.confine(helper.parse_args([*options, "--", "pytest"]), libc=libc)
         except (helper.SetupError, OSError) as exc:
             os.write(2, f"agentrt-sandbox: {exc}\n".encode())
             return 126
@@ -386,6 +389,7 @@ class _Server:
 
     def __init__(self, sock: socket.socket, helper: ModuleType) -> None:
         self.sock, self.helper = sock, helper
+        self.libc = helper.syscalls()
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[object, int]] = {}
         """pidfd -> (request id, pid)."""
@@ -432,7 +436,7 @@ class _Server:
         prebuilt = _prebuilt(self.prebuilt, tuple(request["args"]))
         pid = os.fork()
         if pid == 0:
-            _child(request, fds, self.helper, prebuilt)
+            _child(request, fds, self.helper, self.libc, prebuilt)
         return pid
 
     def _reap(self, pidfd: int) -> None:

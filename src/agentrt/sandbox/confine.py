@@ -175,16 +175,26 @@ def _syscall_libc() -> ctypes.CDLL:
     return libc
 
 
-def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    """``prctl(2)``; raise ``OSError`` on failure."""
+def prctl(
+    option: int,
+    arg2: int = 0,
+    arg3: int = 0,
+    arg4: int = 0,
+    arg5: int = 0,
+    *,
+    libc: ctypes.CDLL | None = None,
+) -> int:
+    """``prctl(2)``; raise ``OSError`` on failure. A caller making many calls passes one ``libc``
+    (loading it costs more than the call: ~60 us a time in a forked child)."""
     args = (ctypes.c_ulong(a) for a in (arg2, arg3, arg4, arg5))
-    return _check(_libc().prctl(ctypes.c_int(option), *args), f"prctl {option}")
+    libc = _libc() if libc is None else libc
+    return _check(libc.prctl(ctypes.c_int(option), *args), f"prctl {option}")
 
 
-def landlock_abi() -> int:
+def landlock_abi(*, libc: ctypes.CDLL | None = None) -> int:
     """The kernel's Landlock ABI version, or 0 when Landlock is unavailable or disabled."""
     try:
-        return syscall(SYS_LANDLOCK_CREATE_RULESET, 0, 0, LANDLOCK_CREATE_RULESET_VERSION)
+        return syscall(SYS_LANDLOCK_CREATE_RULESET, 0, 0, LANDLOCK_CREATE_RULESET_VERSION, libc=libc)
     except OSError:
         return 0
 
@@ -288,7 +298,9 @@ def _plain_entries(directory: str) -> list[str]:
         return []
 
 
-def apply_landlock(writable: Sequence[str], *, network: bool, denied: Sequence[str] = ()) -> int:
+def apply_landlock(
+    writable: Sequence[str], *, network: bool, denied: Sequence[str] = (), libc: ctypes.CDLL | None = None
+) -> int:
     """Restrict this process (and what it execs) to reads everywhere but ``denied`` and writes under
     ``writable``.
 
@@ -296,7 +308,8 @@ def apply_landlock(writable: Sequence[str], *, network: bool, denied: Sequence[s
     ``PR_SET_NO_NEW_PRIVS`` first. Returns the ABI used; raises ``SetupError`` when the kernel
     cannot enforce it (Landlock missing or disabled).
     """
-    abi = landlock_abi()
+    libc = _syscall_libc() if libc is None else libc
+    abi = landlock_abi(libc=libc)
     if abi < 1:
         raise SetupError("Landlock is not available in this kernel (enable CONFIG_SECURITY_LANDLOCK)")
     fs = _fs_rights(abi)
@@ -304,7 +317,6 @@ def apply_landlock(writable: Sequence[str], *, network: bool, denied: Sequence[s
     scoped = SCOPE_SIGNAL | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0
     attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24
-    libc = _syscall_libc()
     ruleset = syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0, libc=libc)
     try:
         _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
@@ -353,31 +365,32 @@ def seccomp_filter(
     return bytes(out)
 
 
-def apply_seccomp(program: bytes) -> None:
+def apply_seccomp(program: bytes, *, libc: ctypes.CDLL | None = None) -> None:
     """Install a seccomp filter on this thread (``PR_SET_NO_NEW_PRIVS`` must be set)."""
     buf = ctypes.create_string_buffer(program, len(program))
     fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog), libc=libc)
 
 
-def drop_capabilities() -> None:
+def drop_capabilities(*, libc: ctypes.CDLL | None = None) -> None:
     """Drop every capability from every set; after this even root cannot regain any through exec."""
-    with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+    libc = _libc() if libc is None else libc
+    with open("/proc/sys/kernel/cap_last_cap", "rb") as f:  # bytes: no codec to import (~1.5 ms)
         last = int(f.read())
     for cap in range(last + 1):
         try:
-            prctl(PR_CAPBSET_DROP, cap)
+            prctl(PR_CAPBSET_DROP, cap, libc=libc)
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.EINVAL):
                 raise
     try:
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, libc=libc)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)
     data = (ctypes.c_uint32 * 6)()
-    _check(_libc().capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    _check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
 
 
 def _mount(
@@ -431,8 +444,12 @@ def _hide(path: str) -> None:
 
 
 def _write_file(path: str, text: str) -> None:
-    with open(path, "w", encoding="ascii") as f:
-        f.write(text)
+    """Write ``text`` in one ``write``; bytes, as a text file's codec would be imported first."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode("ascii"))
+    finally:
+        os.close(fd)
 
 
 def set_rlimits(limits: Sequence[tuple[str, int]]) -> None:
@@ -520,8 +537,17 @@ def die_with_parent(parent: int) -> None:
         raise SetupError(f"its parent process (pid {parent}), the runtime, is gone; not running")
 
 
-def confine(opts: Options) -> None:
-    """Steps 1-6 of the module docstring, applied to this process."""
+def syscalls() -> ctypes.CDLL:
+    """The C library with the functions ``confine`` calls already looked up: made once by a process
+    that forks many children to confine (each would otherwise spend ~1 ms loading its own)."""
+    libc = _syscall_libc()
+    for name in ("prctl", "capset", "syscall"):
+        getattr(libc, name)
+    return libc
+
+
+def confine(opts: Options, *, libc: ctypes.CDLL | None = None) -> None:
+    """Steps 1-6 of the module docstring, applied to this process (``libc``: see ``syscalls``)."""
     if opts.cgroup:
         try:
             _write_file(opts.cgroup, str(os.getpid()))
@@ -535,13 +561,14 @@ def confine(opts: Options) -> None:
     roots = [os.path.realpath(w) for w in writable]
     inside = [d for d in denied if any(_within(d, root) for root in roots)]
     protect_paths(opts.protected, hidden=inside)
-    prctl(PR_SET_NO_NEW_PRIVS, 1)
-    drop_capabilities()
+    libc = _syscall_libc() if libc is None else libc  # one for every call below
+    prctl(PR_SET_NO_NEW_PRIVS, 1, libc=libc)
+    drop_capabilities(libc=libc)
     outside = [d for d in denied if d not in inside]
-    abi = apply_landlock(writable, network=opts.network, denied=outside)
+    abi = apply_landlock(writable, network=opts.network, denied=outside, libc=libc)
     if not opts.network or abi < 3:
         program = seccomp_filter(os.uname().machine, deny_sockets=not opts.network, deny_truncate=abi < 3)
-        apply_seccomp(program)
+        apply_seccomp(program, libc=libc)
 
 
 def _children_map() -> dict[int, list[int]]:
