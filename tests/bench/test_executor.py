@@ -222,6 +222,7 @@ def test_confined():
     open("inside.txt", "w").write("ok")
     with tempfile.NamedTemporaryFile() as f:
         f.write(b"ok")
+    assert tempfile.gettempdir() == os.environ["TMPDIR"], "the run's private temporary directory"
     for path in ("{outside}/escaped.txt", "/etc/agentrt-escaped"):
         try:
             open(path, "w").write("escaped")
@@ -256,6 +257,22 @@ def test_a_forked_run_is_confined_to_its_workspace_like_a_spawned_one(tmp_path: 
     assert forked.result.ok, forked.result.stdout[-1500:] + forked.result.stderr
     assert spawned.result.ok, spawned.result.stdout[-1500:] + spawned.result.stderr
     assert not (outside / "escaped.txt").exists()
+
+
+def test_a_child_takes_its_tmpdir_as_known_only_where_its_confinement_lets_it_write(tmp_path: Path) -> None:
+    """``tempfile`` skips its probe (a file written and removed) only for a TMPDIR the run may write."""
+    from agentrt.bench.forkserver import _known_tempdir
+
+    private = tmp_path / "private"
+    private.mkdir()
+    env = {"TMPDIR": str(private)}
+    writes = ["--write", str(tmp_path / "ws"), "--write", str(private), "--rlimit", "core=0"]
+    assert _known_tempdir(env, writes) == str(private)
+    assert _known_tempdir(env, ["--write", str(tmp_path / "ws"), "--deny-read", str(private)]) is None
+    assert _known_tempdir(env, None) is None, "unconfined: tempfile looks for itself"
+    assert _known_tempdir({}, writes) is None
+    private.rmdir()
+    assert _known_tempdir(env, writes) is None, "gone: tempfile falls back as it would"
 
 
 def test_fork_refuses_bubblewrap_with_the_reason(tmp_path: Path) -> None:

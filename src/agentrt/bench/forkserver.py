@@ -6,9 +6,10 @@ library, pytest and agentrt's Landlock helper (``CONFINE_PY``, loaded by path) a
 itself (``-P``: not even this file's directory on ``sys.path``). ``FD`` is its end of a Unix
 ``SOCK_SEQPACKET`` pair with the runtime. Importing this module does nothing by itself.
 
-Start-up: ask for SIGKILL when the runtime dies; ``import pytest``; run pytest once on a passing
-test in a scratch directory (this loads every plugin module a real run needs), then forget what that
-run imported from there and put ``sys.path`` and ``sys.meta_path`` back; ``gc.collect()`` and
+Start-up: ask for SIGKILL when the runtime dies; ``import pytest``; run pytest on a passing and on a
+failing test in a scratch directory (this loads every plugin module a real run needs, and fills the
+per-process caches a failing run's report reads), then forget what those runs imported from there
+and put ``sys.path`` and ``sys.meta_path`` back; ``gc.collect()`` and
 ``gc.freeze()`` (a child's collections then never walk, nor copy, the inherited heap); send
 ``{"ready": true}``.
 
@@ -30,7 +31,7 @@ kills every child's group and ends the server.
 The child, before pytest: its own session (so its own process group), SIGKILL when the server dies,
 stdin on /dev/null and the two pipes as fds 1 and 2, every other descriptor closed, ``chdir`` to the
 workspace, ``os.environ`` replaced by the run's environment (``tempfile``'s cached directory
-forgotten, so ``TMPDIR`` counts), then with ``confine`` (the Landlock helper's options) the helper's
+replaced by the run's private ``TMPDIR``, or forgotten so that ``tempfile`` looks as in a spawned run), then with ``confine`` (the Landlock helper's options) the helper's
 own ``confine()`` applied to itself: pids cgroup, rlimits, protected paths, no-new-privs, no
 capabilities, Landlock (writes only in the workspace and its private TMPDIR), seccomp (no
 ``socket()``). A confinement that cannot be put in place ends the child with status 126 and one
@@ -58,8 +59,19 @@ from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _MAX_MESSAGE = 1 << 20
-_WARM_ARGS = ("-q", "--tb=short", "-p", "no:cacheprovider", "test_warm.py")
-_WARM_TEST = "def test_warm():\n    assert [1, 2] == [1, 2]\n"
+_WARM_ARGS = ("-q", "--tb=short", "-p", "no:cacheprovider")
+_WARM_RUNS = (
+    ("test_agentrt_warm_pass.py", 0, "def test_warm():\n    assert [1, 2] == [1, 2]\n"),
+    (
+        "test_agentrt_warm_fail.py",
+        1,
+        "def pair(x):\n    return [x, x + 1]\n\n\n"
+        "def test_warm():\n    assert pair(2) == pair(1), 'differs'\n",
+    ),
+)
+"""The warm-up runs: file name, the status pytest must end with, the test. The failing one warms
+what a failing run does (its assertion's explanation, the traceback's sources: ``inspect`` maps
+every imported module's file once per process, ~2 ms that each failing child would repeat)."""
 _MAX_PREBUILT = 4
 
 
@@ -74,27 +86,30 @@ def _load_helper(path: str) -> ModuleType:
 
 
 def _warm(pytest: ModuleType) -> None:
-    """One pytest run in a scratch directory; what it imported from there is forgotten after."""
+    """The warm-up runs (``_WARM_RUNS``) in a scratch directory; what they imported from there is
+    forgotten after."""
     modules, path, meta_path = set(sys.modules), list(sys.path), list(sys.meta_path)
     saved = os.dup(1), os.dup(2)
     with tempfile.TemporaryDirectory(prefix="agentrt-warm-") as scratch:
-        for name, text in (("pytest.ini", "[pytest]\n"), ("test_warm.py", _WARM_TEST)):
-            with open(os.path.join(scratch, name), "w", encoding="utf-8") as f:
-                f.write(text)
+        with open(os.path.join(scratch, "pytest.ini"), "w", encoding="utf-8") as f:
+            f.write("[pytest]\n")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
         os.close(devnull)
         os.chdir(scratch)
         try:
-            code = pytest.main(list(_WARM_ARGS))
+            for name, expected, text in _WARM_RUNS:
+                with open(name, "w", encoding="utf-8") as f:
+                    f.write(text)
+                code = pytest.main([*_WARM_ARGS, name])
+                if code != expected:
+                    raise RuntimeError(f"the warm-up pytest run of {name} ended with status {code}")
         finally:
             os.chdir("/")
             for fd, old in zip((1, 2), saved, strict=True):
                 os.dup2(old, fd)
                 os.close(old)
-    if code != 0:
-        raise RuntimeError(f"the warm-up pytest run failed with status {code}")
     for name in set(sys.modules) - modules:
         if not _keep(name, sys.modules[name], scratch):
             del sys.modules[name]
@@ -352,8 +367,8 @@ def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType, 
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    tempfile.tempdir = None
     options = request.get("confine")
+    tempfile.tempdir = _known_tempdir(request["env"], options)
     if options is not None:
         try:
             helper.confine(helper.parse_args([*options, "--", "pytest"]), libc=libc)
@@ -361,6 +376,17 @@ def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType, 
             os.write(2, f"agentrt-sandbox: {exc}\n".encode())
             return 126
     return 0
+
+
+def _known_tempdir(env: dict[str, str], confine: list[str] | None) -> str | None:
+    """The run's ``TMPDIR`` where it is one of the directories its confinement lets it write (the
+    run's private temporary directory), else ``None``: ``tempfile`` then looks for one itself, as in
+    a spawned run, by writing and removing a probe file in each candidate (~2 ms in a child)."""
+    tmpdir = env.get("TMPDIR")
+    if not tmpdir or confine is None:
+        return None
+    writable = {value for flag, value in zip(confine, confine[1:], strict=False) if flag == "--write"}
+    return os.path.abspath(tmpdir) if tmpdir in writable and os.path.isdir(tmpdir) else None
 
 
 def _run_pytest(cwd: str, args: list[str]) -> int:
