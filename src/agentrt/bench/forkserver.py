@@ -35,7 +35,10 @@ replaced by the run's private ``TMPDIR``, or forgotten so that ``tempfile`` look
 own ``confine()`` applied to itself: pids cgroup, rlimits, protected paths, no-new-privs, no
 capabilities, Landlock (writes only in the workspace and its private TMPDIR), seccomp (no
 ``socket()``). A confinement that cannot be put in place ends the child with status 126 and one
-``agentrt-sandbox:`` line, as the helper does. Then, as ``python -m pytest ARGS`` would: the
+``agentrt-sandbox:`` line, as the helper does. What confinement repeats for every child is made
+once in the server (``_Confiner``): the helper's C library and, per kind of run, the first Landlock
+layer with the read rules (``ReadLayer``), the one descriptor the child keeps open until it has
+restricted itself. Then, as ``python -m pytest ARGS`` would: the
 workspace first on ``sys.path``, pytest's ``__main__`` through ``runpy``, ``atexit`` handlers, ``os._exit`` with
 pytest's status. Whatever the solution imports or changes lives and dies in that child: the next
 child is forked from the untouched server.
@@ -334,13 +337,58 @@ def _prebuilt(cache: dict[tuple[str, ...], _Prebuilt | None], args: tuple[str, .
     return cache[args]
 
 
+class _Confiner:
+    """The Landlock helper and what it prepares once in the server for every child it confines: its
+    C library (``syscalls``) and the shared first Landlock layers (``ReadLayers``), which spare each
+    child listing directories and adding some hundred read rules (~2.5 of its ~4.5 ms of
+    confinement)."""
+
+    __slots__ = ("helper", "layers", "libc")
+
+    def __init__(self, helper: ModuleType) -> None:
+        self.helper = helper
+        self.libc = helper.syscalls()
+        self.layers = helper.ReadLayers(self.libc)
+
+    def plan(self, options: list[str] | None) -> _Plan | None:
+        """In the server, before the fork: the run's options parsed, its read layer chosen."""
+        if options is None:
+            return None
+        try:
+            opts = self.helper.parse_args([*options, "--", "pytest"])
+        except self.helper.SetupError as exc:
+            return _Plan(None, None, str(exc))
+        return _Plan(opts, self.layers.for_options(opts), None)
+
+    def apply(self, plan: _Plan) -> None:
+        """In the child: confine itself as planned (``SetupError`` or ``OSError`` when it cannot)."""
+        if plan.opts is None:
+            raise self.helper.SetupError(plan.error)
+        try:
+            self.helper.confine(plan.opts, libc=self.libc, layer=plan.layer)
+        finally:
+            if plan.layer is not None:
+                os.close(plan.layer.fd)
+
+
+class _Plan:
+    __slots__ = ("error", "layer", "opts")
+
+    def __init__(self, opts: Any, layer: Any, error: str | None) -> None:
+        self.opts, self.layer, self.error = opts, layer, error
+
+
 def _child(
-    request: dict[str, Any], fds: list[int], helper: ModuleType, libc: object, prebuilt: _Prebuilt | None
+    request: dict[str, Any],
+    fds: list[int],
+    confiner: _Confiner,
+    plan: _Plan | None,
+    prebuilt: _Prebuilt | None,
 ) -> None:
     """Become the test run (module docstring) and exit; never returns."""
     code = 1
     try:
-        code = _prepare_child(request, fds, helper, libc)
+        code = _prepare_child(request, fds, confiner, plan)
         if code == 0:
             if prebuilt is not None:
                 prebuilt.install()
@@ -351,28 +399,29 @@ def _child(
         os._exit(code if isinstance(code, int) else 1)
 
 
-def _prepare_child(request: dict[str, Any], fds: list[int], helper: ModuleType, libc: object) -> int:
-    """Session, lifetime, descriptors, directory, environment, confinement; 0 or the exit status.
-    ``libc``: the helper's ``syscalls()``, made once in the server."""
+def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner, plan: _Plan | None) -> int:
+    """Session, lifetime, descriptors, directory, environment, confinement; 0 or the exit status."""
     server = os.getppid()
     os.setsid()
-    helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, libc=libc)
+    confiner.helper.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, libc=confiner.libc)
     if os.getppid() != server:
         return 126
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
-    os.closerange(3, 1 << 20)
+    keep = plan.layer.fd if plan is not None and plan.layer is not None else 1 << 20
+    os.closerange(3, keep)  # every descriptor but the read layer this child restricts itself with
+    os.closerange(keep + 1, 1 << 20)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
     options = request.get("confine")
     tempfile.tempdir = _known_tempdir(request["env"], options)
-    if options is not None:
+    if plan is not None:
         try:
-            helper.confine(helper.parse_args([*options, "--", "pytest"]), libc=libc)
-        except (helper.SetupError, OSError) as exc:
+            confiner.apply(plan)
+        except (confiner.helper.SetupError, OSError) as exc:
             os.write(2, f"agentrt-sandbox: {exc}\n".encode())
             return 126
     return 0
@@ -414,8 +463,8 @@ class _Server:
     """The loop: requests on the socket, exits of children through their pidfds."""
 
     def __init__(self, sock: socket.socket, helper: ModuleType) -> None:
-        self.sock, self.helper = sock, helper
-        self.libc = helper.syscalls()
+        self.sock = sock
+        self.confiner = _Confiner(helper)
         self.selector = selectors.DefaultSelector()
         self.children: dict[int, tuple[object, int]] = {}
         """pidfd -> (request id, pid)."""
@@ -460,9 +509,10 @@ class _Server:
         if len(fds) != 2:
             raise OSError(0, f"expected 2 descriptors, got {len(fds)}")
         prebuilt = _prebuilt(self.prebuilt, tuple(request["args"]))
+        plan = self.confiner.plan(request.get("confine"))
         pid = os.fork()
         if pid == 0:
-            _child(request, fds, self.helper, self.libc, prebuilt)
+            _child(request, fds, self.confiner, plan, prebuilt)
         return pid
 
     def _reap(self, pidfd: int) -> None:

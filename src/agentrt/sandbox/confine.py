@@ -26,7 +26,9 @@ What the script does, in order, before it runs ``CMD``:
    the ``--deny-read`` paths (``read_rules``), write only beneath the ``--write`` paths (none inside
    a denied path) and on /dev/null; TCP bind/connect handled with no rule (ABI >= 4) and signals
    and abstract Unix sockets scoped to the sandbox (ABI >= 6) unless ``--network``; it refuses to
-   run when Landlock is not enforced;
+   run when Landlock is not enforced. (A process that forks many children to confine, the fork
+   server, makes the read rules once as a shared first layer, ``ReadLayer``; each child adds a
+   layer of its own for its writes: the same accesses, in two layers);
 6. without ``--network``, installs a seccomp filter: ``socket()`` fails with EPERM for every family,
    AF_UNIX included (Landlock cannot tell a host daemon's socket path from one in the workspace, so
    no Unix socket can be opened; ``socketpair()`` still works), and io_uring is refused (its requests
@@ -59,7 +61,7 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import NoReturn
 else:
     try:
@@ -276,17 +278,23 @@ def read_rules(denied: Sequence[str]) -> list[tuple[str, int]]:
         return [("/", FS_READ)]
     if "/" in denied:
         return []
-    expanded = {os.path.dirname(d) for d in denied}
-    for directory in list(expanded):
-        while directory != "/":
-            directory = os.path.dirname(directory)
-            expanded.add(directory)
+    expanded = expanded_directories(denied)
     skip = expanded | set(denied)
     rules: list[tuple[str, int]] = []
     for directory in sorted(expanded):
         rules.append((directory, FS_READ_DIR))
         rules += [(path, FS_READ) for path in _plain_entries(directory) if path not in skip]
     return rules
+
+
+def expanded_directories(denied: Sequence[str]) -> set[str]:
+    """The directories ``read_rules`` lists: each one on the way from ``/`` to a denied path."""
+    expanded = {os.path.dirname(d) for d in denied if d != "/"}
+    for directory in list(expanded):
+        while directory != "/":
+            directory = os.path.dirname(directory)
+            expanded.add(directory)
+    return expanded
 
 
 def _plain_entries(directory: str) -> list[str]:
@@ -309,26 +317,168 @@ def apply_landlock(
     cannot enforce it (Landlock missing or disabled).
     """
     libc = _syscall_libc() if libc is None else libc
+    abi = _enforced_abi(libc)
+    fs = _fs_rights(abi)
+    try:
+        ruleset = _new_ruleset(abi, fs, network=network, libc=libc)
+        try:
+            _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
+            _add_path_rules(ruleset, [(w, fs) for w in writable if os.path.exists(w)], libc=libc)
+            devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
+            _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
+            syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0, libc=libc)
+        finally:
+            os.close(ruleset)
+    except OSError as exc:
+        raise SetupError(f"Landlock is not enforced: {exc}") from None
+    return abi
+
+
+def _enforced_abi(libc: ctypes.CDLL) -> int:
     abi = landlock_abi(libc=libc)
     if abi < 1:
         raise SetupError("Landlock is not available in this kernel (enable CONFIG_SECURITY_LANDLOCK)")
-    fs = _fs_rights(abi)
+    return abi
+
+
+def _new_ruleset(abi: int, fs: int, *, network: bool, libc: ctypes.CDLL, scope: bool = True) -> int:
+    """A ruleset handling ``fs``, and unless ``network`` TCP bind/connect (ABI >= 4) and
+    abstract-socket scoping (ABI >= 6); with ``scope``, signals scoped (ABI >= 6)."""
     net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 and not network else 0
-    scoped = SCOPE_SIGNAL | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET) if abi >= 6 else 0
+    scoped = (SCOPE_SIGNAL if scope else 0) | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET)
+    scoped = scoped if abi >= 6 else 0
     attr = (ctypes.c_uint64 * 3)(fs, net, scoped)
     size = 8 if abi < 4 else 16 if abi < 6 else 24
-    ruleset = syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0, libc=libc)
+    return syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.addressof(attr), size, 0, libc=libc)
+
+
+class ReadLayer:
+    """The first of two Landlock layers, made once by a process that forks many children to confine
+    (the fork server) and shared by them, so that no child lists directories and adds some hundred
+    read rules of its own.
+
+    It handles every right ``apply_landlock``'s single layer handles and grants what that layer
+    grants but the writable paths: reads everywhere but ``denied`` (``read_rules``), /dev/null; and
+    every right beneath each of ``roots``, the directories that hold the children's writable paths.
+    A child restricts itself with it, then with a layer of its own handling only the rights beyond
+    reading, granted beneath its writable paths and on /dev/null (``apply_landlock_layered``). An
+    access passes only where both layers allow it, so a child reads as the single layer would let it
+    and writes only beneath its own paths, as the single layer would let it. That holds where no
+    denied path lies within a root nor a root within a denied path (``make`` refuses) and while the
+    directories ``read_rules`` listed are as they were (``current``: else the layer is made again).
+    """
+
+    __slots__ = ("abi", "denied", "fd", "roots", "watched")
+
+    def __init__(
+        self, abi: int, fd: int, denied: tuple[str, ...], roots: tuple[str, ...], watched: dict[str, int]
+    ) -> None:
+        self.abi, self.fd, self.denied, self.roots, self.watched = abi, fd, denied, roots, watched
+
+    @classmethod
+    def make(
+        cls, denied: Sequence[str], roots: Sequence[str], *, network: bool, libc: ctypes.CDLL
+    ) -> ReadLayer | None:
+        """The layer for ``denied`` (real paths: ``outermost_existing``) and ``roots`` (real
+        directories), or ``None`` where it would grant more than the single layer."""
+        if not roots or any(_within(r, d) or _within(d, r) for r in roots for d in denied):
+            return None
+        abi = _enforced_abi(libc)
+        fs = _fs_rights(abi)
+        watched = _mtimes(expanded_directories(denied) if denied else set())
+        ruleset = _new_ruleset(abi, fs, network=network, libc=libc)
+        try:
+            _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
+            _add_path_rules(ruleset, [(r, fs) for r in roots], libc=libc)
+            devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
+            _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
+        except BaseException:
+            os.close(ruleset)
+            raise
+        return cls(abi, ruleset, tuple(denied), tuple(roots), watched)
+
+    def current(self) -> bool:
+        """Whether the directories ``read_rules`` listed still hold what they held (their mtimes)."""
+        return _mtimes(self.watched) == self.watched
+
+    def covers(self, denied: Sequence[str], real_writable: Sequence[str]) -> bool:
+        """Whether it was made for ``denied`` and its roots hold every one of ``real_writable``."""
+        return tuple(denied) == self.denied and all(
+            any(_within(w, r) for r in self.roots) for w in real_writable
+        )
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class ReadLayers:
+    """The ``ReadLayer`` for each kind of child a forking process confines (deny list, roots,
+    network), made on first use, made again when stale; the few most recent are kept."""
+
+    __slots__ = ("_layers", "libc")
+
+    _KEEP = 8
+
+    def __init__(self, libc: ctypes.CDLL) -> None:
+        self.libc = libc
+        self._layers: dict[tuple[tuple[str, ...], tuple[str, ...], bool], ReadLayer] = {}
+
+    def for_options(self, opts: Options) -> ReadLayer | None:
+        """The layer a child confined with ``opts`` can use, or ``None`` (it makes its own single one)."""
+        if opts.limits_only:
+            return None
+        denied = outermost_existing(opts.deny_read)
+        real = [os.path.realpath(w) for w in opts.writable]
+        real = [w for w in real if not any(_within(w, d) for d in denied)]
+        roots = tuple(sorted({os.path.dirname(w) for w in real}))
+        key = (tuple(denied), roots, opts.network)
+        layer = self._layers.pop(key, None)
+        if layer is not None and not layer.current():
+            layer.close()
+            layer = None
+        if layer is None:
+            try:
+                layer = ReadLayer.make(denied, roots, network=opts.network, libc=self.libc)
+            except (SetupError, OSError):
+                layer = None  # each child then meets the problem itself, and says so
+            if layer is None:
+                return None
+        self._layers[key] = layer
+        while len(self._layers) > self._KEEP:
+            self._layers.pop(next(iter(self._layers))).close()
+        return layer
+
+    def fds(self) -> list[int]:
+        return [layer.fd for layer in self._layers.values()]
+
+
+def _mtimes(directories: Iterable[str]) -> dict[str, int]:
+    found = {}
+    for directory in directories:
+        try:
+            found[directory] = os.stat(directory).st_mtime_ns
+        except OSError:
+            found[directory] = -1
+    return found
+
+
+def apply_landlock_layered(layer: ReadLayer, writable: Sequence[str], *, libc: ctypes.CDLL) -> int:
+    """Restrict this process with ``layer``, then with its own layer: the rights beyond reading,
+    beneath ``writable`` (within ``layer``'s roots) and on /dev/null. Returns the ABI used."""
+    fs = _fs_rights(layer.abi)
+    own = fs & ~FS_READ
     try:
-        _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
-        _add_path_rules(ruleset, [(w, fs) for w in writable if os.path.exists(w)], libc=libc)
-        devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
-        _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
-        syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0, libc=libc)
+        syscall(SYS_LANDLOCK_RESTRICT_SELF, layer.fd, 0, libc=libc)
+        ruleset = _new_ruleset(layer.abi, own, network=True, scope=False, libc=libc)
+        try:
+            _add_path_rules(ruleset, [(w, own) for w in writable if os.path.exists(w)], libc=libc)
+            _add_path_rules(ruleset, [("/dev/null", FS_WRITE_FILE | (fs & FS_TRUNCATE))], libc=libc)
+            syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0, libc=libc)
+        finally:
+            os.close(ruleset)
     except OSError as exc:
         raise SetupError(f"Landlock is not enforced: {exc}") from None
-    finally:
-        os.close(ruleset)
-    return abi
+    return layer.abi
 
 
 def seccomp_filter(
@@ -546,8 +696,10 @@ def syscalls() -> ctypes.CDLL:
     return libc
 
 
-def confine(opts: Options, *, libc: ctypes.CDLL | None = None) -> None:
-    """Steps 1-6 of the module docstring, applied to this process (``libc``: see ``syscalls``)."""
+def confine(opts: Options, *, libc: ctypes.CDLL | None = None, layer: ReadLayer | None = None) -> None:
+    """Steps 1-6 of the module docstring, applied to this process (``libc``: see ``syscalls``;
+    ``layer``: a shared ``ReadLayer`` made for these options, used where it covers the writable
+    paths)."""
     if opts.cgroup:
         try:
             _write_file(opts.cgroup, str(os.getpid()))
@@ -565,7 +717,10 @@ def confine(opts: Options, *, libc: ctypes.CDLL | None = None) -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, libc=libc)
     drop_capabilities(libc=libc)
     outside = [d for d in denied if d not in inside]
-    abi = apply_landlock(writable, network=opts.network, denied=outside, libc=libc)
+    if layer is not None and not inside and layer.covers(denied, roots):
+        abi = apply_landlock_layered(layer, writable, libc=libc)
+    else:
+        abi = apply_landlock(writable, network=opts.network, denied=outside, libc=libc)
     if not opts.network or abi < 3:
         program = seccomp_filter(os.uname().machine, deny_sockets=not opts.network, deny_truncate=abi < 3)
         apply_seccomp(program, libc=libc)
