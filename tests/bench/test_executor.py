@@ -367,6 +367,7 @@ def test_the_server_plans_which_fixture_scans_a_child_skips_or_narrows() -> None
     import types
 
     import _pytest.legacypath
+    import _pytest.main
     import _pytest.python
     import _pytest.terminal
     import _pytest.tmpdir
@@ -406,6 +407,7 @@ def test_the_server_plans_which_fixture_scans_a_child_skips_or_narrows() -> None
     assert id(_pytest.legacypath.LegacyTmpdirPlugin) not in scans.types, "it holds the tmpdir fixture"
     assert id(Holder) not in scans.types
     assert id(_pytest.python.Module) not in scans.types, "a node stands for the module it collects"
+    assert scans.nodes.get(id(_pytest.main.Session)) is _pytest.main.Session, "as a plugin: no fixture"
 
 
 FIXTURES_CONFTEST = """\

@@ -218,17 +218,22 @@ class _FixtureScans:
     no fixture is skipped, one with fixtures is scanned as a stand-in module holding only those
     attributes (the same objects, so the same fixtures, registered in the same order); an instance
     is skipped when its class (where the scan looks attributes up) is one of pytest's own classes
-    without a fixture, collection nodes excepted (a node handed to the scan stands for its object).
+    without a fixture; a collection node only when handed as a plugin (``holder=``: the session),
+    not as a node (then it stands for the object it collects).
     A plugin of any other kind, or a module with its own ``__dir__`` (the names the scan walks), is
     scanned as usual. Empty where this pytest has no ``getfixturemarker``."""
 
-    __slots__ = ("holders", "types")
+    __slots__ = ("holders", "nodes", "types")
 
     def __init__(self, plugins: Any) -> None:
         self.holders: dict[int, tuple[object, ModuleType | None]] = {}
         """``id(plugin)`` -> the plugin and its stand-in (``None``: nothing to scan)."""
         self.types: dict[int, type] = {}
         """``id(cls)`` -> one of pytest's classes whose instances hold no fixture."""
+        self.nodes: dict[int, type] = {}
+        """``id(cls)`` -> one of pytest's node classes without a fixture: an instance handed to the
+        scan as a plugin (``holder=``, as the session is) holds none; handed as a node it stands
+        for the object it collects and is scanned as usual."""
         try:
             from _pytest.compat import safe_getattr
             from _pytest.fixtures import getfixturemarker
@@ -249,13 +254,8 @@ class _FixtureScans:
             if module is None or not name.startswith("_pytest."):
                 continue
             for value in list(vars(module).values()):
-                if (
-                    isinstance(value, type)
-                    and value.__module__ == name
-                    and not issubclass(value, Node)
-                    and not find.names(value)
-                ):
-                    self.types[id(value)] = value
+                if isinstance(value, type) and value.__module__ == name and not find.names(value):
+                    (self.nodes if issubclass(value, Node) else self.types)[id(value)] = value
 
     def install(self) -> None:
         """In the child: ``FixtureManager.parsefactories`` skips, or scans the stand-in, as planned
@@ -264,7 +264,7 @@ class _FixtureScans:
             return
         from _pytest.fixtures import FixtureManager
 
-        original, holders, types_ = FixtureManager.parsefactories, self.holders, self.types
+        original, holders, types_, nodes = FixtureManager.parsefactories, self.holders, self.types, self.nodes
 
         def parsefactories(manager: Any, *args: Any, **kwargs: Any) -> Any:
             keyword = "holder" in kwargs
@@ -277,7 +277,10 @@ class _FixtureScans:
                     kwargs["holder"] = planned[1]
                 else:
                     args = (planned[1], *args[1:])
-            elif types_.get(id(type(holder))) is type(holder) and not isinstance(holder, (ModuleType, type)):
+            elif not isinstance(holder, (ModuleType, type)) and type(holder) in (
+                types_.get(id(type(holder))),
+                nodes.get(id(type(holder))) if keyword else None,
+            ):
                 return None
             return original(manager, *args, **kwargs)
 
