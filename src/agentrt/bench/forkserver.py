@@ -38,7 +38,8 @@ capabilities, Landlock (writes only in the workspace and its private TMPDIR), se
 ``agentrt-sandbox:`` line, as the helper does. What confinement repeats for every child is made
 once in the server (``_Confiner``): the helper's C library and, per kind of run, the first Landlock
 layer with the read rules (``ReadLayer``), the one descriptor the child keeps open until it has
-restricted itself. Then, as ``python -m pytest ARGS`` would: the
+restricted itself. A test module the server has seen rewritten (a retry's) is taken as kept
+(``_Rewritten``) rather than rewritten again. Then, as ``python -m pytest ARGS`` would: the
 workspace first on ``sys.path``, pytest's ``__main__`` through ``runpy``, ``atexit`` handlers, ``os._exit`` with
 pytest's status. Whatever the solution imports or changes lives and dies in that child: the next
 child is forked from the untouched server.
@@ -48,8 +49,10 @@ from __future__ import annotations
 
 import atexit
 import gc
+import hashlib
 import importlib.util
 import json
+import marshal
 import os
 import runpy
 import selectors
@@ -57,7 +60,7 @@ import signal
 import socket
 import sys
 import tempfile
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -76,6 +79,7 @@ _WARM_RUNS = (
 what a failing run does (its assertion's explanation, the traceback's sources: ``inspect`` maps
 every imported module's file once per process, ~2 ms that each failing child would repeat)."""
 _MAX_PREBUILT = 4
+_CHANNEL = "rewrite channel"
 
 
 def _load_helper(path: str) -> ModuleType:
@@ -319,6 +323,128 @@ class _FixtureFinder:
         return self.marker(inner) is not None
 
 
+class _Rewritten:
+    """Test modules as pytest's assertion rewriting compiles them, kept in the server by what they
+    were compiled from, so that a child meeting a test file rewritten before (a retry's, a repeat's)
+    takes the code instead of rewriting it (~10 ms of a ~50 ms child: the rewrite is its largest
+    step).
+
+    The key is the source's BLAKE2b digest and the one setting rewriting reads
+    (``enable_assertion_pass_hook``); the code is marshalled, its file name set to the child's own
+    file as it is taken. The children fill it: each gets the write end of a pipe (``channel``), and
+    the first module it rewrites (its first conftest or test module), if nothing from its workspace
+    has run yet and the rewrite issued no warning (a taken module would not issue it again), goes
+    down that pipe before the module runs; the pipe is closed at that first rewrite, whatever
+    happens, so no code of the run's own ever holds it. The server stores what a child sent once
+    the child closes its end (``receive``), the newest ``_KEEP_BYTES`` worth."""
+
+    __slots__ = ("entries", "size")
+
+    _KEEP_BYTES = 64 << 20
+    _MAX_MODULE = 8 << 20
+    _KEY = 33
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, bytes] = {}
+        self.size = 0
+
+    def store(self, message: bytes) -> None:
+        """In the server: a child's message (key, then the marshalled code)."""
+        if len(message) <= self._KEY or len(message) > self._KEY + self._MAX_MODULE:
+            return
+        key, code = message[: self._KEY], message[self._KEY :]
+        if key in self.entries:
+            return
+        self.entries[key] = code
+        self.size += len(code)
+        while self.size > self._KEEP_BYTES:
+            self.size -= len(self.entries.pop(next(iter(self.entries))))
+
+    def install(self, channel: int, workspace: str) -> None:
+        """In the child: pytest's ``_rewrite_test`` takes a kept module, or rewrites and sends."""
+        try:
+            import _pytest.assertion.rewrite as rewrite
+        except ImportError:
+            os.close(channel)
+            return
+        original, entries, open_channel = rewrite._rewrite_test, self.entries, [channel]
+        newest = next(reversed(sys.modules))  # the modules imported after it are this child's
+
+        def rewrite_test(fn: Any, config: Any) -> tuple[bytes, object]:
+            source = fn.read_bytes()
+            hook = bool(config.getini("enable_assertion_pass_hook")) if config is not None else False
+            # BLAKE2b: built in, no OpenSSL state for the child to set up (~1.5 MiB with SHA-256)
+            key = hashlib.blake2b(source, digest_size=32).digest() + (b"1" if hook else b"0")
+            kept = entries.get(key)
+            if kept is not None:
+                _close_channel(open_channel)
+                return importlib.util.source_hash(source), _retarget(marshal.loads(kept), str(fn))
+            if not open_channel or _workspace_ran(workspace, str(fn), newest):
+                _close_channel(open_channel)
+                return original(fn, config)
+            warned, result = _counting_warnings(lambda: original(fn, config))
+            if not warned and result[0] == importlib.util.source_hash(source):
+                _send_all(open_channel[0], key + marshal.dumps(result[1]))
+            _close_channel(open_channel)
+            return result  # type: ignore[no-any-return]
+
+        rewrite._rewrite_test = rewrite_test  # type: ignore[assignment]
+
+
+def _close_channel(channel: list[int]) -> None:
+    if channel:
+        os.close(channel.pop())
+
+
+def _send_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    try:
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass  # the server is gone or stopped reading: nothing kept
+
+
+def _workspace_ran(workspace: str, loading: str, newest: str) -> bool:
+    """Whether a module from ``workspace`` other than the one being loaded was imported since
+    ``newest`` (the newest module when the child began), by its file name as imported against the
+    workspace's name and its real path; ``True`` where ``newest`` is gone. Only the child's own
+    modules are looked at: touching each of the server's (~700) would copy their pages (~3 ms)."""
+    roots = (os.path.join(workspace, ""), os.path.join(os.path.realpath(workspace), ""))
+    for name in reversed(sys.modules):
+        if name == newest:
+            return False
+        origin = getattr(sys.modules[name], "__file__", None)
+        if isinstance(origin, str) and origin != loading and origin.startswith(roots):
+            return True
+    return True
+
+
+def _counting_warnings(call: Any) -> tuple[bool, Any]:
+    """``call()``'s result, and whether it issued a warning through ``warnings.warn_explicit`` (how
+    the rewrite warns: an assertion that is always true)."""
+    import warnings
+
+    original, issued = warnings.warn_explicit, []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        issued.append(True)
+        return original(*args, **kwargs)
+
+    warnings.warn_explicit = counted
+    try:
+        result = call()
+    finally:
+        warnings.warn_explicit = original
+    return bool(issued), result
+
+
+def _retarget(code: CodeType, filename: str) -> CodeType:
+    """``code`` and the code objects inside it, compiled as from ``filename``."""
+    consts = tuple(_retarget(c, filename) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
 def _stand_in(module: ModuleType, names: list[str]) -> ModuleType:
     """A module holding only ``names`` of ``module``'s attributes (the same objects)."""
     stand_in = ModuleType(module.__name__, module.__doc__)
@@ -387,14 +513,17 @@ def _child(
     confiner: _Confiner,
     plan: _Plan | None,
     prebuilt: _Prebuilt | None,
+    rewritten: _Rewritten,
 ) -> None:
-    """Become the test run (module docstring) and exit; never returns."""
+    """Become the test run (module docstring) and exit; never returns. ``fds``: the run's stdout
+    and stderr pipes, then its rewrite channel (``_Rewritten``)."""
     code = 1
     try:
         code = _prepare_child(request, fds, confiner, plan)
         if code == 0:
             if prebuilt is not None:
                 prebuilt.install()
+            rewritten.install(fds[2], request["cwd"])
             code = _run_pytest(request["cwd"], request["args"])
     except BaseException as exc:  # the child must never unwind into the server's loop
         os.write(2, f"agentrt-forkserver: {type(exc).__name__}: {exc}\n".encode())
@@ -413,9 +542,8 @@ def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner,
     os.dup2(devnull, 0)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
-    keep = plan.layer.fd if plan is not None and plan.layer is not None else 1 << 20
-    os.closerange(3, keep)  # every descriptor but the read layer this child restricts itself with
-    os.closerange(keep + 1, 1 << 20)
+    keep = [fds[2]] if plan is None or plan.layer is None else [fds[2], plan.layer.fd]
+    _close_all_but(keep)  # and the read layer this child restricts itself with
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -428,6 +556,15 @@ def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner,
             os.write(2, f"agentrt-sandbox: {exc}\n".encode())
             return 126
     return 0
+
+
+def _close_all_but(keep: list[int]) -> None:
+    """Close every descriptor from 3 up but those in ``keep``."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
 
 
 def _known_tempdir(env: dict[str, str], confine: list[str] | None) -> str | None:
@@ -473,16 +610,22 @@ class _Server:
         """pidfd -> (request id, pid)."""
         self.prebuilt: dict[tuple[str, ...], _Prebuilt | None] = {}
         """Argument list -> its pre-built pytest config (``_Prebuilt``)."""
+        self.rewritten = _Rewritten()
+        self.incoming: dict[int, bytearray] = {}
+        """Read end of a child's rewrite channel -> what came so far."""
 
     def serve(self) -> None:
         self.selector.register(self.sock, selectors.EVENT_READ, None)
         try:
             while True:
                 for key, _ in self.selector.select():
-                    if key.data is not None:
+                    if key.data is None:
+                        if not self._accept():
+                            return
+                    elif key.data == _CHANNEL:
+                        self._receive(key.fd)
+                    else:
                         self._reap(key.fd)
-                    elif not self._accept():
-                        return
         finally:
             self._kill_all()
 
@@ -513,10 +656,41 @@ class _Server:
             raise OSError(0, f"expected 2 descriptors, got {len(fds)}")
         prebuilt = _prebuilt(self.prebuilt, tuple(request["args"]))
         plan = self.confiner.plan(request.get("confine"))
-        pid = os.fork()
-        if pid == 0:
-            _child(request, fds, self.confiner, plan, prebuilt)
+        channel, child_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _child(request, [*fds, child_end], self.confiner, plan, prebuilt, self.rewritten)
+        except BaseException:
+            os.close(channel)
+            raise
+        finally:
+            os.close(child_end)
+        os.set_blocking(channel, False)
+        self.incoming[channel] = bytearray()
+        self.selector.register(channel, selectors.EVENT_READ, _CHANNEL)
         return pid
+
+    def _receive(self, fd: int) -> None:
+        """More of a child's rewritten module; at end of file, keep it (``_Rewritten.store``)."""
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        buffer = self.incoming[fd]
+        if chunk and len(buffer) + len(chunk) <= _Rewritten._KEY + _Rewritten._MAX_MODULE:
+            buffer += chunk
+            return
+        if not chunk:
+            self.rewritten.store(bytes(buffer))
+        self._close_channel(fd)
+
+    def _close_channel(self, fd: int) -> None:
+        del self.incoming[fd]
+        self.selector.unregister(fd)
+        os.close(fd)
 
     def _reap(self, pidfd: int) -> None:
         rid, pid = self.children.pop(pidfd)
@@ -538,6 +712,8 @@ class _Server:
                 pass
             os.close(pidfd)
         self.children.clear()
+        for fd in list(self.incoming):
+            self._close_channel(fd)
 
 
 def main(argv: list[str]) -> None:
