@@ -276,3 +276,22 @@ def test_git_commit_outside_and_inside_a_repository(tmp_path: Path) -> None:
     commit = git_commit(tmp_path)
     assert commit is not None
     assert re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", commit)
+
+
+def test_test_runs_line_gives_the_median_task_beside_the_mean() -> None:
+    """One heavy test pulls the mean CPU per run; the median task's shows what a run usually costs."""
+    from agentrt.bench.report import _test_rows
+    from agentrt.bench.runner import _test_stats
+
+    light = [TaskResult(f"t/{i}", "passed", test_runs=1, test_cpu_s=0.040 + 0.002 * i) for i in range(4)]
+    retried = TaskResult("t/r", "passed", test_runs=2, test_cpu_s=0.100)
+    heavy = TaskResult("t/heavy", "passed", test_runs=1, test_cpu_s=0.400)
+    stats = _test_stats([*light, retried, heavy], [], children_cpu_s=9.9)
+    assert stats["test_runs"] == 7
+    assert stats["test_cpu_ms_per_run"] == 96.0, "672 ms over 7 runs"
+    assert stats["test_cpu_ms_per_run_median_task"] == 45.0, "between 44 and 46 of 40, 42, 44, 46, 50, 400"
+    line = next(text for label, text in _test_rows({**stats, "executor": "fork"}) if label == "test runs")
+    assert "96.0 ms CPU/run (median task 45.0 ms)" in line
+    unknown = _test_stats([TaskResult("t/s", "passed", test_runs=2)], [], children_cpu_s=0.1)
+    assert unknown["test_cpu_ms_per_run_median_task"] is None, "spawn: no per-run CPU to take a median of"
+    assert "median" not in next(text for label, text in _test_rows(unknown) if label == "test runs")

@@ -721,6 +721,8 @@ def _test_rows(s: Mapping[str, object]) -> list[tuple[str, str]]:
     if s.get("test_runs") is not None:
         executor = f"{s['executor']}: " if s.get("executor") else ""
         cpu = f"{_num(s.get('test_cpu_ms_per_run'), ' ms', 1)} CPU/run"
+        if s.get("test_cpu_ms_per_run_median_task") is not None:
+            cpu += f" (median task {_num(s.get('test_cpu_ms_per_run_median_task'), ' ms', 1)})"
         if s.get("test_cpu_source") == "children_cpu_s":  # getrusage: a sandbox's own children are not seen
             cpu += " (reaped children only: under bubblewrap the tests' CPU is not seen)"
         rows.append((

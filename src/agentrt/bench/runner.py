@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
@@ -586,16 +587,19 @@ def _throughput(results: list[TaskResult], wall_s: float) -> dict[str, object]:
 
 def _test_stats(results: list[TaskResult], own: list[TaskResult], children_cpu_s: float) -> dict[str, object]:
     """Test runs, their CPU per run (``wait4``'s when every run had it, else the children's CPU per
-    run of this sitting, ``own``) and the highest peak RSS of one run."""
+    run of this sitting, ``own``), the median task's CPU per run (``wait4`` only: a few heavy tests
+    pull the mean) and the highest peak RSS of one run."""
     runs = sum(r.test_runs for r in results)
     measured = [r.test_cpu_s for r in results if r.test_runs]
     exact = bool(measured) and all(cpu is not None for cpu in measured)
     cpu_s = sum(cpu or 0.0 for cpu in measured) if exact else children_cpu_s
     per_runs = runs if exact else sum(r.test_runs for r in own)
+    per_task = [(r.test_cpu_s or 0.0) / r.test_runs for r in results if r.test_runs]
     peaks = [r.test_peak_rss_mib for r in results if r.test_peak_rss_mib is not None]
     return {
         "test_runs": runs,
         "test_cpu_ms_per_run": round(cpu_s * 1000 / per_runs, 2) if per_runs else None,
+        "test_cpu_ms_per_run_median_task": round(statistics.median(per_task) * 1000, 2) if exact else None,
         "test_cpu_source": "wait4" if exact else "children_cpu_s",
         "test_peak_rss_mib": round(max(peaks), 1) if peaks else None,
     }
