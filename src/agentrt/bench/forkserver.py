@@ -38,8 +38,8 @@ capabilities, Landlock (writes only in the workspace and its private TMPDIR), se
 ``agentrt-sandbox:`` line, as the helper does. What confinement repeats for every child is made
 once in the server (``_Confiner``): the helper's C library and, per kind of run, the first Landlock
 layer with the read rules (``ReadLayer``), the one descriptor the child keeps open until it has
-restricted itself. A test module the server has seen rewritten (a retry's) is taken as kept
-(``_Rewritten``) rather than rewritten again. Then, as ``python -m pytest ARGS`` would: the
+restricted itself. A test file the server was asked to run before (a retry's) is taken as the
+server rewrote and compiled it (``_Rewritten``) rather than rewritten again. Then, as ``python -m pytest ARGS`` would: the
 workspace first on ``sys.path``, pytest's ``__main__`` through ``runpy``, ``atexit`` handlers, ``os._exit`` with
 pytest's status. Whatever the solution imports or changes lives and dies in that child: the next
 child is forked from the untouched server.
@@ -79,7 +79,6 @@ _WARM_RUNS = (
 what a failing run does (its assertion's explanation, the traceback's sources: ``inspect`` maps
 every imported module's file once per process, ~2 ms that each failing child would repeat)."""
 _MAX_PREBUILT = 4
-_CHANNEL = "rewrite channel"
 
 
 def _load_helper(path: str) -> ModuleType:
@@ -324,119 +323,114 @@ class _FixtureFinder:
 
 
 class _Rewritten:
-    """Test modules as pytest's assertion rewriting compiles them, kept in the server by what they
-    were compiled from, so that a child meeting a test file rewritten before (a retry's, a repeat's)
-    takes the code instead of rewriting it (~10 ms of a ~50 ms child: the rewrite is its largest
-    step).
+    """Test modules as pytest's assertion rewriting compiles them, made by the server for a test
+    file it is asked to run a second time (a retry's, a repeat's) and taken by the children that run
+    it, instead of rewriting it themselves (the rewrite is a child's largest single step: ~10 ms).
 
-    The key is the source's BLAKE2b digest and the one setting rewriting reads
-    (``enable_assertion_pass_hook``); the code is marshalled, its file name set to the child's own
-    file as it is taken. The children fill it: each gets the write end of a pipe (``channel``), and
-    the first module it rewrites (its first conftest or test module), if nothing from its workspace
-    has run yet and the rewrite issued no warning (a taken module would not issue it again), goes
-    down that pipe before the module runs; the pipe is closed at that first rewrite, whatever
-    happens, so no code of the run's own ever holds it. The server stores what a child sent once
-    the child closes its end (``receive``), the newest ``_KEEP_BYTES`` worth."""
+    The server reads each test file a request names (relative ``.py`` arguments; no symlink, a
+    regular file of at most 1 MiB), counts its BLAKE2b digest, and at the second sighting rewrites
+    and compiles it as pytest does (``rewrite_asserts`` without a config: the assertion pass hook
+    off), unless that warns (a kept module would not warn again). A child takes a kept module only
+    for a source whose digest it computes itself from the file it loads, with the pass hook off,
+    under its own file name. Nothing goes from a child to the server: what a run's own code does
+    cannot change what another run takes. The newest ``_KEEP_BYTES`` worth are kept."""
 
-    __slots__ = ("entries", "size")
+    __slots__ = ("entries", "seen", "size")
 
     _KEEP_BYTES = 64 << 20
-    _MAX_MODULE = 8 << 20
-    _KEY = 33
+    _MAX_SOURCE = 1 << 20
+    _MAX_SEEN = 100_000
+    _NAME = "<agentrt-kept>"
 
     def __init__(self) -> None:
-        self.entries: dict[bytes, bytes] = {}
+        self.entries: dict[bytes, bytes | None] = {}
+        """Digest -> the marshalled code (``None``: the rewrite warned, not kept)."""
+        self.seen: set[bytes] = set()
         self.size = 0
 
-    def store(self, message: bytes) -> None:
-        """In the server: a child's message (key, then the marshalled code)."""
-        if len(message) <= self._KEY or len(message) > self._KEY + self._MAX_MODULE:
-            return
-        key, code = message[: self._KEY], message[self._KEY :]
-        if key in self.entries:
-            return
-        self.entries[key] = code
-        self.size += len(code)
-        while self.size > self._KEEP_BYTES:
-            self.size -= len(self.entries.pop(next(iter(self.entries))))
+    def prepare(self, cwd: str, args: list[str]) -> None:
+        """In the server, before a fork: count the request's test files, keep those seen before."""
+        for arg in args:
+            if arg.startswith("-") or not arg.endswith(".py") or os.path.isabs(arg):
+                continue
+            source = _read_plain(os.path.join(cwd, arg), self._MAX_SOURCE)
+            if source is None:
+                continue
+            digest = hashlib.blake2b(source, digest_size=32).digest()  # built in: no OpenSSL state
+            if digest in self.entries:
+                continue
+            if digest not in self.seen:
+                if len(self.seen) >= self._MAX_SEEN:
+                    self.seen.clear()
+                self.seen.add(digest)
+                continue
+            self._keep(digest, source)
 
-    def install(self, channel: int, workspace: str) -> None:
-        """In the child: pytest's ``_rewrite_test`` takes a kept module, or rewrites and sends."""
+    def _keep(self, digest: bytes, source: bytes) -> None:
+        import ast
+        import warnings
+
+        from _pytest.assertion.rewrite import rewrite_asserts
+
         try:
-            import _pytest.assertion.rewrite as rewrite
-        except ImportError:
-            os.close(channel)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                tree = ast.parse(source, filename=self._NAME)
+                rewrite_asserts(tree, source, self._NAME, None)
+                code = compile(tree, self._NAME, "exec", dont_inherit=True)
+        except Exception:  # a file that does not compile: each child says so itself
+            self.entries[digest] = None
             return
-        original, entries, open_channel = rewrite._rewrite_test, self.entries, [channel]
-        newest = next(reversed(sys.modules))  # the modules imported after it are this child's
+        if caught:
+            self.entries[digest] = None
+            return
+        data = marshal.dumps(code)
+        self.entries[digest] = data
+        self.size += len(data)
+        while self.size > self._KEEP_BYTES:
+            dropped = self.entries.pop(next(iter(self.entries)))
+            self.size -= len(dropped or b"")
+
+    def install(self) -> None:
+        """In the child: pytest's ``_rewrite_test`` takes a kept module where there is one."""
+        if not any(self.entries.values()):
+            return
+        import _pytest.assertion.rewrite as rewrite
+
+        original, entries = rewrite._rewrite_test, self.entries
 
         def rewrite_test(fn: Any, config: Any) -> tuple[bytes, object]:
-            source = fn.read_bytes()
-            hook = bool(config.getini("enable_assertion_pass_hook")) if config is not None else False
-            # BLAKE2b: built in, no OpenSSL state for the child to set up (~1.5 MiB with SHA-256)
-            key = hashlib.blake2b(source, digest_size=32).digest() + (b"1" if hook else b"0")
-            kept = entries.get(key)
-            if kept is not None:
-                _close_channel(open_channel)
-                return importlib.util.source_hash(source), _retarget(marshal.loads(kept), str(fn))
-            if not open_channel or _workspace_ran(workspace, str(fn), newest):
-                _close_channel(open_channel)
+            hook = config is not None and bool(config.getini("enable_assertion_pass_hook"))
+            source = None if hook else _read_plain(str(fn), self._MAX_SOURCE)
+            kept = None
+            if source is not None:
+                kept = entries.get(hashlib.blake2b(source, digest_size=32).digest())
+            if source is None or kept is None:
                 return original(fn, config)
-            warned, result = _counting_warnings(lambda: original(fn, config))
-            if not warned and result[0] == importlib.util.source_hash(source):
-                _send_all(open_channel[0], key + marshal.dumps(result[1]))
-            _close_channel(open_channel)
-            return result  # type: ignore[no-any-return]
+            return importlib.util.source_hash(source), _retarget(marshal.loads(kept), str(fn))
 
         rewrite._rewrite_test = rewrite_test  # type: ignore[assignment]
 
 
-def _close_channel(channel: list[int]) -> None:
-    if channel:
-        os.close(channel.pop())
-
-
-def _send_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _read_plain(path: str, limit: int) -> bytes | None:
+    """The bytes of ``path`` where it is a regular file (not a symlink) of at most ``limit``."""
     try:
-        while view:
-            view = view[os.write(fd, view) :]
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
-        pass  # the server is gone or stopped reading: nothing kept
-
-
-def _workspace_ran(workspace: str, loading: str, newest: str) -> bool:
-    """Whether a module from ``workspace`` other than the one being loaded was imported since
-    ``newest`` (the newest module when the child began), by its file name as imported against the
-    workspace's name and its real path; ``True`` where ``newest`` is gone. Only the child's own
-    modules are looked at: touching each of the server's (~700) would copy their pages (~3 ms)."""
-    roots = (os.path.join(workspace, ""), os.path.join(os.path.realpath(workspace), ""))
-    for name in reversed(sys.modules):
-        if name == newest:
-            return False
-        origin = getattr(sys.modules[name], "__file__", None)
-        if isinstance(origin, str) and origin != loading and origin.startswith(roots):
-            return True
-    return True
-
-
-def _counting_warnings(call: Any) -> tuple[bool, Any]:
-    """``call()``'s result, and whether it issued a warning through ``warnings.warn_explicit`` (how
-    the rewrite warns: an assertion that is always true)."""
-    import warnings
-
-    original, issued = warnings.warn_explicit, []
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        issued.append(True)
-        return original(*args, **kwargs)
-
-    warnings.warn_explicit = counted
+        return None
     try:
-        result = call()
+        info = os.fstat(fd)
+        if (info.st_mode & 0o170000) != 0o100000 or info.st_size > limit:
+            return None
+        chunks = []
+        while chunk := os.read(fd, limit + 1):
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        return data if len(data) <= limit else None
+    except OSError:
+        return None
     finally:
-        warnings.warn_explicit = original
-    return bool(issued), result
+        os.close(fd)
 
 
 def _retarget(code: CodeType, filename: str) -> CodeType:
@@ -515,15 +509,14 @@ def _child(
     prebuilt: _Prebuilt | None,
     rewritten: _Rewritten,
 ) -> None:
-    """Become the test run (module docstring) and exit; never returns. ``fds``: the run's stdout
-    and stderr pipes, then its rewrite channel (``_Rewritten``)."""
+    """Become the test run (module docstring) and exit; never returns."""
     code = 1
     try:
         code = _prepare_child(request, fds, confiner, plan)
         if code == 0:
             if prebuilt is not None:
                 prebuilt.install()
-            rewritten.install(fds[2], request["cwd"])
+            rewritten.install()
             code = _run_pytest(request["cwd"], request["args"])
     except BaseException as exc:  # the child must never unwind into the server's loop
         os.write(2, f"agentrt-forkserver: {type(exc).__name__}: {exc}\n".encode())
@@ -542,8 +535,8 @@ def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner,
     os.dup2(devnull, 0)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
-    keep = [fds[2]] if plan is None or plan.layer is None else [fds[2], plan.layer.fd]
-    _close_all_but(keep)  # and the read layer this child restricts itself with
+    keep = [] if plan is None or plan.layer is None else [plan.layer.fd]
+    _close_all_but(keep)  # but the read layer this child restricts itself with
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
@@ -611,21 +604,16 @@ class _Server:
         self.prebuilt: dict[tuple[str, ...], _Prebuilt | None] = {}
         """Argument list -> its pre-built pytest config (``_Prebuilt``)."""
         self.rewritten = _Rewritten()
-        self.incoming: dict[int, bytearray] = {}
-        """Read end of a child's rewrite channel -> what came so far."""
 
     def serve(self) -> None:
         self.selector.register(self.sock, selectors.EVENT_READ, None)
         try:
             while True:
                 for key, _ in self.selector.select():
-                    if key.data is None:
-                        if not self._accept():
-                            return
-                    elif key.data == _CHANNEL:
-                        self._receive(key.fd)
-                    else:
+                    if key.data is not None:
                         self._reap(key.fd)
+                    elif not self._accept():
+                        return
         finally:
             self._kill_all()
 
@@ -656,41 +644,11 @@ class _Server:
             raise OSError(0, f"expected 2 descriptors, got {len(fds)}")
         prebuilt = _prebuilt(self.prebuilt, tuple(request["args"]))
         plan = self.confiner.plan(request.get("confine"))
-        channel, child_end = os.pipe2(os.O_CLOEXEC)
-        try:
-            pid = os.fork()
-            if pid == 0:
-                _child(request, [*fds, child_end], self.confiner, plan, prebuilt, self.rewritten)
-        except BaseException:
-            os.close(channel)
-            raise
-        finally:
-            os.close(child_end)
-        os.set_blocking(channel, False)
-        self.incoming[channel] = bytearray()
-        self.selector.register(channel, selectors.EVENT_READ, _CHANNEL)
+        self.rewritten.prepare(request["cwd"], request["args"])
+        pid = os.fork()
+        if pid == 0:
+            _child(request, fds, self.confiner, plan, prebuilt, self.rewritten)
         return pid
-
-    def _receive(self, fd: int) -> None:
-        """More of a child's rewritten module; at end of file, keep it (``_Rewritten.store``)."""
-        try:
-            chunk = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        buffer = self.incoming[fd]
-        if chunk and len(buffer) + len(chunk) <= _Rewritten._KEY + _Rewritten._MAX_MODULE:
-            buffer += chunk
-            return
-        if not chunk:
-            self.rewritten.store(bytes(buffer))
-        self._close_channel(fd)
-
-    def _close_channel(self, fd: int) -> None:
-        del self.incoming[fd]
-        self.selector.unregister(fd)
-        os.close(fd)
 
     def _reap(self, pidfd: int) -> None:
         rid, pid = self.children.pop(pidfd)
@@ -712,8 +670,6 @@ class _Server:
                 pass
             os.close(pidfd)
         self.children.clear()
-        for fd in list(self.incoming):
-            self._close_channel(fd)
 
 
 def main(argv: list[str]) -> None:
