@@ -34,15 +34,16 @@ workspace, ``os.environ`` replaced by the run's environment (``tempfile``'s cach
 replaced by the run's private ``TMPDIR``, or forgotten so that ``tempfile`` looks as in a spawned
 run), then with ``confine`` (the Landlock helper's options) the helper's own ``confine()`` applied
 to itself: pids cgroup, rlimits, protected paths, no-new-privs, no capabilities, Landlock (writes
-only in the workspace and its private TMPDIR), seccomp (no ``socket()``). A confinement that cannot be put in place ends the child with status 126 and one
-``agentrt-sandbox:`` line, as the helper does. What confinement repeats for every child is made
-once in the server (``_Confiner``): the helper's C library and, per kind of run, the first Landlock
-layer with the read rules (``ReadLayer``), the one descriptor the child keeps open until it has
-restricted itself. A test file the server was asked to run before (a retry's) is taken as the
-server rewrote and compiled it (``_Rewritten``) rather than rewritten again. Then, as
-``python -m pytest ARGS`` would: the workspace first on ``sys.path``, pytest's ``__main__`` through
-``runpy``, ``atexit`` handlers, ``os._exit`` with pytest's status. Whatever the solution imports or changes lives and dies in that child: the next
-child is forked from the untouched server.
+only in the workspace and its private TMPDIR), seccomp (no ``socket()``). A confinement that cannot
+be put in place ends the child with status 126 and one ``agentrt-sandbox:`` line, as the helper
+does. What confinement repeats for every child is made once in the server (``_Confiner``): the
+helper's C library and, per kind of run, the first Landlock layer with the read rules
+(``ReadLayer``), the one descriptor the child keeps open until it has restricted itself. A test file
+the server was asked to run before (a retry's) is taken as the server rewrote and compiled it
+(``_Rewritten``) rather than rewritten again. Then, as ``python -m pytest ARGS`` would: the
+workspace first on ``sys.path``, pytest's ``__main__`` through ``runpy``, ``atexit`` handlers,
+``os._exit`` with pytest's status. Whatever the solution imports or changes lives and dies in that
+child: the next child is forked from the untouched server.
 """
 
 from __future__ import annotations
