@@ -157,6 +157,7 @@ def test_the_shared_layer_is_made_again_when_a_listed_directory_changes(tmp_path
     """The read rules list the directories on the way to a denied path; an entry created there later
     would have no rule, so the layer is made again for the next child."""
     root, ws, tmp, secret_dir = _tree(tmp_path)
+    os.utime(tmp_path, ns=(1, 1))  # so that the entry made below moves its mtime, whatever the clock's tick
     opts = helper.parse_args(["--write", str(ws), "--deny-read", str(secret_dir), "--", "x"])
     layers = ReadLayers(syscalls())
     first = layers.for_options(opts)

@@ -398,7 +398,9 @@ class ReadLayer:
         return cls(abi, ruleset, tuple(denied), tuple(roots), watched)
 
     def current(self) -> bool:
-        """Whether the directories ``read_rules`` listed still hold what they held (their mtimes)."""
+        """Whether the directories ``read_rules`` listed still hold what they held (their mtimes).
+        An entry made within the same tick of the file system's clock as the listing goes unseen:
+        children then cannot read it, as if made after they started (never more than allowed)."""
         return _mtimes(self.watched) == self.watched
 
     def covers(self, denied: Sequence[str], real_writable: Sequence[str]) -> bool:
