@@ -322,16 +322,23 @@ def apply_landlock(
     try:
         ruleset = _new_ruleset(abi, fs, network=network, libc=libc)
         try:
-            _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
-            _add_path_rules(ruleset, [(w, fs) for w in writable if os.path.exists(w)], libc=libc)
-            devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
-            _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
+            _add_rules(ruleset, denied, [w for w in writable if os.path.exists(w)], fs, libc=libc)
             syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0, libc=libc)
         finally:
             os.close(ruleset)
     except OSError as exc:
         raise SetupError(f"Landlock is not enforced: {exc}") from None
     return abi
+
+
+def _add_rules(
+    ruleset: int, denied: Sequence[str], full: Sequence[str], fs: int, *, libc: ctypes.CDLL
+) -> None:
+    """The single layer's rules: reads everywhere but ``denied``, every right ``fs`` beneath each of
+    ``full``, reading and writing /dev/null."""
+    _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
+    _add_path_rules(ruleset, [(path, fs) for path in full], libc=libc)
+    _add_path_rules(ruleset, [("/dev/null", FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE))], libc=libc)
 
 
 def _enforced_abi(libc: ctypes.CDLL) -> int:
@@ -388,10 +395,7 @@ class ReadLayer:
         watched = _mtimes(expanded_directories(denied) if denied else set())
         ruleset = _new_ruleset(abi, fs, network=network, libc=libc)
         try:
-            _add_path_rules(ruleset, read_rules(denied), libc=libc, missing_ok=True)
-            _add_path_rules(ruleset, [(r, fs) for r in roots], libc=libc)
-            devnull = FS_READ_FILE | FS_WRITE_FILE | (fs & FS_TRUNCATE)
-            _add_path_rules(ruleset, [("/dev/null", devnull)], libc=libc)
+            _add_rules(ruleset, denied, roots, fs, libc=libc)
         except BaseException:
             os.close(ruleset)
             raise
@@ -430,9 +434,7 @@ class ReadLayers:
         if opts.limits_only:
             return None
         denied = outermost_existing(opts.deny_read)
-        real = [os.path.realpath(w) for w in opts.writable]
-        real = [w for w in real if not any(_within(w, d) for d in denied)]
-        roots = tuple(sorted({os.path.dirname(w) for w in real}))
+        roots = tuple(sorted({os.path.dirname(real) for _, real in _writable(opts.writable, denied)}))
         key = (tuple(denied), roots, opts.network)
         layer = self._layers.pop(key, None)
         if layer is not None and not layer.current():
@@ -450,8 +452,12 @@ class ReadLayers:
             self._layers.pop(next(iter(self._layers))).close()
         return layer
 
-    def fds(self) -> list[int]:
-        return [layer.fd for layer in self._layers.values()]
+
+def _writable(paths: Sequence[str], denied: Sequence[str]) -> list[tuple[str, str]]:
+    """``(path, real path)`` of each of ``paths`` that is not inside a denied path (those stay
+    unwritable)."""
+    pairs = [(path, os.path.realpath(path)) for path in paths]
+    return [(path, real) for path, real in pairs if not any(_within(real, d) for d in denied)]
 
 
 def _mtimes(directories: Iterable[str]) -> dict[str, int]:
@@ -711,8 +717,8 @@ def confine(opts: Options, *, libc: ctypes.CDLL | None = None, layer: ReadLayer 
     if opts.limits_only:
         return
     denied = outermost_existing(opts.deny_read)
-    writable = [w for w in opts.writable if not any(_within(os.path.realpath(w), d) for d in denied)]
-    roots = [os.path.realpath(w) for w in writable]
+    kept = _writable(opts.writable, denied)
+    writable, roots = [path for path, _ in kept], [real for _, real in kept]
     inside = [d for d in denied if any(_within(d, root) for root in roots)]
     protect_paths(opts.protected, hidden=inside)
     libc = _syscall_libc() if libc is None else libc  # one for every call below
