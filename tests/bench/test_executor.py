@@ -262,13 +262,17 @@ def test_a_forked_run_is_confined_to_its_workspace_like_a_spawned_one(tmp_path: 
 def test_a_child_takes_its_tmpdir_as_known_only_where_its_confinement_lets_it_write(tmp_path: Path) -> None:
     """``tempfile`` skips its probe (a file written and removed) only for a TMPDIR the run may write."""
     from agentrt.bench.forkserver import _known_tempdir
+    from agentrt.sandbox.confine import parse_args
+
+    def writable(*options: str) -> list[str]:  # as the server parses a run's options
+        return parse_args([*options, "--", "pytest"]).writable
 
     private = tmp_path / "private"
     private.mkdir()
     env = {"TMPDIR": str(private)}
-    writes = ["--write", str(tmp_path / "ws"), "--write", str(private), "--rlimit", "core=0"]
+    writes = writable("--write", str(tmp_path / "ws"), "--write", str(private), "--rlimit", "core=0")
     assert _known_tempdir(env, writes) == str(private)
-    assert _known_tempdir(env, ["--write", str(tmp_path / "ws"), "--deny-read", str(private)]) is None
+    assert _known_tempdir(env, writable("--write", str(tmp_path / "ws"), "--deny-read", str(private))) is None
     assert _known_tempdir(env, None) is None, "unconfined: tempfile looks for itself"
     assert _known_tempdir({}, writes) is None
     private.rmdir()

@@ -394,7 +394,7 @@ class _Rewritten:
 
     def install(self) -> None:
         """In the child: pytest's ``_rewrite_test`` takes a kept module where there is one."""
-        if not any(self.entries.values()):
+        if self.size == 0:  # none kept (not walking the entries: a child would copy their pages)
             return
         import _pytest.assertion.rewrite as rewrite
 
@@ -536,13 +536,11 @@ def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner,
     os.dup2(devnull, 0)
     os.dup2(fds[0], 1)
     os.dup2(fds[1], 2)
-    keep = [] if plan is None or plan.layer is None else [plan.layer.fd]
-    _close_all_but(keep)  # but the read layer this child restricts itself with
+    _close_descriptors(keep=None if plan is None or plan.layer is None else plan.layer.fd)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    options = request.get("confine")
-    tempfile.tempdir = _known_tempdir(request["env"], options)
+    tempfile.tempdir = _known_tempdir(request["env"], plan.opts.writable if plan and plan.opts else None)
     if plan is not None:
         try:
             confiner.apply(plan)
@@ -552,23 +550,23 @@ def _prepare_child(request: dict[str, Any], fds: list[int], confiner: _Confiner,
     return 0
 
 
-def _close_all_but(keep: list[int]) -> None:
-    """Close every descriptor from 3 up but those in ``keep``."""
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, 1 << 20)
+def _close_descriptors(keep: int | None) -> None:
+    """Close every descriptor from 3 up but ``keep`` (the read layer the child restricts itself with)."""
+    if keep is None:
+        os.closerange(3, 1 << 20)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 20)
 
 
-def _known_tempdir(env: dict[str, str], confine: list[str] | None) -> str | None:
-    """The run's ``TMPDIR`` where it is one of the directories its confinement lets it write (the
-    run's private temporary directory), else ``None``: ``tempfile`` then looks for one itself, as in
-    a spawned run, by writing and removing a probe file in each candidate (~2 ms in a child)."""
+def _known_tempdir(env: dict[str, str], writable: list[str] | None) -> str | None:
+    """The run's ``TMPDIR`` where it is one of the directories its confinement lets it write
+    (``writable``, the helper's parsed ``--write`` paths: the run's private temporary directory),
+    else ``None``: ``tempfile`` then looks for one itself, as in a spawned run, by writing and
+    removing a probe file in each candidate (~2 ms in a child)."""
     tmpdir = env.get("TMPDIR")
-    if not tmpdir or confine is None:
+    if not tmpdir or writable is None:
         return None
-    writable = {value for flag, value in zip(confine, confine[1:], strict=False) if flag == "--write"}
     return os.path.abspath(tmpdir) if tmpdir in writable and os.path.isdir(tmpdir) else None
 
 
