@@ -229,6 +229,12 @@ def test_bad_arguments_are_usage_errors() -> None:
     assert_one_line_error(proc, "needs an endpoint")
 
 
+def test_a_work_dir_that_is_missing_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    proc = agentrt("bench", "humaneval", "--work-dir", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and f"--work-dir {tmp_path / 'nope'}: no such directory" in proc.stderr
+    assert not (tmp_path / "o" / "raw").exists() or not any((tmp_path / "o" / "raw").iterdir())
+
+
 def processes_with_cwd_under(root: Path) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():

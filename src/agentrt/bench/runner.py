@@ -24,7 +24,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +48,7 @@ from agentrt.bench.report import (
     write_results,
 )
 from agentrt.bench.result import TaskResult
+from agentrt.bench.scratch import make_work_root, work_parent
 from agentrt.bench.simproc import SimChild
 from agentrt.bench.telemetry import ResourceReport, ResourceSampler
 from agentrt.config.providers import ProviderConfig
@@ -85,6 +86,8 @@ class BenchConfig:
     sim: SimSettings = field(default_factory=SimSettings)
     dataset_label: str = "humaneval"
     keep_workspaces: bool = False
+    work_dir: Path | None = None
+    """Where the run's scratch directory is made (``--work-dir``); ``None``: ``scratch.work_parent``."""
     settings: RequestSettings = field(default_factory=RequestSettings)
     """Temperature, reply cap and tool protocol sent with every request."""
     env: Mapping[str, str] = field(default_factory=dict)
@@ -187,7 +190,7 @@ async def run_bench(
     own_sim = simulated and host is None and sim_in_own_process(config)
     agents = max(1, min(config.concurrency, len(to_run)))
     lowered = raise_nofile(768 + agents * (5 if simulated and not own_sim else 4))
-    work_root = Path(tempfile.mkdtemp(prefix="agentrt-bench-"))
+    work_root = make_work_root(work_parent(config.work_dir, keep=config.keep_workspaces))
     try:
         if provider is None and host is not None:
             provider = await host.simulator(config)
@@ -209,8 +212,9 @@ async def run_bench(
                 fanned = await host.fan_out(config, sink or NullSink(), meta, kept=kept, journal=journal)
             else:
                 fanned = await _fan_out(
-                    config, model, work_root, sink or NullSink(), meta, exclude, kept=kept, journal=journal
-                )
+                    _scratch_in(config, work_root),
+                    model, work_root, sink or NullSink(), meta, exclude, kept=kept, journal=journal,
+                )  # fmt: skip
             results, wall_s, resources, interrupted = fanned
         finally:
             await client.aclose()
@@ -288,6 +292,16 @@ def agents_model(client: OpenAIClient, config: BenchConfig) -> Model:
     if config.agent == "loop":
         model = retry_model(model, config.loop.retry, config.loop.max_retries)
     return model
+
+
+def _scratch_in(config: BenchConfig, work_root: Path) -> BenchConfig:
+    """``config`` with the test runs' private temporary directories made in ``work_root`` too."""
+    confine = config.loop.confine
+    if confine is None:
+        return config
+    tmp = work_root / "tmp"
+    tmp.mkdir(mode=0o700, exist_ok=True)
+    return replace(config, loop=replace(config.loop, confine=replace(confine, tmp_parent=tmp)))
 
 
 async def task_solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:

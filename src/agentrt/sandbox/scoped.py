@@ -43,10 +43,16 @@ class SandboxScopes:
     docstring). The environment and the denied paths are those of the first scope: a symlink put on
     the way to a denied path later is followed by the helper's own check of each path, not here."""
 
-    __slots__ = ("_cgroups", "_env", "_home", "_mechanism", "_owner", "_raw_env", "_real_home", "_template")
+    __slots__ = (
+        "_cgroups", "_env", "_home", "_mechanism", "_owner", "_raw_env", "_real_home", "_template", "_tmp_parent"
+    )  # fmt: skip
 
-    def __init__(self, mechanism: str, *, home: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, mechanism: str, *, home: Path, env: Mapping[str, str], tmp_parent: Path | None = None
+    ) -> None:
+        """``tmp_parent``: where the private temporary directories are made (default: ``TMPDIR``)."""
         self._mechanism, self._home, self._raw_env = mechanism, home, env
+        self._tmp_parent = tmp_parent
         self._real_home = home
         self._template: SandboxPolicy | None = None
         self._env: dict[str, str] | None = None
@@ -58,7 +64,7 @@ class SandboxScopes:
         """``root``'s sandbox and policy (as ``scoped_sandbox``), released when the block ends."""
         first = self._template is None
         policy = self._policy(root)
-        with private_tmpdir(policy, sweep=first, owner=self._owner) as policy:
+        with private_tmpdir(policy, parent=self._tmp_parent, sweep=first, owner=self._owner) as policy:
             box = make_sandbox(self._mechanism, policy, cgroups=self._cgroups)
             try:
                 yield Confinement(box, self._scrubbed(box.name, policy.tmpdir)), policy

@@ -53,6 +53,8 @@ class Confine:
 
     mechanism: str
     home: Path
+    tmp_parent: Path | None = None
+    """Where each task's private ``TMPDIR`` is made (``None``: the temporary directory)."""
     _scopes: list[tuple[Mapping[str, str], int, SandboxScopes]] = field(
         default_factory=list, init=False, repr=False, compare=False
     )
@@ -65,7 +67,7 @@ class Confine:
                 return scopes
         from agentrt.sandbox.scoped import SandboxScopes  # the mechanisms load only when they are used
 
-        made = SandboxScopes(self.mechanism, home=self.home, env=env)
+        made = SandboxScopes(self.mechanism, home=self.home, env=env, tmp_parent=self.tmp_parent)
         self._scopes[:] = [(env, os.getpid(), made)]
         return made
 
