@@ -7,7 +7,13 @@ import ast
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
+from agentrt.bench.humaneval.extract import (
+    assemble_module,
+    drop_example_usage,
+    extract_code,
+    solution_module,
+    spec_parts,
+)
 
 
 def test_python_block_preferred_over_others() -> None:
@@ -141,3 +147,35 @@ def test_code_without_example_usage_or_that_does_not_parse_is_unchanged() -> Non
         "import functools\n\n\n@functools.cache\ndef test_g():\n    return 1\n\n\ndef g():\n    return 2\n"
     )
     assert drop_example_usage(decorated) == "import functools\n\n\ndef g():\n    return 2\n"
+
+
+SNIPPETS = [
+    "def add(a, b):\n    return a + b\n",
+    "def helper(x):\n    return x\n",
+    "import math\n",
+    "from itertools import chain as ch\n",
+    "K = 3\n",
+    "print(add(1, 2))\n",
+    "assert add(1, 2) == 3\n",
+    "check(add)\n",
+    '"""a module docstring"""\n',
+    'if __name__ == "__main__":\n    print(1)\n',
+    "def test_add():\n    assert add(1, 1) == 2\n",
+    "@decorate\ndef wrapped():\n    pass\n",
+    "class Box:\n    pass\n",
+    "x = 1; assert x\n",
+    "def broken(:\n",
+    "\n\n\n\n",
+]
+SPECS = [
+    SPEC,
+    "import math\n\n\ndef poly(xs, x):\n    return sum(xs)\n\n\ndef add(a, b):\n    pass\n",
+    "def add(a, b):\n    '''Add.'''\n",
+    "def broken(:\n",
+]
+
+
+@given(spec=st.sampled_from(SPECS), parts=st.lists(st.sampled_from(SNIPPETS), max_size=8))
+def test_solution_module_is_drop_then_assemble_with_fewer_parses(spec: str, parts: list[str]) -> None:
+    code = "".join(parts)
+    assert solution_module(spec_parts(spec), code) == assemble_module(spec, drop_example_usage(code))

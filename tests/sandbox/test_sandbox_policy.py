@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentrt.sandbox import (
     SandboxPolicy,
@@ -15,6 +17,7 @@ from agentrt.sandbox import (
     private_tmpdir,
     write_allowed,
 )
+from agentrt.sandbox.policy import within_any
 from agentrt.tools.apply_patch import apply_patch
 
 # --- policy_for ---------------------------------------------------------------------------------
@@ -179,3 +182,13 @@ def test_apply_patch_through_the_confined_seam(layout: tuple[SandboxPolicy, Path
     with pytest.raises(Exception, match="evil.py"):
         apply_patch(escape, ws, write=confined_write(pol))
     assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+ABSOLUTE = st.lists(st.sampled_from(["a", "ab", "b", "a.b", ".."]), max_size=4).map(
+    lambda parts: Path("/", *parts)
+)
+
+
+@given(path=ABSOLUTE, root=ABSOLUTE)
+def test_within_any_is_the_lexical_parent_test(path: Path, root: Path) -> None:
+    assert within_any(path, (root,)) == (path == root or root in path.parents)

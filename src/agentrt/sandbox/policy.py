@@ -232,7 +232,10 @@ def _gitdir_target(git_file: Path) -> Path | None:
 
 
 def _within(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    """``path == root or root in path.parents`` for absolute, normal paths, compared as strings
+    (~10x cheaper: every task's sandbox scope asks it)."""
+    inner, outer = str(path), str(root)
+    return inner == outer or inner.startswith(outer if outer.endswith("/") else outer + "/")
 
 
 def within_any(path: Path, roots: tuple[Path, ...]) -> bool:

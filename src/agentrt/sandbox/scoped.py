@@ -44,7 +44,8 @@ class SandboxScopes:
     the way to a denied path later is followed by the helper's own check of each path, not here."""
 
     __slots__ = (
-        "_cgroups", "_env", "_home", "_mechanism", "_owner", "_raw_env", "_real_home", "_template", "_tmp_parent"
+        "_abi", "_cgroups", "_env", "_home", "_mechanism", "_owner", "_raw_env", "_real_home", "_template",
+        "_tmp_parent",
     )  # fmt: skip
 
     def __init__(
@@ -58,6 +59,8 @@ class SandboxScopes:
         self._env: dict[str, str] | None = None
         self._owner: str | None = None
         self._cgroups = PidsCgroups()
+        self._abi: int | None = None
+        """The kernel's Landlock ABI, from the first scope's sandbox (``landlock`` only)."""
 
     @contextmanager
     def scope(self, root: Path) -> Iterator[tuple[Confinement, SandboxPolicy]]:
@@ -65,7 +68,8 @@ class SandboxScopes:
         first = self._template is None
         policy = self._policy(root)
         with private_tmpdir(policy, parent=self._tmp_parent, sweep=first, owner=self._owner) as policy:
-            box = make_sandbox(self._mechanism, policy, cgroups=self._cgroups)
+            box = make_sandbox(self._mechanism, policy, cgroups=self._cgroups, landlock_abi=self._abi)
+            self._abi = getattr(box, "abi", None)
             try:
                 yield Confinement(box, self._scrubbed(box.name, policy.tmpdir)), policy
             finally:

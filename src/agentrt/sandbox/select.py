@@ -97,14 +97,20 @@ def choose_sandbox(
 
 
 def make_sandbox(
-    mechanism: str, policy: SandboxPolicy, *, limits: Limits | None = None, cgroups: PidsCgroups | None = None
+    mechanism: str,
+    policy: SandboxPolicy,
+    *,
+    limits: Limits | None = None,
+    cgroups: PidsCgroups | None = None,
+    landlock_abi: int | None = None,
 ) -> BwrapSandbox | LandlockSandbox:
     """The sandbox object for ``mechanism``, untested; ``OSError`` when it is not installed here.
-    ``cgroups``: where its pids cgroup is made (default: a fresh ``PidsCgroups``)."""
+    ``cgroups``: where its pids cgroup is made (default: a fresh ``PidsCgroups``); ``landlock_abi``:
+    the kernel's, where a ``landlock`` sandbox was already made (it is not asked again)."""
     if mechanism == "bwrap" or "/" in mechanism:
         return BwrapSandbox(policy, bwrap=mechanism, limits=limits, cgroups=cgroups)
     if mechanism == "landlock":
-        return LandlockSandbox(policy, limits=limits, cgroups=cgroups)
+        return LandlockSandbox(policy, limits=limits, cgroups=cgroups, abi=landlock_abi)
     raise ValueError(f"unknown sandbox mechanism {mechanism!r} (expected bwrap, landlock or a bwrap path)")
 
 

@@ -78,14 +78,36 @@ class Workspace:
 
     def write_file(self, rel: str, content: str | bytes) -> Path:
         """Atomically write ``content`` (str as UTF-8) to ``rel``, creating parent directories."""
+        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+        found = self._plain_entry(rel)
+        if found is not None:  # a name in the root itself that is no symlink: nothing to resolve
+            target, mode = found
+            _atomic_write(target, data, mode)
+            return target
         target = self.resolve(rel)
         if target == self.root or target.is_dir():
             raise WorkspaceError(f"cannot write {rel!r}: it is a directory")
-        data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         if target.parent != self.root:  # the root exists (it was resolved strictly)
             target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(target, data)
+        _atomic_write(target, data, _mode_of(target))
         return target
+
+    def _plain_entry(self, rel: str) -> tuple[Path, int | None] | None:
+        """``(path, mode or None when missing)`` for ``rel`` naming a regular file (or nothing yet)
+        directly in the root, which ``resolve`` would give back unchanged; ``None`` for anything else
+        (a deeper path, a symlink, a directory, an odd name), which takes the full resolution.
+
+        One ``lstat`` instead of resolving every component of the root again (~40 us a write)."""
+        if not rel or "/" in rel or "\0" in rel or rel in (".", ".."):
+            return None
+        path = self.root / rel
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return path, None
+        except OSError:
+            return None
+        return (path, stat.S_IMODE(info.st_mode)) if stat.S_ISREG(info.st_mode) else None
 
     async def run(
         self,
@@ -102,19 +124,27 @@ class Workspace:
         )
 
 
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``target`` and rename it over ``target``."""
+def _atomic_write(target: Path, data: bytes, mode: int | None) -> None:
+    """Write ``data`` to a new file beside ``target`` and rename it over ``target``; ``mode``: the
+    permissions of the file it replaces (``None``: none, the new one's follow the umask)."""
     fd, temp = _create_temp(target.parent)
     try:
         with open(fd, "wb", closefd=True) as handle:
             handle.write(data)
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temp, stat.S_IMODE(os.stat(target, follow_symlinks=False).st_mode))
+        if mode is not None:
+            os.chmod(temp, mode)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _mode_of(target: Path) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(target, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def _create_temp(directory: Path) -> tuple[int, Path]:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task, base_id
 from agentrt.bench.executor import TestHarness, TestRun
-from agentrt.bench.humaneval.extract import assemble_module, drop_example_usage, extract_code
+from agentrt.bench.humaneval.extract import extract_code, solution_module, spec_parts
 from agentrt.bench.humaneval.failure import describe, read_failure
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
 from agentrt.bench.humaneval.strategy import RetryStrategy
@@ -152,7 +152,7 @@ def _record(row: TaskResult, test: TestRun, waited_s: float) -> None:
 class ContractCheck:
     """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
 
-    __slots__ = ("confinement", "config", "harness", "passed", "row", "task", "ws")
+    __slots__ = ("_parts", "confinement", "config", "harness", "passed", "row", "task", "ws")
 
     def __init__(
         self,
@@ -166,12 +166,14 @@ class ContractCheck:
         self.task, self.ws, self.config, self.confinement = task, ws, config, confinement
         self.harness, self.row = harness, row
         self.passed = False
+        self._parts = spec_parts(task.spec)
+        """The prompt's definitions, parsed once for every attempt."""
 
     async def __call__(self, reply: str, ctx: ToolContext) -> str | None:
         code = extract_code(reply)
         if code is None:
             return NO_CODE
-        self.ws.write_file("solution.py", assemble_module(self.task.spec, drop_example_usage(code)))
+        self.ws.write_file("solution.py", solution_module(self._parts, code))
         run = await run_tests(self.ws, self.config, self.confinement, ctx, self.harness, self.row)
         if run.ok:
             self.passed = True
