@@ -70,6 +70,8 @@ def test_simulated_run_writes_csv_and_summary(tmp_path: Path) -> None:
         "900",
         "--out",
         str(out),
+        "--work-dir",
+        str(tmp_path),
         env=clean_env(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
@@ -267,7 +269,8 @@ def test_ctrl_c_stops_promptly_writes_partial_results_and_leaves_no_child(tmp_pa
     out = tmp_path / "o"
     env = clean_env(work)
     proc = subprocess.Popen(
-        [*AGENTRT, "bench", "humaneval", "--dataset", str(dataset), "--out", str(out), "--no-progress"],
+        [*AGENTRT, "bench", "humaneval", "--dataset", str(dataset), "--out", str(out), "--no-progress"]
+        + ["--work-dir", str(work)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -302,7 +305,7 @@ def test_agent_exec_runs_the_coding_agent_and_says_so(tmp_path: Path) -> None:
     out = tmp_path / "results"
     proc = agentrt(
         "bench", "humaneval", "--agent", "exec", "--limit", "4", "--concurrency", "4",
-        "--fail-rate", "0.25", "--out", str(out), env=clean_env(tmp_path),
+        "--fail-rate", "0.25", "--out", str(out), "--work-dir", str(tmp_path), env=clean_env(tmp_path),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "the coding agent" in proc.stderr
@@ -348,6 +351,10 @@ def test_report_flag_and_report_command_write_self_contained_pages(tmp_path: Pat
         page = (out / "raw" / f"{stem}_report.html").read_text()
         assert f"report: {out / 'raw' / stem}_report.html" in proc.stderr
         assert "3/3 (100.0%)" in page and f"{out.name} · loop/{out.name}" in page
+        loop = json.loads(summary.read_text())["event_loop"]
+        assert loop == ("uvloop" if out.name == "fork" else "asyncio"), (
+            "--loop auto: uvloop only for fork runs"
+        )
     target = tmp_path / "both.html"
     proc = agentrt("bench", "report", *map(str, outs), "-o", str(target), env=env)
     assert proc.returncode == 0, proc.stderr

@@ -716,6 +716,7 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "dataset": config.dataset_label,
         "max_retries": config.loop.max_retries,
         "executor": config.executor if config.agent == "loop" else "spawn",
+        "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
         "repeat": config.repeat,
         "temperature": config.settings.temperature,
         "max_output_tokens": config.settings.max_output_tokens,
