@@ -57,15 +57,41 @@ def test_each_scope_is_the_one_scoped_sandbox_makes_for_its_root(tmp_path: Path,
             assert env == {k: v for k, v in alone.env.items() if k not in TMP_VARS}
             assert "API_KEY" not in env
             assert ((root / ".git").resolve() in policy.protected) == (root == roots[1])
-            options = confinement.sandbox.wrap(["true"], root)
-            cgroup = next((options[i + 1] for i, arg in enumerate(options) if arg == "--cgroup"), None)
+            cgroup = _cgroup_of(confinement, root)
             seen_tmp.add(policy.tmpdir)
             seen_cgroups.add(cgroup)
         assert not policy.tmpdir.exists(), "the scope's TMPDIR is removed when it ends"
         if cgroup is not None:
-            assert not Path(cgroup).parent.exists(), "the scope's pids cgroup is removed when it ends"
+            assert Path(cgroup).read_text() == "", "the scope's pids cgroup is left empty"
     assert len(seen_tmp) == 3
-    assert None in seen_cgroups or len(seen_cgroups) == 3, "each scope its own pids cgroup"
+    assert len(seen_cgroups) == 1, "scopes one after another share one pids cgroup, emptied between them"
+
+
+def _cgroup_of(confinement: object, root: Path) -> Path | None:
+    options = confinement.sandbox.wrap(["true"], root)  # type: ignore[attr-defined]
+    return next((Path(options[i + 1]) for i, arg in enumerate(options) if arg == "--cgroup"), None)
+
+
+def test_scopes_at_once_have_their_own_cgroups_and_a_cgroup_left_busy_is_not_handed_on(
+    tmp_path: Path, tmp_root: Path
+) -> None:
+    skip_unless_available("landlock")
+    scopes = SandboxScopes("landlock", home=tmp_path / "home", env=ENV)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    with scopes.scope(a) as (first, _), scopes.scope(b) as (second, _):
+        procs_a, procs_b = _cgroup_of(first, a), _cgroup_of(second, b)
+        if procs_a is None or procs_b is None:
+            pytest.skip("no writable pids cgroup hierarchy here")
+        assert procs_a != procs_b, "scopes open at once never share a pids cgroup"
+        straggler = subprocess.Popen(["sleep", "60"])
+        procs_a.write_text(str(straggler.pid))
+    assert straggler.wait(timeout=10) == -9, "what is left in a scope's cgroup is killed when it ends"
+    assert not procs_a.parent.exists(), "a cgroup that held a process is removed, not handed on"
+    assert procs_b.read_text() == ""
+    with scopes.scope(a) as (again, _):
+        assert _cgroup_of(again, a) == procs_b, "the empty one serves the next scope"
 
 
 def test_the_first_scope_clears_a_dead_runtimes_temp_dirs_and_later_ones_do_not_look(

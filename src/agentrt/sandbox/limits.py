@@ -93,10 +93,15 @@ def prlimit_args(prlimit: str, limits: list[tuple[str, int]]) -> list[str]:
 
 
 class PidsCgroup:
-    """One cgroup v1 ``pids`` cgroup: created by ``create``, removed (its processes killed) by ``close``."""
+    """One cgroup v1 ``pids`` cgroup: created by ``create``, removed (its processes killed) by ``close``.
 
-    def __init__(self, path: Path) -> None:
+    One made by a ``PidsCgroups`` goes back to it at ``close`` instead when nothing runs in it any
+    more, for its next ``create``; it is removed when that owner is collected or at exit."""
+
+    def __init__(self, path: Path, max_pids: int = 0) -> None:
         self.path = path
+        self.max_pids = max_pids
+        self._spare: list[PidsCgroup] | None = None
         self._finalizer = weakref.finalize(self, _remove_cgroup, path)
 
     @property
@@ -118,8 +123,28 @@ class PidsCgroup:
         return _read_pids(self.procs_file)
 
     def close(self) -> None:
-        """Kill whatever is left in the cgroup and remove it (idempotent)."""
+        """Kill whatever is left in the cgroup and remove it, or hand it back empty to the
+        ``PidsCgroups`` that made it (idempotent: a second ``close`` does nothing)."""
+        spare, self._spare = self._spare, None
+        if spare is not None and self._finalizer.alive and not self.pids():
+            spare.append(self)
+            return
         self._finalizer()
+
+    def _renew(self, max_pids: int, spare: list[PidsCgroup]) -> bool:
+        """Back in use for another sandbox, capped at ``max_pids``; ``False`` when it cannot be."""
+        if not self._finalizer.alive or self.pids():
+            self._finalizer()
+            return False
+        if max_pids != self.max_pids:
+            try:
+                _write(self.path / "pids.max", str(max_pids))
+            except OSError:
+                self._finalizer()
+                return False
+            self.max_pids = max_pids
+        self._spare = spare
+        return True
 
 
 class PidsCgroups:
@@ -127,14 +152,21 @@ class PidsCgroups:
 
     The first ``create`` finds this process's ``pids`` hierarchy and owner tag and clears the
     cgroups of runtimes that are gone (``_sweep_stale``); later ones only make their cgroup. A
-    sweep per cgroup would list the whole hierarchy each time: quadratic in the live cgroups."""
+    sweep per cgroup would list the whole hierarchy each time: quadratic in the live cgroups.
 
-    __slots__ = ("_base", "_owner", "_ready")
+    With ``reuse``, a closed cgroup that is empty is kept and handed out again by the next
+    ``create`` (making and removing one cost ~80 us, more with a thousand beside it; a benchmark
+    makes one per task), so at most as many exist as were open at once; the spares are removed when
+    this object is collected, or at exit."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_base", "_owner", "_ready", "_reuse", "_spare")
+
+    def __init__(self, *, reuse: bool = False) -> None:
         self._ready = False
         self._base: Path | None = None
         self._owner = ""
+        self._reuse = reuse
+        self._spare: list[PidsCgroup] = []
 
     def create(self, max_pids: int) -> PidsCgroup | None:
         """A new cgroup capped at ``max_pids`` processes, or ``None`` where none can be made."""
@@ -147,17 +179,23 @@ class PidsCgroups:
             self._base, self._owner = base, owner
         if self._base is None:
             return None
+        while self._spare:
+            group = self._spare.pop()
+            if group._renew(max_pids, self._spare):
+                return group
         path = self._base / f"{_CGROUP_PREFIX}{self._owner}-{secrets.token_hex(4)}"
         try:
             path.mkdir()
         except OSError:
             return None
-        group = PidsCgroup(path)
+        group = PidsCgroup(path, max_pids)
         try:
             _write(path / "pids.max", str(max_pids))
         except OSError:
             group.close()
             return None
+        if self._reuse:
+            group._spare = self._spare
         return group
 
 

@@ -7,7 +7,8 @@ builds that mechanism's sandbox for its own root without repeating the self-test
 
 ``SandboxScopes`` makes many such scopes (one per task of a benchmark run) at the cost of what differs
 between them: what is the same for every scope is worked out once, by the first — the denied paths
-resolved, the scrubbed environment, the pids hierarchy — and the leftovers of runtimes that are gone
+resolved, the scrubbed environment, the pids hierarchy; a scope's pids cgroup, once empty, serves a
+later scope — and the leftovers of runtimes that are gone
 (private temp dirs, pids cgroups) are cleared once, not at every scope (each clearing lists the whole
 temp dir: with a thousand live scopes, quadratic). ``scoped_sandbox`` is one scope on its own.
 """
@@ -58,7 +59,7 @@ class SandboxScopes:
         self._template: SandboxPolicy | None = None
         self._env: dict[str, str] | None = None
         self._owner: str | None = None
-        self._cgroups = PidsCgroups()
+        self._cgroups = PidsCgroups(reuse=True)
         self._abi: int | None = None
         """The kernel's Landlock ABI, from the first scope's sandbox (``landlock`` only)."""
 
