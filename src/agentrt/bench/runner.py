@@ -33,8 +33,7 @@ from agentrt.agent.context import ContextPolicy
 from agentrt.agent.cost import Price
 from agentrt.bench.dataset import Task, repeat_tasks
 from agentrt.bench.executor import TestHarness, open_harness
-from agentrt.bench.humaneval.loop import LoopConfig, solve
-from agentrt.bench.humaneval.prompt import task_prompt
+from agentrt.bench.humaneval.loop import LoopConfig, TaskText, solve
 from agentrt.bench.humaneval.retry import retry_model
 from agentrt.bench.humaneval.strategy import RetryStrategy
 from agentrt.bench.report import (
@@ -307,15 +306,15 @@ def _scratch_in(config: BenchConfig, work_root: Path) -> BenchConfig:
 async def task_solver(config: BenchConfig, model: Model, harness: TestHarness) -> Solver:
     """The per-task function of ``config.agent``."""
     if config.agent == "loop":
-        prompts: dict[tuple[str, str], str] = {}
-        """One prompt string per task, shared by its ``--repeat`` runs."""
+        texts: dict[tuple[str, str], TaskText] = {}
+        """One ``TaskText`` per task, shared by its ``--repeat`` runs."""
 
         async def contract(task: Task, workdir: Path) -> TaskResult:
             key = (task.spec, task.test)
-            prompt = prompts.get(key)
-            if prompt is None:
-                prompt = prompts[key] = task_prompt(task.spec, task.test)
-            return await solve(task, model, workdir, config.loop, harness=harness, prompt=prompt)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = TaskText.of(task)
+            return await solve(task, model, workdir, config.loop, harness=harness, text=text)
 
         return contract
     from agentrt.bench.humaneval.coding import AgentConfig, solve_with_agent

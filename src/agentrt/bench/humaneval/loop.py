@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from agentrt.agent.thread import Limits, Thread, TurnStopped
 from agentrt.bench.dataset import Task, base_id
 from agentrt.bench.executor import TestHarness, TestRun
-from agentrt.bench.humaneval.extract import extract_code, solution_module, spec_parts
+from agentrt.bench.humaneval.extract import SpecPart, extract_code, solution_module, spec_parts
 from agentrt.bench.humaneval.failure import describe, read_failure
 from agentrt.bench.humaneval.prompt import NO_CODE, SYSTEM, retry_message, task_prompt
 from agentrt.bench.humaneval.strategy import RetryStrategy
@@ -152,28 +152,27 @@ def _record(row: TaskResult, test: TestRun, waited_s: float) -> None:
 class ContractCheck:
     """Judges a reply: its code is written as ``solution.py`` and must pass the task's tests."""
 
-    __slots__ = ("_parts", "confinement", "config", "harness", "passed", "row", "task", "ws")
+    __slots__ = ("confinement", "config", "harness", "parts", "passed", "row", "ws")
 
     def __init__(
         self,
-        task: Task,
+        parts: tuple[SpecPart, ...] | None,
         ws: Workspace,
         config: LoopConfig,
         confinement: Confinement,
         harness: TestHarness | None = None,
         row: TaskResult | None = None,
     ) -> None:
-        self.task, self.ws, self.config, self.confinement = task, ws, config, confinement
+        """``parts``: the task prompt's definitions (``spec_parts``), copied in where the code lacks them."""
+        self.parts, self.ws, self.config, self.confinement = parts, ws, config, confinement
         self.harness, self.row = harness, row
         self.passed = False
-        self._parts = spec_parts(task.spec)
-        """The prompt's definitions, parsed once for every attempt."""
 
     async def __call__(self, reply: str, ctx: ToolContext) -> str | None:
         code = extract_code(reply)
         if code is None:
             return NO_CODE
-        self.ws.write_file("solution.py", solution_module(self._parts, code))
+        self.ws.write_file("solution.py", solution_module(self.parts, code))
         run = await run_tests(self.ws, self.config, self.confinement, ctx, self.harness, self.row)
         if run.ok:
             self.passed = True
@@ -189,6 +188,19 @@ def feedback(outcome: str, output: str, config: LoopConfig) -> str:
     return retry_message(outcome, output, config.feedback_chars, digest=digest, reason=strategy.reason)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskText:
+    """What the loop makes of a task's text alone, once for all of its repeats: the first message
+    (``task_prompt``) and the prompt's definitions (``spec_parts``)."""
+
+    prompt: str
+    parts: tuple[SpecPart, ...] | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskText:
+        return cls(task_prompt(task.spec, task.test), spec_parts(task.spec))
+
+
 async def solve(
     task: Task,
     model: Model,
@@ -196,20 +208,19 @@ async def solve(
     config: LoopConfig,
     sink: EventSink | None = None,
     harness: TestHarness | None = None,
-    prompt: str | None = None,
+    text: TaskText | None = None,
 ) -> TaskResult:
     """Run the loop for one task in ``workdir`` (created if missing); ``sink`` sees its events;
-    ``harness`` runs the tests (default: spawned); ``prompt`` is the task's message when the caller
-    already made it (``task_prompt``; the repeats of a task then share one string)."""
+    ``harness`` runs the tests (default: spawned); ``text`` is ``TaskText.of(task)`` when the caller
+    already made it (the repeats of a task then share it)."""
     with task_row(task.id, sink) as telemetry:
         workdir.mkdir(parents=True, exist_ok=True)
         ws = Workspace(workdir)
         ws.write_file("pytest.ini", PYTEST_INI)
         ws.write_file("test_solution.py", task.test)
-        if prompt is None:
-            prompt = task_prompt(task.spec, task.test)
+        text = TaskText.of(task) if text is None else text
         with test_confinement(ws.root, config) as confinement:
-            await _turn(task, prompt, model, ws, config, _Tests(confinement, harness), telemetry)
+            await _turn(text, model, ws, config, _Tests(confinement, harness), telemetry)
     return telemetry.result
 
 
@@ -220,8 +231,7 @@ class _Tests:
 
 
 async def _turn(
-    task: Task,
-    prompt: str,
+    text: TaskText,
     model: Model,
     ws: Workspace,
     config: LoopConfig,
@@ -229,14 +239,14 @@ async def _turn(
     telemetry: TaskTelemetry,
 ) -> None:
     limits = Limits(max_turns=config.max_retries + 1, max_wall_s=math.inf)
-    check = ContractCheck(task, ws, config, tests.confinement, tests.harness, telemetry.result)
+    check = ContractCheck(text.parts, ws, config, tests.confinement, tests.harness, telemetry.result)
     thread = Thread(
         model, ToolRegistry(()), telemetry, cwd=ws.root, limits=limits,
         history=[{"role": "system", "content": SYSTEM}], check_final=check, streaming=False,
     )  # fmt: skip
     result = telemetry.result
     try:
-        await thread.run_turn(prompt)
+        await thread.run_turn(text.prompt)
         result.status = "passed"
         result.first_attempt_pass = result.attempts == 1
     except TurnStopped as stop:
