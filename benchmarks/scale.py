@@ -1,8 +1,10 @@
 """1,000 contract-loop agents: the runtime's CPU per 1,000 streamed tokens, its peak RSS and the test
 runs' CPU, as medians of several runs, per event loop and (optionally) against an older tree.
 
-    .venv/bin/python benchmarks/scale.py                          # 3 runs, asyncio and uvloop
-    .venv/bin/python benchmarks/scale.py --loops asyncio --baseline /tmp/old    # /tmp/old/src: before
+    .venv/bin/python benchmarks/scale.py                          # 3 runs, the default loop (auto)
+    .venv/bin/python benchmarks/scale.py --loops asyncio,uvloop   # each loop named
+    .venv/bin/python benchmarks/scale.py --loops uvloop --baseline /tmp/old    # /tmp/old/src: before
+    (a baseline older than ``--loop auto`` needs the loops named)
     .venv/bin/python benchmarks/scale.py --runs 1 --keep benchmarks/results/x  # keep each summary
 
 Each run is a fresh ``agentrt bench humaneval --repeat 10 --concurrency 1000 --tps 50 --executor fork``
@@ -40,10 +42,13 @@ COLUMNS = (
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=3, help="runs per tree and loop (default 3)")
-    p.add_argument("--loops", default="asyncio,uvloop", help="event loops, comma-separated")
+    p.add_argument(
+        "--loops", default="auto", help="event loops, comma-separated: auto (the default's), asyncio, uvloop"
+    )
     p.add_argument("--baseline", type=Path, help="another tree (its src/ is run via PYTHONPATH) to compare")
     p.add_argument("--agents", type=int, default=1000, help="concurrency; --repeat is agents / 100")
-    p.add_argument("--tmpdir", help="TMPDIR for the runs (where workspaces and private temp dirs go)")
+    p.add_argument("--tmpdir", help="TMPDIR for the runs")
+    p.add_argument("--work-dir", help="--work-dir for the runs (where workspaces and private temp dirs go)")
     p.add_argument("--keep", type=Path, help="copy each run's summary JSON into this directory")
     return p.parse_args()
 
@@ -54,6 +59,8 @@ def run_once(src: Path, loop: str, args: argparse.Namespace) -> dict[str, object
     cmd = [sys.executable, "-m", "agentrt", "bench", "humaneval", "--repeat", str(repeat),
            "--concurrency", str(args.agents), "--tps", "50", "--executor", "fork", "--loop", loop,
            "--no-progress", "--out", str(out)]  # fmt: skip
+    if args.work_dir:
+        cmd += ["--work-dir", args.work_dir]
     env = dict(os.environ, PYTHONPATH=str(src))
     if args.tmpdir:
         env["TMPDIR"] = args.tmpdir
