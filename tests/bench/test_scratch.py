@@ -25,6 +25,7 @@ MOUNTINFO = (
     "25 22 0:21 / /dev/shm rw,nosuid - tmpfs tmpfs rw,size=100k\n"
     "26 25 0:22 / /dev/shm/disk\\040cache rw - ext4 /dev/vdb rw\n"
     "27 22 0:23 / /run rw - tmpfs tmpfs rw\n"
+    "28 22 0:24 / /mnt/caf\u00e9\\040shm rw - tmpfs tmpfs rw\n"
     "bad line without a separator\n"
 )
 
@@ -38,6 +39,8 @@ MOUNTINFO = (
         ("/dev/shmx", False),  # a name that only starts like the mount point
         ("/tmp", False),
         ("/run/user/0", True),
+        ("/mnt/caf\u00e9 shm/x", True),  # a name beyond ASCII with an escape
+        ("/mnt/caf\u00e9", False),
     ],
 )
 def test_ram_backed_follows_the_longest_mount_that_holds_the_path(

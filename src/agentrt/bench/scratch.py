@@ -19,6 +19,7 @@ memory until then).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -54,29 +55,27 @@ def make_work_root(parent: Path) -> Path:
 def ram_backed(path: Path, mountinfo: str = "/proc/self/mountinfo") -> bool:
     """Whether ``path`` lies on a tmpfs (its mount as ``mountinfo`` lists it); ``False`` when unknown."""
     try:
-        real = os.path.realpath(path)
-        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+        real = os.fsencode(os.path.realpath(path))
+        with open(mountinfo, "rb") as f:
             lines = f.read().splitlines()
     except OSError:
         return False
-    best, fstype = "", ""
+    best, fstype = b"", b""
     for line in lines:
-        left, sep, right = line.partition(" - ")
+        left, sep, right = line.partition(b" - ")
         fields = left.split()
-        if not sep or len(fields) < 5 or not right:
+        if not sep or len(fields) < 5 or not right.split():
             continue
         point = _unescape(fields[4])
-        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        inside = real == point or real.startswith(point.rstrip(b"/") + b"/")
         if inside and len(point) >= len(best):
             best, fstype = point, right.split()[0]
-    return fstype == "tmpfs"
+    return fstype == b"tmpfs"
 
 
-def _unescape(field: str) -> str:
+def _unescape(field: bytes) -> bytes:
     r"""A mountinfo path: space, tab, newline and backslash are written as ``\040`` and the like."""
-    if "\\" not in field:
-        return field
-    return field.encode("latin-1").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), field)
 
 
 def _roomy(path: Path) -> bool:
