@@ -191,3 +191,12 @@ def test_fuzz_resolve_never_escapes(fuzz_ws: Workspace, rel: str) -> None:
         if prefix.is_symlink():
             with pytest.raises(OSError):
                 os.stat(prefix)  # only a loop may remain, and the OS refuses it
+
+
+def test_a_bad_path_is_reported_before_content_that_cannot_be_encoded(ws: Workspace) -> None:
+    with pytest.raises(WorkspaceError):
+        ws.write_file("../escape.py", "\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        ws.write_file("plain.py", "\ud800")
+    assert not (ws.root / "plain.py").exists()
+    assert not [name for name in os.listdir(ws.root) if name.endswith(".tmp")]
