@@ -98,7 +98,7 @@ class Workspace:
         (a deeper path, a symlink, a directory, an odd name), which takes the full resolution.
 
         One ``lstat`` instead of resolving every component of the root again (an ``lstat`` each)."""
-        if not rel or "/" in rel or "\0" in rel or rel in (".", ".."):
+        if not rel or "/" in rel or "\0" in rel:  # NUL: lstat raises ValueError; "." and "..": dirs
             return None
         path = self.root / rel
         try:
