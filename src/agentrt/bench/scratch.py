@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
-from agentrt.sandbox.hygiene import owner_tag, stale_entries
+from agentrt.sandbox.hygiene import owned_dir
 
 RAM_DIR = Path("/dev/shm")
 MIN_FREE_BYTES = 256 << 20
@@ -45,11 +44,7 @@ def work_parent(chosen: Path | None, *, keep: bool, ram: Path = RAM_DIR) -> Path
 
 def make_work_root(parent: Path) -> Path:
     """A new, private directory for one run in ``parent``, after removing those of runs gone."""
-    for stale in stale_entries(parent, _PREFIX):
-        shutil.rmtree(stale, ignore_errors=True)
-    owner = owner_tag()
-    prefix = _PREFIX if owner is None else f"{_PREFIX}{owner}-"
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    return Path(owned_dir(parent, _PREFIX))
 
 
 def ram_backed(path: Path, mountinfo: str = "/proc/self/mountinfo") -> bool:

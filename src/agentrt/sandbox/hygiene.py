@@ -24,14 +24,16 @@ The CLI calls ``harden_runtime()`` and ``become_subreaper()`` once at start-up (
   code, so each new run removes the entries whose owner is gone. An owner is named by pid, start
   time and pid namespace, so a reused pid is not mistaken for the owner, and an entry made in
   another pid namespace (e.g. a nested run in a sibling sandbox sharing its ``TMPDIR``) is never
-  judged from this one.
+  judged from this one. ``owned_dir`` makes such an entry, clearing the stale ones first.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,14 @@ def stale_entries(directory: Path, prefix: str) -> Iterator[Path]:
             continue
         if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
             yield Path(entry.path)
+
+
+def owned_dir(parent: Path, prefix: str, *, sweep: bool = True, owner: str | None = None) -> str:
+    """A new private directory ``PREFIX<owner tag>-XXXXXXXX`` in ``parent``, after removing (with
+    ``sweep``) the ``PREFIX`` entries there whose owner is gone (``stale_entries``). ``owner``: this
+    process's ``owner_tag`` when the caller already has it."""
+    if sweep:
+        for stale in stale_entries(parent, prefix):
+            shutil.rmtree(stale, ignore_errors=True)
+    owner = owner_tag() if owner is None else owner
+    return tempfile.mkdtemp(prefix=prefix if owner is None else f"{prefix}{owner}-", dir=parent)

@@ -37,7 +37,7 @@ from typing import Any
 
 from agentrt.config.home import user_home
 from agentrt.interfaces import SANDBOX_MODES, SandboxMode
-from agentrt.sandbox.hygiene import owner_tag, stale_entries
+from agentrt.sandbox.hygiene import owned_dir
 
 WORKSPACE_WRITE_KEYS = ("writable_roots", "network_access")
 _TABLE = "sandbox_workspace_write"
@@ -274,12 +274,7 @@ def private_tmpdir(
         yield policy
         return
     parent = Path(tempfile.gettempdir()) if parent is None else parent
-    if sweep:
-        for stale in stale_entries(parent, _TMP_PREFIX):
-            shutil.rmtree(stale, ignore_errors=True)
-    owner = owner_tag() if owner is None else owner
-    prefix = _TMP_PREFIX if owner is None else f"{_TMP_PREFIX}{owner}-"
-    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    path = owned_dir(parent, _TMP_PREFIX, sweep=sweep, owner=owner)
     try:
         yield replace(policy, tmpdir=Path(os.path.realpath(path)))
     finally:
