@@ -484,7 +484,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         choices=("auto", "asyncio", "uvloop"),
         default="auto",
         help="event loop; auto (default): uvloop where the run's test runs fork (at 1,000 agents it "
-        "took ~18%% less of the runtime's CPU), asyncio where they are spawned processes (under "
+        "took 8-18%% less of the runtime's CPU), asyncio where they are spawned processes (under "
         "uvloop each spawn costs the child ~2.5x the CPU); the summary's event_loop says which ran",
     )
 
