@@ -7,6 +7,7 @@ at 100 streams x 50 tokens/s.
 
     python benchmarks/stream_client.py                      # 100 streams, 50 tok/s, 200 tokens each
     python benchmarks/stream_client.py --loop uvloop --mode stream
+    python benchmarks/stream_client.py --streams 1000 --tokens 100 --loop uvloop --read-interval 50
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ def parse_args() -> argparse.Namespace:
         default="agentrt",
         help="client under test: agentrt's own, or a minimal SSE reader on httpx/aiohttp (comparison only; "
         "install them yourself)",
+    )
+    p.add_argument(
+        "--read-interval",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="agentrt's client, --mode complete: read each stream at most once per MS after its first token "
+        "(ReadPacer; default 0: every piece as it arrives)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     return p.parse_args()
@@ -114,7 +123,9 @@ async def run(base_url: str, args: argparse.Namespace) -> dict[str, float]:
     from agentrt.model.client import OpenAIClient
     from agentrt.model.endpoint import Endpoint
 
-    client = OpenAIClient(Endpoint(base_url, "agentrt-sim", simulated=True))
+    client = OpenAIClient(
+        Endpoint(base_url, "agentrt-sim", simulated=True), read_interval_s=args.read_interval / 1000
+    )
     messages = [{"role": "user", "content": "stream please"}]
 
     async def one() -> int:
@@ -167,6 +178,7 @@ def main() -> None:
         "loop": args.loop,
         "mode": args.mode,
         "tps": args.tps,
+        "read_interval_ms": args.read_interval,
         **stats,
         "simulated": True,
     }
@@ -175,7 +187,7 @@ def main() -> None:
         return
     print(
         f"{args.streams} streams x {args.tokens} tokens at {args.tps:g} tok/s (simulated model, separate process), "
-        f"client={args.impl}, loop={args.loop}, mode={args.mode}\n"
+        f"client={args.impl}, loop={args.loop}, mode={args.mode}, read interval {args.read_interval:g} ms\n"
         f"  tokens received      {stats['tokens']}\n"
         f"  wall                 {stats['wall_s']} s\n"
         f"  client CPU           {stats['client_cpu_s']} s\n"

@@ -328,6 +328,8 @@ def test_fork_executor_repeat_and_memory_budget(tmp_path: Path) -> None:
     assert all(float(r["test_peak_rss_mib"]) > 5 and float(r["test_cpu_s"]) > 0 for r in rows)
     assert sum(int(r["test_runs"]) for r in rows) == summary["test_runs"] == 8
     assert summary["executor"] == "fork" and summary["repeat"] == 2
+    assert summary["read_interval_ms"] == 50.0, "replies nobody watches are read every 50 ms by default"
+    assert "replies read every 50 ms" in proc.stdout
     assert summary["test_cpu_source"] == "wait4" and summary["memory_budget_mib"] == 512.0
     assert isinstance(summary["peak_children_rss_mib"], float) and summary["peak_children_rss_mib"] <= 512
     assert "3 tasks x 2 = 6 runs" in proc.stderr and "memory budget" in proc.stdout
@@ -336,6 +338,12 @@ def test_fork_executor_repeat_and_memory_budget(tmp_path: Path) -> None:
 def test_bad_memory_budget_is_a_usage_error(tmp_path: Path) -> None:
     proc = agentrt("bench", "humaneval", "--memory-budget", "lots", env=clean_env(tmp_path))
     assert proc.returncode == 2 and "not a size" in proc.stderr
+
+
+@pytest.mark.parametrize(("value", "message"), [("-5", "between 0 and 10000"), ("soon", "not a number")])
+def test_bad_read_interval_is_a_usage_error(tmp_path: Path, value: str, message: str) -> None:
+    proc = agentrt("bench", "humaneval", "--read-interval", value, env=clean_env(tmp_path))
+    assert proc.returncode == 2 and message in proc.stderr
 
 
 def test_report_flag_and_report_command_write_self_contained_pages(tmp_path: Path) -> None:

@@ -551,6 +551,9 @@ def _header_lines(summary: Mapping[str, object]) -> list[str]:
         for key in ("dataset", "concurrency", "base_url")
         if summary.get(key) not in (None, "")
     ]
+    interval = summary.get("read_interval_ms")
+    if isinstance(interval, (int, float)) and interval > 0:
+        context.append(f"replies read every {interval:g} ms")
     if context:
         lines.append("   ".join(context))
     if summary.get("ray"):

@@ -117,6 +117,9 @@ class BenchConfig:
     ``out_dir`` should be its ``out_dir``."""
     command: str | None = None
     """The command line that started the run, recorded in the summary (a resume's error shows it)."""
+    read_interval_s: float = 0.0
+    """A reply nobody streams is read at most once per this interval once its first token is in
+    (``--read-interval``; ``ReadPacer``); 0: every piece as it arrives."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,10 @@ async def run_bench(
             child, provider = await _start_sim_child(config, work_root)
         elif provider is None:
             sim, provider = await start_sim(config)
-        client = build_client(provider, config.model, config.env, config.settings, simulated=simulated)
+        client = build_client(
+            provider, config.model, config.env, config.settings,
+            simulated=simulated, read_interval_s=config.read_interval_s,
+        )  # fmt: skip
         try:
             await preflight(client)
             meta = _meta(config, client, simulated or client.simulator_detected, stamp)
@@ -716,6 +722,7 @@ def _meta(config: BenchConfig, client: OpenAIClient, simulated: bool, stamp: str
         "max_retries": config.loop.max_retries,
         "executor": config.executor if config.agent == "loop" else "spawn",
         "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
+        "read_interval_ms": round(config.read_interval_s * 1000, 3),
         "repeat": config.repeat,
         "temperature": config.settings.temperature,
         "max_output_tokens": config.settings.max_output_tokens,

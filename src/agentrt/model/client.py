@@ -52,6 +52,7 @@ class OpenAIClient:
         params: dict[str, Any] | None = None,
         seed: int | None = None,
         max_reply_chars: int = MAX_REPLY_CHARS,
+        read_interval_s: float = 0.0,
     ) -> None:
         self.endpoint = endpoint
         self.name = endpoint.model
@@ -65,7 +66,9 @@ class OpenAIClient:
         self.params = dict(params or {})
         self.max_reply_chars = max_reply_chars
         """Most characters of text (content, tool-call names and arguments, reasoning) one reply may have."""
-        self._pool = ConnectionPool(self.timeouts.connect_s)
+        self._pool = ConnectionPool(self.timeouts.connect_s, read_interval_s=read_interval_s)
+        """``read_interval_s`` > 0: a ``complete()``'s response, once its first token is in, is read at
+        most once per interval (``ReadPacer``); ``stream()`` reads every piece as it arrives."""
         self._rng = random.Random(seed)
         self.simulator_detected = False
         """Set by ``list_models`` when the server said it is agentrt's simulator."""

@@ -108,6 +108,12 @@ class Exchange:
         if parser.buffered > self._max_body:
             self.fail(too_large(self.url, self._max_chars))
 
+    @property
+    def reads_may_wait(self) -> bool:
+        """Nobody reads the deltas (``complete``) and the first has come (TTFT is taken): the rest of
+        the body may be read late, as the pool's ``ReadPacer`` reads it."""
+        return self.events is None and self._ttft is not None
+
     def end(self) -> None:
         fold = self._fold
         if fold is None or self.result.done():

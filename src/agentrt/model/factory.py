@@ -54,8 +54,10 @@ def build_client(
     settings: RequestSettings = RequestSettings(),
     *,
     simulated: bool = False,
+    read_interval_s: float = 0.0,
 ) -> OpenAIClient:
-    """A client for ``model`` at ``provider``; ``ConfigError`` when a required key is missing."""
+    """A client for ``model`` at ``provider``; ``ConfigError`` when a required key is missing.
+    ``read_interval_s``: see ``OpenAIClient`` (a runtime's choice, not the provider's)."""
     endpoint = Endpoint(
         provider.base_url.rstrip("/"),
         model,
@@ -83,6 +85,7 @@ def build_client(
         timeouts=timeouts,
         params=request_params(settings, provider.wire_api),
         max_reply_chars=provider.max_reply_chars,
+        read_interval_s=read_interval_s,
     )
     return client
 
