@@ -69,6 +69,11 @@ class Model(Protocol):
 class Sandbox(Protocol):
     name: str
     pass_fds: tuple[int, ...]  # file descriptors the wrapped argv needs: spawn it with pass_fds=...
+    death_signal: bool
+    """Spawn the wrapped argv with a parent-death signal (``process_group.die_with_parent(kill=...)``).
+    ``False`` where what ``wrap`` returns ends by itself once agentrt is gone (bwrap's lifeline guard):
+    a signal that killed bwrap half-way through its start would leave its inner process waiting for it
+    for good."""
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
         """Return the argv to execute so that ``argv`` runs confined to what the policy allows."""

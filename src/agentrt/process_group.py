@@ -19,11 +19,19 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def die_with_parent() -> Callable[[], None] | None:
+def die_with_parent(*, kill: bool = True) -> Callable[[], None] | None:
     """A ``preexec_fn`` for every child agentrt starts: Linux SIGKILLs the child when agentrt dies
-    (the request survives ``exec``, so it covers a sandbox's prefix too: ``sh``, ``prlimit``, ``bwrap``
-    until bwrap makes its own), and a child whose agentrt died before it could ask exits at once
-    (status 126) instead of running unwatched. ``None`` where Linux's ``prctl`` is missing.
+    (the request survives ``exec``, so it covers a sandbox's prefix too: ``sh``, ``prlimit``), and a
+    child whose agentrt died before it could ask exits at once (status 126) instead of running
+    unwatched. ``None`` where Linux's ``prctl`` is missing.
+
+    ``kill=False`` (a sandbox whose ``death_signal`` is ``False``) keeps only that first check: bwrap
+    must not be killed between cloning its inner process and releasing it (the inner process, not
+    yet asking to die with bwrap, would wait on bwrap's eventfd for good, orphaned: 2 starts in 450
+    whose agent SIGKILLed itself at once, here; 0 in 1,350 without the signal). Unsignalled, bwrap
+    finishes its start, and the lifeline guard inside sees agentrt gone and exits 126; bwrap exits
+    with it. (bwrap's own ``--die-with-parent`` still arms its signal a few instructions before the
+    release: that much of the window is bwrap's.)
 
     SIGKILL, not SIGTERM: a child that finishes its work on SIGTERM (llama.cpp's server finishes the
     generation in flight) would go on for minutes with nobody to read it. Clean stops go through the
@@ -37,7 +45,8 @@ def die_with_parent() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if kill:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent:  # agentrt died between the fork and the request
             os._exit(126)
 

@@ -254,6 +254,7 @@ class EnvSandbox:
     def __init__(self) -> None:
         self.name = "env-test"
         self.pass_fds: tuple[int, ...] = ()
+        self.death_signal = True
         self.seen: list[tuple[list[str], Path]] = []
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:

@@ -9,6 +9,7 @@ is removed by the next run's start, never while its owner lives.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,12 +17,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sandbox_support import make_workspace, policy, skip_unless_available
 
-from agentrt.sandbox import choose_sandbox, private_tmpdir
-from agentrt.sandbox.bwrap import CONFINE_SCRIPT
+from agentrt.sandbox import NoSandbox, choose_sandbox, private_tmpdir, run_command
+from agentrt.sandbox.bwrap import CONFINE_SCRIPT, BwrapSandbox
 from agentrt.sandbox.hygiene import owner_gone, owner_tag
 from agentrt.sandbox.limits import Limits, PidsCgroup
 from agentrt.sandbox.select import make_sandbox
@@ -173,7 +175,8 @@ box = choose_sandbox(pol, mechanisms=(sys.argv[2],), limits=Limits(nproc=None))
 from agentrt.process_group import die_with_parent
 argv = box.wrap(["sh", "-c", "sleep 1; touch ran"], ws)
 subprocess.Popen(  # as agentrt spawns
-    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(), pass_fds=box.pass_fds
+    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(kill=box.death_signal),
+    pass_fds=box.pass_fds,
 )
 os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -208,8 +211,9 @@ box = choose_sandbox(pol, mechanisms=("bwrap",), limits=Limits(nproc=None))
 argv = box.wrap(["sh", "-c", "touch ran"], ws)
 at = argv.index(box.bwrap) + 1
 argv[at:at] = ["--block-fd", str(block)]
-bwrap = subprocess.Popen(
-    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(), pass_fds=(*box.pass_fds, block)
+bwrap = subprocess.Popen(  # as agentrt spawns
+    argv, cwd=ws, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent(kill=box.death_signal),
+    pass_fds=(*box.pass_fds, block),
 )
 print(bwrap.pid, flush=True)
 time.sleep(600)
@@ -248,6 +252,7 @@ def test_a_command_orphaned_before_bwrap_armed_its_death_signal_never_runs(ws: P
         assert wait_until(lambda: children_of(bwrap), 30.0), "control: bwrap started its inner process"
         agent.kill()
         agent.wait()
+        # bwrap arms its own parent-death signal (``--die-with-parent``) once its child is set up
         assert wait_until(lambda: not pid_alive(bwrap), 30.0), "control: the agent's bwrap died with it"
         os.write(release, b"x")  # the orphaned inner process goes on with its setup
         assert wait_until(lambda: not processes_in(ws), 30.0), f"survivors: {processes_in(ws)}"
@@ -257,6 +262,39 @@ def test_a_command_orphaned_before_bwrap_armed_its_death_signal_never_runs(ws: P
         os.close(release)
         stop(agent)
         kill_all(processes_in(ws))
+
+
+# Prints the parent-death signal Linux will send it (PR_GET_PDEATHSIG): 9 for SIGKILL, 0 for none.
+REPORT_DEATH_SIGNAL = """
+import ctypes
+sig = ctypes.c_int(-1)
+ctypes.CDLL(None, use_errno=True).prctl(2, ctypes.byref(sig), 0, 0, 0)
+print(sig.value)
+"""
+
+
+@pytest.mark.parametrize("kind", ["none", "bwrap"])
+def test_bwrap_is_spawned_without_a_parent_death_signal_every_other_command_with_one(
+    ws: Path, tmp_path: Path, kind: str
+) -> None:
+    """A signal that killed bwrap between cloning its inner process and releasing it would leave that
+    process waiting on bwrap's eventfd for good (the lifeline guard ends a bwrap command instead);
+    everything else agentrt spawns dies with it. A stand-in for bwrap reports what it was given."""
+    probe = tmp_path / "report-death-signal"
+    probe.write_text(f"#!{sys.executable}\n{REPORT_DEATH_SIGNAL}")
+    probe.chmod(0o755)
+    if kind == "none":
+        box: Any = NoSandbox()
+        argv = [str(probe)]
+    else:
+        box = BwrapSandbox(policy("workspace-write", ws), bwrap=str(probe), limits=Limits(nproc=None))
+        argv = ["true"]  # the stand-in runs in bwrap's place and ignores its arguments
+    try:
+        done = asyncio.run(run_command(argv, cwd=ws, sandbox=box, timeout_s=30))
+    finally:
+        box.close()
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout.strip() == ("0" if kind == "bwrap" else str(int(signal.SIGKILL)))
 
 
 STALE_CGROUP = """

@@ -135,6 +135,7 @@ class DenyingSandbox:
 
     name = "denying"
     pass_fds: tuple[int, ...] = ()
+    death_signal = True
 
     def wrap(self, argv: list[str], cwd: Path) -> list[str]:
         return ["sh", "-c", "echo 'touch: cannot touch x: Read-only file system' >&2; exit 1"]

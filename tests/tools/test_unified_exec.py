@@ -428,6 +428,7 @@ class DenyingSandbox:
 
     name = "denying"
     pass_fds: tuple[int, ...] = ()
+    death_signal = True
 
     def wrap(self, argv: list[str], cwd: Path) -> list[str]:
         return ["sh", "-c", "echo 'touch: cannot touch x: Read-only file system' >&2; exit 1"]
@@ -611,3 +612,41 @@ def test_outputs_match_the_real_codex(tmp_path: Path) -> None:
 
     run_with(work, body)
     assert [normalized(o) for o in ours] == [normalized(t) for t in theirs]
+
+
+class PassThroughSandbox:
+    """Runs the argv unchanged; says whether its commands get a parent-death signal."""
+
+    name = "pass-through"
+    pass_fds: tuple[int, ...] = ()
+
+    def __init__(self, death_signal: bool) -> None:
+        self.death_signal = death_signal
+
+    def wrap(self, argv: list[str], cwd: Path) -> list[str]:
+        return list(argv)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("tty", [False, True])
+@pytest.mark.parametrize("death_signal", [True, False])
+def test_exec_command_arms_a_parent_death_signal_as_the_sandbox_says(
+    tmp_path: Path, death_signal: bool, tty: bool
+) -> None:
+    """bwrap ends its command through its own lifeline and must not be killed half-started; every
+    other command dies with agentrt (``Sandbox.death_signal``), on a pipe or a terminal."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import ctypes\nsig = ctypes.c_int(-1)\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)\nprint('pdeathsig', sig.value)\n"
+    )
+    unified = UnifiedExec(Confinement(PassThroughSandbox(death_signal), dict(os.environ)), shell="/bin/bash")
+    seen: list[str] = []
+
+    async def body(run: Run) -> None:
+        seen.append(await run.call("exec_command", cmd=f"exec python3 {probe}", tty=tty, yield_time_ms=10000))
+
+    run_with(tmp_path, body, unified)
+    assert f"pdeathsig {9 if death_signal else 0}" in seen[0], seen[0]

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             done = subprocess.run(
                 box.wrap(cmd, cwd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, check=False,
-                preexec_fn=die_with_parent(), pass_fds=box.pass_fds,
+                preexec_fn=die_with_parent(kill=box.death_signal), pass_fds=box.pass_fds,
             )  # fmt: skip
         finally:
             close = getattr(box, "close", None)

@@ -30,6 +30,10 @@
   its parent-death signal only after its setup, so a runtime that dies in that moment (its bwrap
   killed with it) left the command to run orphaned. The spawner passes ``pass_fds``. Cost: 4-7 ms
   a command (``true`` under bwrap: 27.5-29.4 ms against 22.3-23.4 ms without, medians of 40, here).
+  For the same reason bwrap itself is spawned without a parent-death signal (``death_signal`` is
+  ``False``): killed between cloning its inner process and releasing it, bwrap 0.8 left that process
+  blocked for good on its eventfd, orphaned, outside the lifeline's reach. Unsignalled, it finishes
+  its start and the guard ends the command.
 
 When the command ends, bwrap (pid 1 of the namespace) exits and the kernel kills every process left
 in the namespace, daemons included; a timeout kill of bwrap does the same.
@@ -97,6 +101,7 @@ class BwrapSandbox:
         self._prefix = limit_prefix(limits, self._cgroup)
         self._lifeline = Lifeline()
         self.pass_fds: tuple[int, ...] = (self._lifeline.read_fd,)
+        self.death_signal = False  # the lifeline guard ends the command (module docstring)
 
     def wrap(self, argv: Sequence[str], cwd: Path, *, deny_read: Sequence[Path] = ()) -> list[str]:
         """``argv`` under bwrap, started in ``cwd`` (see the module docstring); spawn it with

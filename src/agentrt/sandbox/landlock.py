@@ -55,6 +55,7 @@ class LandlockSandbox:
             raise OSError("Landlock is not available in this kernel")
         self.name = "landlock"
         self.pass_fds: tuple[int, ...] = ()  # the helper ties itself to this process with --parent
+        self.death_signal = True
         self.policy = policy
         prepare_protected(policy)
         limits = Limits() if limits is None else limits

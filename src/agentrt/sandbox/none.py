@@ -9,11 +9,12 @@ from pathlib import Path
 class NoSandbox:
     """A ``Sandbox`` that confines nothing; ``run_command`` uses it when no sandbox is given."""
 
-    __slots__ = ("name", "pass_fds")
+    __slots__ = ("death_signal", "name", "pass_fds")
 
     def __init__(self) -> None:
         self.name = "none"
         self.pass_fds: tuple[int, ...] = ()
+        self.death_signal = True
 
     def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
         """Return ``argv`` as a new list; ``cwd`` is not needed when nothing is confined."""

@@ -4,7 +4,8 @@
 
 * wraps the argv with the given ``Sandbox`` (always given: ``NoSandbox()`` runs it unconfined);
 * starts the child in a new session, so it leads its own process group, with stdin on /dev/null,
-  and with a parent-death signal (``process_group.die_with_parent``): nothing it starts outlives agentrt;
+  and with a parent-death signal (``process_group.die_with_parent``) unless the sandbox's own
+  lifeline ends it (``Sandbox.death_signal``): nothing it starts outlives agentrt;
 * reads stdout and stderr as they arrive into two buffers capped at ``output_cap`` bytes each,
   keeping the head and the tail and counting what was dropped, so the child never blocks on a
   full pipe and memory stays bounded whatever it writes;
@@ -210,7 +211,16 @@ async def run_command(
     proto = OutputCollector(loop, output_cap, limit, pipes=1 if merge_stderr else 2)
     started = time.monotonic()
     try:
-        transport = await _spawn(loop, proto, full, cwd, env, merge_stderr, pass_fds=sandbox.pass_fds)
+        transport = await _spawn(
+            loop,
+            proto,
+            full,
+            cwd,
+            env,
+            merge_stderr,
+            pass_fds=sandbox.pass_fds,
+            death_signal=sandbox.death_signal,
+        )
     except OSError as exc:
         return _spawn_failure(argv, full[0], cwd, exc, time.monotonic() - started)
     try:
@@ -235,6 +245,7 @@ async def _spawn(
     merge_stderr: bool = False,
     *,
     pass_fds: tuple[int, ...] = (),
+    death_signal: bool = True,
 ) -> asyncio.SubprocessTransport:
     """Start the child in a new session with stdin on /dev/null and its outputs on pipes (one for
     both with ``merge_stderr``); ``pass_fds`` stay open in it (the sandbox's).
@@ -253,7 +264,7 @@ async def _spawn(
             cwd=cwd,
             env=None if env is None else dict(env),
             start_new_session=True,
-            preexec_fn=die_with_parent(),
+            preexec_fn=die_with_parent(kill=death_signal),
             pass_fds=pass_fds,
         )
     )

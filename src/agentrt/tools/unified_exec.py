@@ -539,8 +539,9 @@ class UnifiedExec:
         ctx.emit(ItemStarted(item))
         try:
             process = await _spawn(
-                sandbox.wrap(argv, cwd), cwd, env, tty, item, self.output_cap, sandbox.pass_fds
-            )
+                sandbox.wrap(argv, cwd), cwd, env, tty, item, self.output_cap, sandbox.pass_fds,
+                death_signal=sandbox.death_signal,
+            )  # fmt: skip
         except OSError as exc:
             reason = f"cannot start {argv[0]!r}: {exc.strerror or exc}"
             ctx.emit(ItemCompleted(CommandExecution(item.id, item.command, reason, None, "failed")))
@@ -613,6 +614,8 @@ async def _spawn(
     item: CommandExecution,
     output_cap: int,
     pass_fds: tuple[int, ...],
+    *,
+    death_signal: bool = True,
 ) -> _Process:
     """Start ``full`` in a new session: on a new pseudo-terminal (its controlling tty) with ``tty``,
     else with stdin on /dev/null and stdout and stderr on one pipe; ``pass_fds`` stay open in it."""
@@ -636,7 +639,7 @@ async def _spawn(
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
-            preexec_fn=_preexec(tty),
+            preexec_fn=_preexec(tty, death_signal),
             pass_fds=pass_fds,
         )
     )
@@ -660,9 +663,10 @@ async def _spawn(
     return _Process(transport, proto, read_fd, tty=tty, item=item, output_cap=output_cap)
 
 
-def _preexec(tty: bool) -> Callable[[], None] | None:
-    """In the child, after ``setsid``: take the terminal as the controlling tty, die with agentrt."""
-    base = die_with_parent()
+def _preexec(tty: bool, death_signal: bool) -> Callable[[], None] | None:
+    """In the child, after ``setsid``: take the terminal as the controlling tty, die with agentrt
+    (``Sandbox.death_signal``)."""
+    base = die_with_parent(kill=death_signal)
     if not tty:
         return base
 

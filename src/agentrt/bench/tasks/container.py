@@ -130,6 +130,7 @@ class ContainerSandbox:
         self._hide = hide_args([p for p in hidden if "/" + Path(p).parts[1] not in top])
         self._lifeline = Lifeline()
         self.pass_fds: tuple[int, ...] = (self._lifeline.read_fd,)
+        self.death_signal = False  # bwrap with the lifeline guard, as ``BwrapSandbox``
 
     def container_path(self, cwd: Path) -> str:
         """Where host ``cwd`` is inside the container (the working directory when it is nowhere)."""
