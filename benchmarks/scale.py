@@ -6,6 +6,7 @@ runs' CPU, as medians of several runs, per event loop and (optionally) against a
     .venv/bin/python benchmarks/scale.py --loops uvloop --baseline /tmp/old    # /tmp/old/src: before
     (a baseline older than ``--loop auto`` needs the loops named)
     .venv/bin/python benchmarks/scale.py --runs 1 --keep benchmarks/results/x  # keep each summary
+    .venv/bin/python benchmarks/scale.py --read-intervals 0,50    # replies read per token / every 50 ms
 
 Each run is a fresh ``agentrt bench humaneval --repeat 10 --concurrency 1000 --tps 50 --executor fork``
 (the simulator in its own process, the default above 100 agents); with ``--baseline TREE`` the runs
@@ -50,10 +51,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tmpdir", help="TMPDIR for the runs")
     p.add_argument("--work-dir", help="--work-dir for the runs (where workspaces and private temp dirs go)")
     p.add_argument("--keep", type=Path, help="copy each run's summary JSON into this directory")
+    p.add_argument(
+        "--read-intervals",
+        help="this checkout's --read-interval values to run, comma-separated ms (default: its default); "
+        "a baseline tree runs without the flag",
+    )
     return p.parse_args()
 
 
-def run_once(src: Path, loop: str, args: argparse.Namespace) -> dict[str, object]:
+def run_once(src: Path, loop: str, interval: str | None, args: argparse.Namespace) -> dict[str, object]:
     out = Path(tempfile.mkdtemp(prefix="agentrt-scale-"))
     repeat = max(1, args.agents // 100)
     cmd = [sys.executable, "-m", "agentrt", "bench", "humaneval", "--repeat", str(repeat),
@@ -61,6 +67,8 @@ def run_once(src: Path, loop: str, args: argparse.Namespace) -> dict[str, object
            "--no-progress", "--out", str(out)]  # fmt: skip
     if args.work_dir:
         cmd += ["--work-dir", args.work_dir]
+    if interval is not None:
+        cmd += ["--read-interval", interval]
     env = dict(os.environ, PYTHONPATH=str(src))
     if args.tmpdir:
         env["TMPDIR"] = args.tmpdir
@@ -80,23 +88,26 @@ def run_once(src: Path, loop: str, args: argparse.Namespace) -> dict[str, object
 
 def row(label: str, summary: dict[str, object]) -> str:
     cells = [fmt.format(summary.get(key, float("nan"))) for key, _, fmt in COLUMNS]
-    return f"{label:28}" + "".join(f"{cell:>15}" for cell in cells)
+    return f"{label:30}" + "".join(f"{cell:>15}" for cell in cells)
 
 
 def main() -> None:
     args = parse_args()
-    trees = {"this checkout": HERE / "src"}
+    intervals: list[str | None] = [None] if args.read_intervals is None else args.read_intervals.split(",")
+    variants = [("this checkout" + ("" if r is None else f" r{r}"), HERE / "src", r) for r in intervals]
     if args.baseline is not None:
-        trees = {f"baseline {args.baseline}": args.baseline / "src", **trees}
+        variants.insert(0, (f"baseline {args.baseline}", args.baseline / "src", None))
     loops = args.loops.split(",")
-    results: dict[tuple[str, str], list[dict[str, object]]] = {(t, lp): [] for t in trees for lp in loops}
-    print(f"{'run':28}" + "".join(f"{title:>15}" for _, title, _ in COLUMNS), flush=True)
+    results: dict[tuple[str, str], list[dict[str, object]]] = {
+        (v[0], lp): [] for v in variants for lp in loops
+    }
+    print(f"{'run':30}" + "".join(f"{title:>15}" for _, title, _ in COLUMNS), flush=True)
     for i in range(args.runs):
         for loop in loops:
-            for name, src in trees.items():
-                summary = run_once(src, loop, args)
+            for name, src, interval in variants:
+                summary = run_once(src, loop, interval, args)
                 results[(name, loop)].append(summary)
-                print(row(f"{name[:16]} {loop} #{i + 1}", summary), flush=True)
+                print(row(f"{name[:18]} {loop} #{i + 1}", summary), flush=True)
     print("\nmedians")
     for (name, loop), runs in results.items():
         medians: dict[str, object] = {
@@ -105,12 +116,12 @@ def main() -> None:
             if any(r.get(key) is not None for r in runs)
         }
         medians["errors"] = max(int(str(r["errors"])) for r in runs)  # the worst run's, not a median
-        print(row(f"{name[:16]} {loop}", medians))
+        print(row(f"{name[:18]} {loop}", medians))
         cpu = float(str(medians.get("runtime_cpu_ms_per_1k_tokens", "nan")))
         rss = float(str(medians.get("peak_rss_mib", "nan")))
         test = float(str(medians.get("test_cpu_ms_per_run", "nan")))
         print(
-            f"{'':28}targets: CPU {cpu:.1f} ms/1k <= 10: {cpu <= 10}; RSS {rss:.1f} MiB <= 64: "
+            f"{'':30}targets: CPU {cpu:.1f} ms/1k <= 10: {cpu <= 10}; RSS {rss:.1f} MiB <= 64: "
             f"{rss <= 64}; errors {medians['errors']} (max); test {test:.1f} ms/run <= 40: {test <= 40}"
         )
 

@@ -363,9 +363,10 @@ class ReadPacer:
     A model streaming a token at a time sends each in its own packet, and a connection read as soon as
     one arrives costs a wake-up, a receive and a parse per token. Where no one watches the tokens (a
     ``complete()``), reading at most once per interval takes what arrived meanwhile in one read: at a
-    thousand streams of 50 tokens/s, a 50 ms interval took 38-46 % off the client's CPU per token
-    (``benchmarks/stream_client.py --read-interval 50``, asyncio and uvloop). The price: the end of each
-    response is seen up to one interval late. One timer serves every held connection, and runs only
+    thousand streams of 50 tokens/s, a 50 ms interval took 21-46 % off the client's CPU per token, 100 ms
+    35-53 % (``benchmarks/stream_client.py --read-interval 50``, asyncio and uvloop, three sittings);
+    in a 1,000-agent benchmark run, where a busy loop already finds ~2 tokens a read, 50 ms took 6-17 %
+    off the runtime's CPU. The price: the end of each response is seen up to one interval late. One timer serves every held connection, and runs only
     while one is held.
     """
 
