@@ -486,7 +486,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="read a reply whose tokens nobody watches at most once per MS milliseconds after its first "
         "token (default 50; 0: each token as it arrives): what arrived meanwhile is one read, not one a "
-        "token (at 1,000 agents of 50 tokens/s, 6-17%% less of the runtime's CPU); a reply's end is seen up to MS late",
+        "token (at 1,000 agents of 50 tokens/s, 6-17%% less of the runtime's CPU); a reply's end is "
+        "seen up to MS late",
     )
     p.add_argument(
         "--loop",

@@ -366,8 +366,9 @@ class ReadPacer:
     thousand streams of 50 tokens/s, a 50 ms interval took 21-46 % off the client's CPU per token, 100 ms
     35-53 % (``benchmarks/stream_client.py --read-interval 50``, asyncio and uvloop, three sittings);
     in a 1,000-agent benchmark run, where a busy loop already finds ~2 tokens a read, 50 ms took 6-17 %
-    off the runtime's CPU. The price: the end of each response is seen up to one interval late. One timer serves every held connection, and runs only
-    while one is held.
+    off the runtime's CPU. The price: the end of each response is seen up to one interval late.
+
+    One timer serves every held connection, and runs only while one is held.
     """
 
     def __init__(self, interval_s: float) -> None:

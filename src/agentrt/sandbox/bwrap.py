@@ -33,7 +33,8 @@
   For the same reason bwrap itself is spawned without a parent-death signal (``death_signal`` is
   ``False``): killed between cloning its inner process and releasing it, bwrap 0.8 left that process
   blocked for good on its eventfd, orphaned, outside the lifeline's reach. Unsignalled, it finishes
-  its start and the guard ends the command.
+  its start and the guard ends the command. (bwrap's own ``--die-with-parent`` arms its signal a few
+  instructions before that release: that much of the window is left, bwrap's.)
 
 When the command ends, bwrap (pid 1 of the namespace) exits and the kernel kills every process left
 in the namespace, daemons included; a timeout kill of bwrap does the same.
