@@ -119,13 +119,13 @@ def solution_module(parts: tuple[SpecPart, ...] | None, code: str) -> str:
 
 
 def _assemble(parts: tuple[SpecPart, ...] | None, code: str, tree: ast.Module | None) -> str:
+    if parts is None:  # a prompt that does not parse: nothing to copy in
+        return code
     if tree is None:
         try:
             tree = ast.parse(code)
         except SyntaxError:
             return code  # pytest will report the syntax error to the model
-    if parts is None:
-        return code
     defined = _top_level_names(tree)
     prelude = [part.text for part in parts if not part.names <= defined]
     if not prelude:
